@@ -1,0 +1,55 @@
+// The numeric kernels the graph executor calls. Each has a scalar reference and, where it pays,
+// an AVX2/FMA version chosen at run time (see dispatch.cpp); LINGUA_SIMD=scalar forces the
+// reference everywhere. Activations are always f32 rows; weights are MatrixViews of any
+// computable dtype.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "core/matrix_view.h"
+#include "core/thread_pool.h"
+
+namespace lingua::kernels {
+
+// Which implementation family is active ("avx2" or "scalar").
+const char* active_isa();
+
+// Y[t][r] = sum_c W[r][c] * X[t][c] for t < n_tokens, r < W.rows.
+// X is [n_tokens][W.cols] f32, Y is [n_tokens][W.rows] f32 (row stride W.rows).
+// Numerics follow llama.cpp so results can be compared with it: F32 weights use f32 dots; F16
+// weights round X to f16; Q8_0 / Q4_0 weights quantize X to Q8_0 blocks per row and use
+// integer dots. Work is split over the pool by output rows.
+void matmul(const MatrixView& W, const float* X, int64_t n_tokens, float* Y, ThreadPool& pool);
+
+// Dequantizes row `r` of W into out[W.cols] (embedding lookup, tests, tools).
+void dequantize_row(const MatrixView& W, int64_t r, float* out);
+
+// Quantizes n f32 values (n a multiple of the type's block size) into `type` blocks at dst.
+// For f32/f16/bf16 this is a conversion. Used by `lingua synth` and `lingua quantize`.
+void quantize_row(DType type, const float* src, void* dst, int64_t n);
+
+// out[i] = x[i] / sqrt(mean(x^2) + eps) * w[i]
+void rms_norm(const float* x, const float* w, float eps, int64_t n, float* out);
+
+// Rotary position embedding in place on x = [n_heads][head_dim] for position `pos`. The first
+// n_rot dims of each head rotate with theta_i = pos * freq_scale * freq_base^(-2i/n_rot).
+// neox = false: pairs (x[2i], x[2i+1]) (llama.cpp "normal"); neox = true: pairs (x[i], x[i+n_rot/2]).
+void rope(float* x, int64_t n_heads, int64_t head_dim, int64_t n_rot, int64_t pos, float freq_base,
+          float freq_scale, bool neox);
+
+// In place: x = exp(x - max) / sum.
+void softmax(float* x, int64_t n);
+
+// out[i] = silu(gate[i]) * up[i]   (silu(g) = g / (1 + exp(-g)))
+void swiglu(const float* gate, const float* up, int64_t n, float* out);
+
+// out[i] = a[i] + b[i]
+void add(const float* a, const float* b, int64_t n, float* out);
+
+// sum_i a[i] * b[i]
+float dot_f32(const float* a, const float* b, int64_t n);
+
+// y[i] += alpha * x[i]
+void axpy_f32(float alpha, const float* x, float* y, int64_t n);
+
+}  // namespace lingua::kernels
