@@ -1,2 +1,91 @@
-// Entry point of the `lingua` command (placeholder until the subcommands land).
-int main() { return 0; }
+// Entry point of the `lingua` command: a short guide without arguments, CLI11 subcommands,
+// and the exit-code contract (0 ok, 1 user error with a one-line message).
+#include <algorithm>
+#include <cstdio>
+#include <iostream>
+#include <thread>
+
+#include "cli/command.h"
+
+namespace lingua::cli {
+
+int fail(const char* command, const std::string& message) {
+  std::fprintf(stderr, "lingua %s: %s\n", command, message.c_str());
+  return 1;
+}
+
+std::string check_threads(int threads) {
+  if (threads < 1) return "-t must be at least 1 (got " + std::to_string(threads) + ")";
+  if (threads > kMaxThreads)
+    return "-t " + std::to_string(threads) + " is more threads than Lingua supports (at most " +
+           std::to_string(kMaxThreads) + ")";
+  return "";
+}
+
+int default_threads() {
+  const unsigned hw = std::thread::hardware_concurrency();
+  return static_cast<int>(std::clamp(hw == 0 ? 1u : hw, 1u, 8u));
+}
+
+}  // namespace lingua::cli
+
+namespace {
+void print_guide(const std::vector<std::unique_ptr<lingua::cli::Command>>& commands) {
+  std::printf(
+      "lingua: run one language model across several small devices (or fast on one).\n\n"
+      "usage: lingua <command> [options]     (lingua <command> --help for its options)\n\n"
+      "commands:\n");
+  for (const auto& c : commands) std::printf("  %-10s %s\n", c->name(), c->summary());
+  std::printf(
+      "\nexample:\n  lingua generate -m models/kjv-fortunes-3M-f32.gguf -p \"And God said\" -n 64\n");
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace lingua::cli;
+  std::vector<std::unique_ptr<Command>> commands;
+  commands.push_back(make_generate_command());
+  commands.push_back(make_tokenize_command());
+  commands.push_back(make_info_command());
+  commands.push_back(make_synth_command());
+  commands.push_back(make_bench_command());
+
+  if (argc <= 1) {
+    print_guide(commands);
+    return 0;
+  }
+  CLI::App app{"lingua: run one language model across several small devices", "lingua"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "lingua 0.1.0");
+  std::vector<CLI::App*> subs;
+  for (auto& c : commands) {
+    CLI::App* sub = app.add_subcommand(c->name(), c->summary());
+    c->setup(*sub);
+    subs.push_back(sub);
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::string what = e.what();
+    std::fprintf(stderr, "lingua: %s (see lingua --help)\n", what.c_str());
+    return 1;
+  }
+  for (size_t i = 0; i < commands.size(); ++i) {
+    if (!subs[i]->parsed()) continue;
+    try {
+      return commands[i]->run();
+    } catch (const std::bad_alloc&) {
+      return fail(commands[i]->name(), "out of memory");
+    } catch (const std::exception& e) {
+      return fail(commands[i]->name(), std::string("internal error: ") + e.what());
+    }
+  }
+  print_guide(commands);
+  return 1;
+}

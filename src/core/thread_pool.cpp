@@ -81,7 +81,13 @@ void ThreadPool::parallel_for(int64_t n, const RangeFn& fn, int64_t grain) {
   }
   wake_.notify_all();
   run_chunk(0);
-  while (pending_.load(std::memory_order_acquire) != 0) LINGUA_PAUSE();
+  // Spin briefly, then yield: on a loaded machine a worker may be waiting for a core.
+  for (int spins = 0; pending_.load(std::memory_order_acquire) != 0; ++spins) {
+    if (spins < 4096)
+      LINGUA_PAUSE();
+    else
+      std::this_thread::yield();
+  }
   job_ = nullptr;
 }
 

@@ -17,11 +17,18 @@
 
 namespace lingua::gguf {
 
+inline constexpr uint64_t kDefaultAlignment = 32;
+inline constexpr int kMaxArrayDepth = 8;  // arrays of arrays nest at most this deep
+inline constexpr uint32_t kMaxDims = 4;
+
 enum class ValueType : uint32_t {
   UINT8 = 0, INT8 = 1, UINT16 = 2, INT16 = 3, UINT32 = 4, INT32 = 5, FLOAT32 = 6, BOOL = 7,
   STRING = 8, ARRAY = 9, UINT64 = 10, INT64 = 11, FLOAT64 = 12,
 };
 const char* value_type_name(ValueType t);
+// Bytes from a file made safe to print: control bytes and invalid UTF-8 become \xNN, quotes and
+// backslashes are escaped, and text past max_bytes is cut ("..." plus the full length).
+std::string printable(const std::string& bytes, size_t max_bytes = 96);
 
 struct Value;
 struct Array {
@@ -43,10 +50,16 @@ struct Value {
   const Array* as_array() const;  // nullptr when not an array
   std::string to_display(size_t max_items = 8) const;  // for `lingua info`
 
+  static Value u8(uint8_t v);
+  static Value i8(int8_t v);
+  static Value u16(uint16_t v);
+  static Value i16(int16_t v);
   static Value u32(uint32_t v);
   static Value i32(int32_t v);
   static Value u64(uint64_t v);
+  static Value i64(int64_t v);
   static Value f32(float v);
+  static Value f64(double v);
   static Value boolean(bool v);
   static Value str(std::string v);
   static Value array(ValueType element_type, std::vector<Value> items);

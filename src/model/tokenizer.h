@@ -12,6 +12,7 @@ namespace lingua {
 struct TokenizeOptions {
   bool add_bos = false;       // prepend BOS (when the vocab has one)
   bool parse_special = false; // text like "<s>" becomes the control token instead of characters
+  bool add_eos = false;       // append EOS (when the vocab has one)
 };
 
 class Tokenizer {
@@ -24,6 +25,9 @@ class Tokenizer {
   // control tokens give nothing unless render_special). `previous` is the token before it, or -1
   // at the start: SentencePiece drops the leading space of the first piece after BOS.
   virtual std::string piece_bytes(TokenId id, TokenId previous, bool render_special = false) const = 0;
+  // The bytes of a whole sequence: piece_bytes of each id with its predecessor (-1 for the first).
+  // May end inside a UTF-8 character when the ids do; Utf8Streamer handles that for streams.
+  std::string decode(const std::vector<TokenId>& ids, bool render_special = false) const;
   const Vocab& vocab() const { return vocab_; }
 
   // Picks the implementation for vocab.model; the error names an unsupported model and the

@@ -1,0 +1,36 @@
+// The shape of a `lingua` subcommand: it declares its flags on a CLI11 subcommand, then runs.
+// Commands are thin: parse, call a library, print. User errors print one line and return 1.
+#pragma once
+#include <CLI/CLI.hpp>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace lingua::cli {
+
+class Command {
+ public:
+  virtual ~Command() = default;
+  virtual const char* name() const = 0;
+  virtual const char* summary() const = 0;
+  virtual void setup(CLI::App& app) = 0;
+  virtual int run() = 0;
+};
+
+std::unique_ptr<Command> make_generate_command();
+std::unique_ptr<Command> make_tokenize_command();
+std::unique_ptr<Command> make_info_command();
+std::unique_ptr<Command> make_synth_command();
+std::unique_ptr<Command> make_bench_command();
+
+// Prints "lingua <command>: <message>" to stderr and returns exit code 1.
+int fail(const char* command, const std::string& message);
+
+// Validates -t: 1..kMaxThreads. Returns an error message or "".
+constexpr int kMaxThreads = 512;
+std::string check_threads(int threads);
+int default_threads();
+
+}  // namespace lingua::cli

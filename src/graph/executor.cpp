@@ -1,0 +1,185 @@
+// Executor: buffer planning by liveness, per-op dispatch to kernels, attention over the KV cache.
+#include "graph/executor.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "kernels/kernels.h"
+
+namespace lingua {
+
+Executor::Executor(const Graph& graph, const ExecutorConfig& config) : graph_(&graph), config_(config) {}
+
+Expected<Executor> Executor::create(const Graph& graph, const ExecutorConfig& config) {
+  LINGUA_TRY(graph.validate());
+  if (config.context <= 0) return Status::error("context size must be positive");
+  if (config.max_batch <= 0) return Status::error("batch size must be positive");
+  Executor ex(graph, config);
+  std::vector<int64_t> kv_dims(static_cast<size_t>(graph.n_kv_slots()));
+  for (const Op& op : graph.ops()) {
+    if (op.kind == OpKind::kAttention) {
+      kv_dims[static_cast<size_t>(op.kv_slot)] = op.attn.n_kv_heads * op.attn.head_dim;
+      ex.first_tail_op_ = op.id + 1;
+    }
+  }
+  ex.kv_ = KVCache(kv_dims, config.context);
+  ex.plan_buffers();
+  return ex;
+}
+
+void Executor::plan_buffers() {
+  const int n_ops = graph_->size();
+  std::vector<int> last_use(static_cast<size_t>(n_ops), -1);
+  for (const Op& op : graph_->ops())
+    for (int in : op.inputs) last_use[static_cast<size_t>(in)] = std::max(last_use[static_cast<size_t>(in)], op.id);
+  last_use[static_cast<size_t>(graph_->output())] = n_ops;  // the logits outlive the run
+
+  buffer_of_.assign(static_cast<size_t>(n_ops), -1);
+  std::vector<int> free_list;
+  int n_buffers = 0;
+  for (const Op& op : graph_->ops()) {
+    int b;
+    if (!free_list.empty()) {
+      b = free_list.back();
+      free_list.pop_back();
+    } else {
+      b = n_buffers++;
+    }
+    buffer_of_[static_cast<size_t>(op.id)] = b;
+    // Release the buffers whose last reader is this op, and this op's own if nobody reads it.
+    for (int in : op.inputs)
+      if (last_use[static_cast<size_t>(in)] == op.id &&
+          std::find(free_list.begin(), free_list.end(), buffer_of_[static_cast<size_t>(in)]) == free_list.end())
+        free_list.push_back(buffer_of_[static_cast<size_t>(in)]);
+    if (last_use[static_cast<size_t>(op.id)] < 0) free_list.push_back(b);
+  }
+  buffers_.resize(static_cast<size_t>(n_buffers));
+  rows_.assign(static_cast<size_t>(n_ops), 0);
+  row_offset_.assign(static_cast<size_t>(n_ops), 0);
+}
+
+uint64_t Executor::activation_bytes() const {
+  uint64_t total = 0;
+  for (const auto& b : buffers_) total += b.capacity() * sizeof(float);
+  for (const auto& s : scratch_) total += s.capacity() * sizeof(float);
+  return total;
+}
+
+Status Executor::forward(const int32_t* tokens, int64_t n, int64_t pos0, ThreadPool& pool,
+                         std::vector<float>& logits, bool all_logits) {
+  if (n <= 0) return Status::error("no tokens to evaluate");
+  if (n > config_.max_batch)
+    return Status::error("batch of " + std::to_string(n) + " tokens exceeds the maximum of " +
+                         std::to_string(config_.max_batch));
+  if (pos0 < 0 || pos0 + n > config_.context)
+    return Status::error("context is full: positions " + std::to_string(pos0) + ".." + std::to_string(pos0 + n - 1) +
+                         " do not fit in a context of " + std::to_string(config_.context) + " tokens");
+  const int64_t vocab_rows = graph_->op(0).weight.rows;
+  for (int64_t i = 0; i < n; ++i)
+    if (tokens[i] < 0 || tokens[i] >= vocab_rows)
+      return Status::error("token id " + std::to_string(tokens[i]) + " is outside the vocabulary of " +
+                           std::to_string(vocab_rows));
+  tokens_ = tokens;
+
+  // Ops after the last attention are per token: when only the last token's logits are wanted,
+  // they run on that row alone (prefill then costs one output projection, not n).
+  for (const Op& op : graph_->ops()) {
+    const bool tail = !all_logits && op.id >= first_tail_op_;
+    row_offset_[static_cast<size_t>(op.id)] = tail ? n - 1 : 0;
+    rows_[static_cast<size_t>(op.id)] = tail ? 1 : n;
+  }
+  for (const Op& op : graph_->ops()) {
+    auto& buf = buffers_[static_cast<size_t>(buffer_of_[static_cast<size_t>(op.id)])];
+    const size_t need = static_cast<size_t>(rows_[static_cast<size_t>(op.id)] * op.out_dim);
+    if (buf.size() < need) buf.resize(need);
+    run_op(op, n, pos0, pool);
+  }
+  const Op& out = graph_->op(graph_->output());
+  const auto& result = buffers_[static_cast<size_t>(buffer_of_[static_cast<size_t>(out.id)])];
+  const size_t count = static_cast<size_t>(rows_[static_cast<size_t>(out.id)] * out.out_dim);
+  logits.assign(result.begin(), result.begin() + static_cast<std::ptrdiff_t>(count));
+  if (!all_logits && count > static_cast<size_t>(out.out_dim))  // a graph without attention
+    logits.erase(logits.begin(), logits.end() - out.out_dim);
+  return Status::ok();
+}
+
+void Executor::run_op(const Op& op, int64_t n, int64_t pos0, ThreadPool& pool) {
+  const auto id = static_cast<size_t>(op.id);
+  const int64_t rows = rows_[id];
+  const int64_t first = row_offset_[id];
+  float* out = buffers_[static_cast<size_t>(buffer_of_[id])].data();
+  // Input i as seen by this op: the producer's rows start at its own first token.
+  auto input = [&](size_t i) -> const float* {
+    const auto p = static_cast<size_t>(op.inputs[i]);
+    const Op& prod = graph_->op(op.inputs[i]);
+    return buffers_[static_cast<size_t>(buffer_of_[p])].data() + (first - row_offset_[p]) * prod.out_dim;
+  };
+  const int64_t d = op.out_dim;
+  switch (op.kind) {
+    case OpKind::kEmbed:
+      for (int64_t r = 0; r < rows; ++r) kernels::dequantize_row(op.weight, tokens_[first + r], out + r * d);
+      break;
+    case OpKind::kRmsNorm: {
+      const float* x = input(0);
+      for (int64_t r = 0; r < rows; ++r) kernels::rms_norm(x + r * d, op.norm, op.eps, d, out + r * d);
+      break;
+    }
+    case OpKind::kMatMul:
+      kernels::matmul(op.weight, input(0), rows, out, pool);
+      if (op.bias)
+        for (int64_t r = 0; r < rows; ++r) kernels::add(out + r * d, op.bias, d, out + r * d);
+      break;
+    case OpKind::kRope: {
+      std::memcpy(out, input(0), static_cast<size_t>(rows * d) * sizeof(float));
+      const RopeParams& p = op.rope;
+      for (int64_t r = 0; r < rows; ++r)
+        kernels::rope(out + r * d, p.n_heads, p.head_dim, p.n_rot, pos0 + first + r, p.freq_base, p.freq_scale, p.neox);
+      break;
+    }
+    case OpKind::kAttention:
+      run_attention(op, n, pos0, pool);
+      break;
+    case OpKind::kAdd:
+      kernels::add(input(0), input(1), rows * d, out);
+      break;
+    case OpKind::kSwiGLU:
+      kernels::swiglu(input(0), input(1), rows * d, out);
+      break;
+  }
+}
+
+void Executor::run_attention(const Op& op, int64_t n, int64_t pos0, ThreadPool& pool) {
+  const AttentionParams& a = op.attn;
+  const int slot = op.kv_slot;
+  const int64_t kv_dim = a.n_kv_heads * a.head_dim;
+  const int64_t q_dim = a.n_heads * a.head_dim;
+  auto buffer = [&](int id) { return buffers_[static_cast<size_t>(buffer_of_[static_cast<size_t>(id)])].data(); };
+  const float* q = buffer(op.inputs[0]);
+  const float* k = buffer(op.inputs[1]);
+  const float* v = buffer(op.inputs[2]);
+  float* out = buffer(op.id);
+  for (int64_t t = 0; t < n; ++t) {
+    std::memcpy(kv_.k(slot, pos0 + t), k + t * kv_dim, static_cast<size_t>(kv_dim) * sizeof(float));
+    std::memcpy(kv_.v(slot, pos0 + t), v + t * kv_dim, static_cast<size_t>(kv_dim) * sizeof(float));
+  }
+  if (scratch_.size() < static_cast<size_t>(pool.size())) scratch_.resize(static_cast<size_t>(pool.size()));
+  const int64_t group = a.n_heads / a.n_kv_heads;
+  pool.parallel_for(n * a.n_heads, [&](int64_t begin, int64_t end, int thread) {
+    auto& scores = scratch_[static_cast<size_t>(thread)];
+    if (scores.size() < static_cast<size_t>(config_.context)) scores.resize(static_cast<size_t>(config_.context));
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t t = item / a.n_heads, h = item % a.n_heads;
+      const int64_t last = pos0 + t;  // causal: attend to positions 0..last
+      const int64_t kv_off = (h / group) * a.head_dim;
+      const float* qh = q + t * q_dim + h * a.head_dim;
+      for (int64_t j = 0; j <= last; ++j) scores[static_cast<size_t>(j)] = kernels::dot_f32(qh, kv_.k(slot, j) + kv_off, a.head_dim) * a.scale;
+      kernels::softmax(scores.data(), last + 1);
+      float* oh = out + t * q_dim + h * a.head_dim;
+      std::fill(oh, oh + a.head_dim, 0.0f);
+      for (int64_t j = 0; j <= last; ++j) kernels::axpy_f32(scores[static_cast<size_t>(j)], kv_.v(slot, j) + kv_off, oh, a.head_dim);
+    }
+  });
+}
+
+}  // namespace lingua

@@ -1,0 +1,75 @@
+// The model as an op graph: a topologically ordered list of ops (embedding lookup, norm, matmul,
+// RoPE, attention, residual add, activation), each producing one f32 row per token. An
+// architecture builds it; the executor runs any contiguous range of it; later layers cut it into
+// segments. The graph never knows which architecture made it.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/matrix_view.h"
+#include "core/status.h"
+
+namespace lingua {
+
+enum class OpKind {
+  kEmbed,      // row lookup of token ids in `weight` (rows = vocab); the graph's only input
+  kRmsNorm,    // x / rms(x) * norm (f32 vector of out_dim)
+  kMatMul,     // x · weightᵀ (+ bias when present)
+  kRope,       // rotary embedding in place of a copy, per head
+  kAttention,  // causal multi-head attention over the KV cache (inputs: q, k, v)
+  kAdd,        // elementwise sum of two inputs (residual connections)
+  kSwiGLU,     // silu(input0) * input1
+};
+const char* op_kind_name(OpKind kind);
+
+struct RopeParams {
+  int64_t n_heads = 0;
+  int64_t head_dim = 0;
+  int64_t n_rot = 0;  // dims rotated per head (<= head_dim)
+  float freq_base = 10000.0f;
+  float freq_scale = 1.0f;
+  bool neox = false;  // pair layout: false = adjacent pairs, true = halves
+};
+
+struct AttentionParams {
+  int64_t n_heads = 0;
+  int64_t n_kv_heads = 0;  // grouped-query attention: n_heads / n_kv_heads queries share a KV head
+  int64_t head_dim = 0;
+  float scale = 1.0f;      // applied to q·k
+};
+
+struct Op {
+  int id = 0;
+  std::string name;            // "blk.3.attn_q", "output", ...; block ops start with "blk.N."
+  OpKind kind = OpKind::kAdd;
+  std::vector<int> inputs;     // ids of the ops whose outputs this op reads (earlier ops)
+  int64_t out_dim = 0;         // floats per token of the output
+  MatrixView weight;           // kEmbed, kMatMul
+  const float* bias = nullptr; // kMatMul, optional, out_dim floats
+  const float* norm = nullptr; // kRmsNorm, out_dim floats
+  float eps = 1e-5f;           // kRmsNorm
+  RopeParams rope;             // kRope
+  AttentionParams attn;        // kAttention
+  int kv_slot = -1;            // kAttention: index of its KV cache (0..n_attention-1)
+};
+
+class Graph {
+ public:
+  // Appends an op, assigning its id; inputs must name earlier ops.
+  int add(Op op);
+  Status validate() const;  // shapes and references agree; message names the op
+
+  const std::vector<Op>& ops() const { return ops_; }
+  const Op& op(int id) const { return ops_[static_cast<size_t>(id)]; }
+  int size() const { return static_cast<int>(ops_.size()); }
+  int output() const { return size() - 1; }  // the last op gives the logits
+  int n_kv_slots() const { return n_kv_slots_; }
+  int64_t vocab_size() const { return ops_.empty() ? 0 : ops_.back().out_dim; }
+
+ private:
+  std::vector<Op> ops_;
+  int n_kv_slots_ = 0;
+};
+
+}  // namespace lingua

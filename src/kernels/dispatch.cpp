@@ -1,0 +1,114 @@
+// Picks the kernel family once per process (CPU features, LINGUA_SIMD=scalar override) and routes
+// the public kernels.h entry points through it.
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "kernels/avx2_impl.h"
+#include "kernels/kernels.h"
+#include "kernels/scalar_impl.h"
+
+namespace lingua::kernels {
+namespace {
+
+template <class T>
+T* as(void* p) { return static_cast<T*>(p); }
+template <class T>
+const T* as(const void* p) { return static_cast<const T*>(p); }
+
+}  // namespace
+
+#define LINGUA_KERNEL_TABLE(ns)                                                                  \
+  KernelTable {                                                                                  \
+    #ns, ns::f32_to_f16, ns::f32_to_bf16, ns::quantize_act_q8, ns::matmul_f32, ns::matmul_f16,    \
+        ns::matmul_bf16, ns::matmul_q8_0, ns::matmul_q4_0, ns::f16_to_f32, ns::bf16_to_f32,       \
+        ns::dequantize_q8_0, ns::dequantize_q4_0, ns::quantize_q8_0, ns::quantize_q4_0,           \
+        ns::rms_norm, ns::rope, ns::softmax, ns::swiglu, ns::add, ns::dot_f32, ns::axpy_f32       \
+  }
+
+const KernelTable& scalar_kernels() {
+  static const KernelTable table = LINGUA_KERNEL_TABLE(scalar);
+  return table;
+}
+
+const KernelTable& avx2_kernels() {
+  static const KernelTable table = LINGUA_KERNEL_TABLE(avx2);
+  return table;
+}
+
+bool cpu_has_avx2() {
+#if defined(__x86_64__) || defined(__i386__)
+  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                          __builtin_cpu_supports("f16c");
+  return has;
+#else
+  return false;
+#endif
+}
+
+const KernelTable& active_kernels() {
+  static const KernelTable* const active = [] {
+    const char* env = std::getenv("LINGUA_SIMD");
+    if (env && std::strcmp(env, "scalar") == 0) return &scalar_kernels();
+    return cpu_has_avx2() ? &avx2_kernels() : &scalar_kernels();
+  }();
+  return *active;
+}
+
+const char* active_isa() { return active_kernels().name; }
+
+void matmul(const MatrixView& W, const float* X, int64_t n_tokens, float* Y, ThreadPool& pool) {
+  matmul_with(active_kernels(), W, X, n_tokens, Y, pool);
+}
+
+void dequantize_row(const MatrixView& W, int64_t r, float* out) {
+  const KernelTable& k = active_kernels();
+  const void* row = W.row(r);
+  switch (W.type) {
+    case DType::F32: std::memcpy(out, row, static_cast<size_t>(W.cols) * sizeof(float)); return;
+    case DType::F16: k.f16_to_f32(as<uint16_t>(row), out, W.cols); return;
+    case DType::BF16: k.bf16_to_f32(as<uint16_t>(row), out, W.cols); return;
+    case DType::Q8_0: k.dequantize_q8_0(as<BlockQ8_0>(row), out, W.cols); return;
+    case DType::Q4_0: k.dequantize_q4_0(as<BlockQ4_0>(row), out, W.cols); return;
+    default: break;
+  }
+  std::fprintf(stderr, "lingua: dequantize_row of %s is not implemented\n", dtype_name(W.type));
+  std::abort();
+}
+
+void quantize_row(DType type, const float* src, void* dst, int64_t n) {
+  const KernelTable& k = active_kernels();
+  switch (type) {
+    case DType::F32: std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float)); return;
+    case DType::F16: k.f32_to_f16(src, as<uint16_t>(dst), n); return;
+    case DType::BF16: k.f32_to_bf16(src, as<uint16_t>(dst), n); return;
+    case DType::Q8_0: k.quantize_q8_0(src, as<BlockQ8_0>(dst), n); return;
+    case DType::Q4_0: k.quantize_q4_0(src, as<BlockQ4_0>(dst), n); return;
+    default: break;
+  }
+  std::fprintf(stderr, "lingua: quantize_row to %s is not implemented\n", dtype_name(type));
+  std::abort();
+}
+
+void rms_norm(const float* x, const float* w, float eps, int64_t n, float* out) {
+  active_kernels().rms_norm(x, w, eps, n, out);
+}
+
+void rope(float* x, int64_t n_heads, int64_t head_dim, int64_t n_rot, int64_t pos, float freq_base,
+          float freq_scale, bool neox) {
+  active_kernels().rope(x, n_heads, head_dim, n_rot, pos, freq_base, freq_scale, neox);
+}
+
+void softmax(float* x, int64_t n) { active_kernels().softmax(x, n); }
+
+void swiglu(const float* gate, const float* up, int64_t n, float* out) {
+  active_kernels().swiglu(gate, up, n, out);
+}
+
+void add(const float* a, const float* b, int64_t n, float* out) { active_kernels().add(a, b, n, out); }
+
+float dot_f32(const float* a, const float* b, int64_t n) { return active_kernels().dot_f32(a, b, n); }
+
+void axpy_f32(float alpha, const float* x, float* y, int64_t n) { active_kernels().axpy_f32(alpha, x, y, n); }
+
+}  // namespace lingua::kernels

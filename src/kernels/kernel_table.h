@@ -1,0 +1,85 @@
+// Internal to src/kernels (and its tests): the per-ISA tables of kernels that dispatch.cpp picks
+// from, so tests can run the scalar reference and the AVX2 variant side by side.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "core/matrix_view.h"
+#include "core/thread_pool.h"
+#include "kernels/quant_blocks.h"
+
+namespace lingua::kernels {
+
+// Activations for Q8_0/Q4_0 weights are quantized per token row into this private layout rather
+// than ggml's 34-byte blocks: the n int8 quants first (32-byte aligned blocks for aligned loads),
+// then n/32 float scales (each the f16-rounded d, so values equal ggml's block_q8_0). Rows are
+// padded to 64 bytes so token rows never share a cache line.
+inline size_t act_q8_row_bytes(int64_t n) {
+  const size_t raw = static_cast<size_t>(n) + static_cast<size_t>(n / kQK) * sizeof(float);
+  return (raw + 63) & ~size_t{63};
+}
+inline const float* act_q8_scales(const uint8_t* row, int64_t n) {
+  return reinterpret_cast<const float*>(row + n);  // n is a multiple of 32, so 4-byte aligned
+}
+
+// One matmul over prepared activations; a row-range kernel computes y[t * ldy + r] for
+// r in [r0, r1) and every token t.
+struct MatmulArgs {
+  const uint8_t* w;    // weight row 0
+  size_t w_row_bytes;
+  int64_t cols;
+  const uint8_t* x;    // prepared activation row 0 (f32, f16, bf16 or act_q8 layout)
+  size_t x_row_bytes;
+  int64_t n_tokens;
+  float* y;
+  int64_t ldy;
+};
+using MatmulRowsFn = void (*)(const MatmulArgs& a, int64_t r0, int64_t r1);
+
+struct KernelTable {
+  const char* name;
+
+  // Activation preparation: the dtype each weight type's dot product consumes.
+  void (*f32_to_f16)(const float* x, uint16_t* y, int64_t n);    // round to nearest even
+  void (*f32_to_bf16)(const float* x, uint16_t* y, int64_t n);   // round to nearest even
+  // Quantizes n activations (multiple of 32) into act_q8 layout exactly as ggml's x86 SIMD
+  // quantize_row_q8_0 does (id = 127/amax, round half to even), so integer dots match llama.cpp.
+  void (*quantize_act_q8)(const float* x, uint8_t* y, int64_t n);
+
+  MatmulRowsFn matmul_f32, matmul_f16, matmul_bf16, matmul_q8_0, matmul_q4_0;
+
+  void (*f16_to_f32)(const uint16_t* x, float* y, int64_t n);
+  void (*bf16_to_f32)(const uint16_t* x, float* y, int64_t n);
+  void (*dequantize_q8_0)(const BlockQ8_0* x, float* y, int64_t n);
+  void (*dequantize_q4_0)(const BlockQ4_0* x, float* y, int64_t n);
+  // File quantization: bit-exact with ggml's quantize_row_*_ref (roundf, id = 1/d).
+  void (*quantize_q8_0)(const float* x, BlockQ8_0* y, int64_t n);
+  void (*quantize_q4_0)(const float* x, BlockQ4_0* y, int64_t n);
+
+  void (*rms_norm)(const float* x, const float* w, float eps, int64_t n, float* out);
+  void (*rope)(float* x, int64_t n_heads, int64_t head_dim, int64_t n_rot, int64_t pos,
+               float freq_base, float freq_scale, bool neox);
+  void (*softmax)(float* x, int64_t n);
+  void (*swiglu)(const float* gate, const float* up, int64_t n, float* out);
+  void (*add)(const float* a, const float* b, int64_t n, float* out);
+  float (*dot_f32)(const float* a, const float* b, int64_t n);
+  void (*axpy_f32)(float alpha, const float* x, float* y, int64_t n);
+};
+
+const KernelTable& scalar_kernels();
+// Only meaningful when cpu_has_avx2(); its functions execute AVX2/FMA/F16C instructions.
+const KernelTable& avx2_kernels();
+bool cpu_has_avx2();  // AVX2 + FMA + F16C, as the *_avx2.cpp files are compiled for
+const KernelTable& active_kernels();
+
+// The whole matmul (activation preparation into reused scratch, then rows split over the pool)
+// with an explicit table; kernels::matmul is this with active_kernels().
+void matmul_with(const KernelTable& k, const MatrixView& W, const float* X, int64_t n_tokens, float* Y,
+                 ThreadPool& pool);
+
+// cos/sin of theta_i for i < n_rot/2, computed the way ggml does (float, theta *= theta_scale), shared
+// by both ISAs so they rotate by identical angles. Returns a thread-local buffer of n_rot floats:
+// cos at [0, n_rot/2), sin at [n_rot/2, n_rot).
+const float* rope_angles(int64_t n_rot, int64_t pos, float freq_base, float freq_scale);
+
+}  // namespace lingua::kernels

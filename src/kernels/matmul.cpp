@@ -1,0 +1,100 @@
+// The ISA-independent half of matmul: converts the activations once per call into what the
+// weight type's dot product wants (reusing a per-thread scratch), then splits rows over the pool.
+#include <cassert>
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+
+#include "kernels/kernel_table.h"
+
+namespace lingua::kernels {
+namespace {
+
+// Rows per scheduling unit: 16 floats of each token's Y row make one 64-byte line, so two threads
+// never write the same line; also a multiple of every kernel's row tile.
+constexpr int64_t kRowGrain = 16;
+// Below this many activation values preparing them costs less than waking the pool.
+constexpr int64_t kParallelPrepElements = 64 * 1024;
+
+// Grows, never shrinks: after the first calls with the largest shapes, matmul allocates nothing.
+// Per calling thread, because the graph may run several independent sequences on their own pools.
+uint8_t* scratch(size_t bytes) {
+  thread_local std::vector<uint8_t> buf;
+  if (buf.size() < bytes + 64) buf.resize(bytes + 64);
+  const uintptr_t p = reinterpret_cast<uintptr_t>(buf.data());
+  return buf.data() + ((64 - (p & 63)) & 63);
+}
+
+size_t round64(size_t n) { return (n + 63) & ~size_t{63}; }
+
+struct PrepJob {
+  const KernelTable* k;
+  DType type;
+  const float* x;
+  int64_t cols;
+  uint8_t* dst;
+  size_t dst_row_bytes;
+
+  void run(int64_t t0, int64_t t1) const {
+    for (int64_t t = t0; t < t1; ++t) {
+      const float* src = x + t * cols;
+      uint8_t* out = dst + static_cast<size_t>(t) * dst_row_bytes;
+      switch (type) {
+        case DType::F16: k->f32_to_f16(src, reinterpret_cast<uint16_t*>(out), cols); break;
+        case DType::BF16: k->f32_to_bf16(src, reinterpret_cast<uint16_t*>(out), cols); break;
+        default: k->quantize_act_q8(src, out, cols); break;
+      }
+    }
+  }
+};
+
+struct RowJob {
+  MatmulRowsFn fn;
+  MatmulArgs args;
+};
+
+[[noreturn]] void unsupported(DType type) {
+  std::fprintf(stderr, "lingua: matmul with %s weights is not implemented\n", dtype_name(type));
+  std::abort();
+}
+
+}  // namespace
+
+void matmul_with(const KernelTable& k, const MatrixView& W, const float* X, int64_t n_tokens, float* Y,
+                 ThreadPool& pool) {
+  if (n_tokens <= 0 || W.rows <= 0) return;
+  RowJob job{};
+  size_t x_row_bytes = 0;
+  switch (W.type) {
+    case DType::F32: job.fn = k.matmul_f32; break;
+    case DType::F16: job.fn = k.matmul_f16; x_row_bytes = round64(static_cast<size_t>(W.cols) * 2); break;
+    case DType::BF16: job.fn = k.matmul_bf16; x_row_bytes = round64(static_cast<size_t>(W.cols) * 2); break;
+    case DType::Q8_0: job.fn = k.matmul_q8_0; x_row_bytes = act_q8_row_bytes(W.cols); break;
+    case DType::Q4_0: job.fn = k.matmul_q4_0; x_row_bytes = act_q8_row_bytes(W.cols); break;
+    default: unsupported(W.type);
+  }
+  assert(W.cols % dtype_info(W.type).block_size == 0);
+
+  const uint8_t* xs = reinterpret_cast<const uint8_t*>(X);
+  if (W.type == DType::F32) {
+    x_row_bytes = static_cast<size_t>(W.cols) * sizeof(float);
+  } else {
+    uint8_t* dst = scratch(x_row_bytes * static_cast<size_t>(n_tokens));
+    const PrepJob prep{&k, W.type, X, W.cols, dst, x_row_bytes};
+    if (n_tokens > 1 && n_tokens * W.cols >= kParallelPrepElements && pool.size() > 1) {
+      // Capturing one pointer keeps std::function from allocating.
+      const PrepJob* p = &prep;
+      pool.parallel_for(n_tokens, [p](int64_t b, int64_t e, int) { p->run(b, e); });
+    } else {
+      prep.run(0, n_tokens);
+    }
+    xs = dst;
+  }
+
+  job.args = MatmulArgs{static_cast<const uint8_t*>(W.data), W.row_bytes, W.cols, xs, x_row_bytes,
+                        n_tokens, Y, W.rows};
+  const RowJob* j = &job;
+  pool.parallel_for(W.rows, [j](int64_t b, int64_t e, int) { j->fn(j->args, b, e); }, kRowGrain);
+}
+
+}  // namespace lingua::kernels

@@ -1,0 +1,88 @@
+// Scalar reference for the element-wise and reduction ops between matmuls, written to follow
+// ggml's CPU numerics (double where ggml sums in ggml_float) since logits are compared with it.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "kernels/scalar_impl.h"
+
+namespace lingua::kernels {
+
+const float* rope_angles(int64_t n_rot, int64_t pos, float freq_base, float freq_scale) {
+  thread_local std::vector<float> cache;
+  if (static_cast<int64_t>(cache.size()) < n_rot) cache.resize(static_cast<size_t>(n_rot));
+  const int64_t half = n_rot / 2;
+  // ggml advances theta by repeated multiplication in float instead of calling powf per
+  // dimension; the angles (and so the rotated values) only agree to the last bit this way.
+  const float theta_scale = std::pow(freq_base, -2.0f / static_cast<float>(n_rot));
+  float theta = static_cast<float>(pos);
+  for (int64_t i = 0; i < half; ++i) {
+    const float angle = freq_scale * theta;
+    cache[static_cast<size_t>(i)] = std::cos(angle);
+    cache[static_cast<size_t>(half + i)] = std::sin(angle);
+    theta *= theta_scale;
+  }
+  return cache.data();
+}
+
+namespace scalar {
+
+void rms_norm(const float* x, const float* w, float eps, int64_t n, float* out) {
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i] * x[i]);
+  const float mean = static_cast<float>(sum / static_cast<double>(n));
+  const float scale = 1.0f / std::sqrt(mean + eps);
+  // Two roundings (x*scale, then *w) as ggml's separate rms_norm and mul ops do.
+  for (int64_t i = 0; i < n; ++i) out[i] = (x[i] * scale) * w[i];
+}
+
+void rope(float* x, int64_t n_heads, int64_t head_dim, int64_t n_rot, int64_t pos, float freq_base,
+          float freq_scale, bool neox) {
+  const int64_t half = n_rot / 2;
+  const float* cs = rope_angles(n_rot, pos, freq_base, freq_scale);
+  const float* sn = cs + half;
+  for (int64_t h = 0; h < n_heads; ++h) {
+    float* v = x + h * head_dim;
+    for (int64_t i = 0; i < half; ++i) {
+      const int64_t a = neox ? i : 2 * i;
+      const int64_t b = neox ? i + half : 2 * i + 1;
+      const float x0 = v[a], x1 = v[b];
+      v[a] = x0 * cs[i] - x1 * sn[i];
+      v[b] = x0 * sn[i] + x1 * cs[i];
+    }
+  }
+}
+
+void softmax(float* x, int64_t n) {
+  float max = -std::numeric_limits<float>::infinity();
+  for (int64_t i = 0; i < n; ++i) max = std::max(max, x[i]);
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    x[i] = std::exp(x[i] - max);
+    sum += x[i];
+  }
+  const float inv = static_cast<float>(1.0 / sum);
+  for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
+void swiglu(const float* gate, const float* up, int64_t n, float* out) {
+  for (int64_t i = 0; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
+
+void add(const float* a, const float* b, int64_t n, float* out) {
+  for (int64_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
+}
+
+float dot_f32(const float* a, const float* b, int64_t n) {
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(a[i] * b[i]);
+  return static_cast<float>(sum);
+}
+
+void axpy_f32(float alpha, const float* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] += alpha * x[i];
+}
+
+}  // namespace scalar
+}  // namespace lingua::kernels

@@ -1,0 +1,206 @@
+// ArchBuilder: weight look-up with validation, op construction, and the architecture registry
+// (arch/*.cpp files, listed at configure time into arch_list.inc).
+#include "model/arch_builder.h"
+
+#include <vector>
+
+#include "kernels/kernels.h"
+
+#include "arch_list.inc"  // generated: declares lingua_architecture_<file> for every arch/<file>.cpp
+
+namespace lingua {
+
+ArchBuilder::ArchBuilder(const gguf::File& file, std::string arch, std::deque<std::vector<float>>& owned)
+    : file_(file), arch_(std::move(arch)), owned_(owned) {}
+
+void ArchBuilder::fail(const std::string& message) {
+  if (error_.is_ok()) error_ = Status::error(message);
+}
+
+int64_t ArchBuilder::hparam(const std::string& key) {
+  auto v = file_.get_u64(arch_ + "." + key);
+  if (!v) {
+    fail(v.error());
+    return 0;
+  }
+  if (*v > static_cast<uint64_t>(INT32_MAX)) {
+    fail("metadata " + arch_ + "." + key + " = " + std::to_string(*v) + " is absurdly large");
+    return 0;
+  }
+  return static_cast<int64_t>(*v);
+}
+
+int64_t ArchBuilder::hparam_or(const std::string& key, int64_t fallback) {
+  if (!file_.find(arch_ + "." + key)) return fallback;
+  return hparam(key);
+}
+
+float ArchBuilder::fparam_or(const std::string& key, float fallback) {
+  auto v = file_.get_f64_or(arch_ + "." + key, fallback);
+  if (!v) {
+    fail(v.error());
+    return fallback;
+  }
+  return static_cast<float>(*v);
+}
+
+const gguf::TensorInfo* ArchBuilder::tensor(const std::string& name, size_t n_dims) {
+  const gguf::TensorInfo* t = file_.find_tensor(name);
+  if (!t) {
+    fail("the model has no tensor '" + name + "' (needed by the " + arch_ + " architecture)");
+    return nullptr;
+  }
+  size_t dims = t->dims.size();
+  while (dims > n_dims && t->dims[dims - 1] == 1) --dims;  // trailing 1s are padding
+  if (dims != n_dims) {
+    fail("tensor '" + name + "' has " + std::to_string(t->dims.size()) + " dimensions, expected " +
+         std::to_string(n_dims));
+    return nullptr;
+  }
+  return t;
+}
+
+MatrixView ArchBuilder::matrix(const std::string& tensor_name) {
+  const gguf::TensorInfo* t = tensor(tensor_name, 2);
+  if (!t) return {};
+  if (!dtype_info(t->type).computable) {
+    fail("tensor '" + tensor_name + "' has type " + dtype_name(t->type) + ", which Lingua cannot compute (supported: " +
+         computable_dtype_names() + ")");
+    return {};
+  }
+  MatrixView m;
+  m.type = t->type;
+  m.data = t->data;
+  m.cols = static_cast<int64_t>(t->dims[0]);
+  m.rows = static_cast<int64_t>(t->dims[1]);
+  m.row_bytes = static_cast<size_t>(t->bytes / t->dims[1]);
+  return m;
+}
+
+const float* ArchBuilder::vector_f32(const std::string& tensor_name, int64_t n) {
+  const gguf::TensorInfo* t = tensor(tensor_name, 1);
+  if (!t) return nullptr;
+  if (static_cast<int64_t>(t->dims[0]) != n) {
+    fail("tensor '" + tensor_name + "' has " + std::to_string(t->dims[0]) + " elements, expected " + std::to_string(n));
+    return nullptr;
+  }
+  if (!dtype_info(t->type).computable) {
+    fail("tensor '" + tensor_name + "' has unsupported type " + std::string(dtype_name(t->type)));
+    return nullptr;
+  }
+  // Norm and bias vectors are tiny: keep an f32 copy whatever the file stores.
+  MatrixView row{t->type, t->data, 1, n, static_cast<size_t>(t->bytes)};
+  owned_.emplace_back(static_cast<size_t>(n));
+  kernels::dequantize_row(row, 0, owned_.back().data());
+  return owned_.back().data();
+}
+
+int64_t ArchBuilder::width(int op) const {
+  return op >= 0 && op < graph_.size() ? graph_.op(op).out_dim : 0;
+}
+
+int ArchBuilder::push(Op op) {
+  if (!error_.is_ok()) return -1;
+  for (int in : op.inputs)
+    if (in < 0) return -1;
+  return graph_.add(std::move(op));
+}
+
+int ArchBuilder::embed(const std::string& name, const std::string& tensor_name) {
+  Op op;
+  op.name = name;
+  op.kind = OpKind::kEmbed;
+  op.weight = matrix(tensor_name);
+  op.out_dim = op.weight.cols;
+  return push(std::move(op));
+}
+
+int ArchBuilder::rms_norm(const std::string& name, int input, const std::string& tensor_name, float eps) {
+  Op op;
+  op.name = name;
+  op.kind = OpKind::kRmsNorm;
+  op.inputs = {input};
+  op.out_dim = width(input);
+  op.norm = vector_f32(tensor_name, op.out_dim);
+  op.eps = eps;
+  return push(std::move(op));
+}
+
+int ArchBuilder::matmul(const std::string& name, int input, const std::string& tensor_name, const std::string& bias) {
+  Op op;
+  op.name = name;
+  op.kind = OpKind::kMatMul;
+  op.inputs = {input};
+  op.weight = matrix(tensor_name);
+  op.out_dim = op.weight.rows;
+  if (error_.is_ok() && op.weight.cols != width(input))
+    fail("tensor '" + tensor_name + "' takes " + std::to_string(op.weight.cols) + " inputs but op '" +
+         graph_.op(input).name + "' gives " + std::to_string(width(input)));
+  if (!bias.empty()) op.bias = vector_f32(bias, op.out_dim);
+  return push(std::move(op));
+}
+
+int ArchBuilder::rope(const std::string& name, int input, const RopeParams& params) {
+  Op op;
+  op.name = name;
+  op.kind = OpKind::kRope;
+  op.inputs = {input};
+  op.out_dim = width(input);
+  op.rope = params;
+  return push(std::move(op));
+}
+
+int ArchBuilder::attention(const std::string& name, int q, int k, int v, const AttentionParams& params) {
+  Op op;
+  op.name = name;
+  op.kind = OpKind::kAttention;
+  op.inputs = {q, k, v};
+  op.out_dim = params.n_heads * params.head_dim;
+  op.attn = params;
+  return push(std::move(op));
+}
+
+int ArchBuilder::add(const std::string& name, int a, int b) {
+  Op op;
+  op.name = name;
+  op.kind = OpKind::kAdd;
+  op.inputs = {a, b};
+  op.out_dim = width(a);
+  return push(std::move(op));
+}
+
+int ArchBuilder::swiglu(const std::string& name, int gate, int up) {
+  Op op;
+  op.name = name;
+  op.kind = OpKind::kSwiGLU;
+  op.inputs = {gate, up};
+  op.out_dim = width(gate);
+  return push(std::move(op));
+}
+
+Expected<Graph> ArchBuilder::finish() {
+  if (!error_.is_ok()) return error_;
+  LINGUA_TRY(graph_.validate());
+  return std::move(graph_);
+}
+
+namespace {
+const std::vector<const ArchitectureDef*>& registry() {
+  static const std::vector<const ArchitectureDef*> defs = {LINGUA_ARCHITECTURES};
+  return defs;
+}
+}  // namespace
+
+std::string supported_architectures() {
+  std::string out;
+  for (const ArchitectureDef* d : registry()) out += (out.empty() ? "" : ", ") + std::string(d->name);
+  return out;
+}
+
+Expected<const ArchitectureDef*> find_architecture(const std::string& name) {
+  for (const ArchitectureDef* d : registry())
+    if (name == d->name) return d;
+  return Status::error("unknown architecture '" + name + "' (supported: " + supported_architectures() + ")");
+}
+
+}  // namespace lingua

@@ -1,0 +1,63 @@
+// What an architecture file sees: hyper-parameters from GGUF metadata ("<arch>.<key>"), weights
+// by tensor name with shape and type checks, and one call per op. Errors are sticky: the first
+// one is kept and finish() returns it, so a graph builder reads like the forward pass it is.
+#pragma once
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <vector>
+
+#include "core/matrix_view.h"
+#include "core/status.h"
+#include "graph/graph.h"
+#include "model/gguf.h"
+
+namespace lingua {
+
+class ArchBuilder {
+ public:
+  ArchBuilder(const gguf::File& file, std::string arch, std::deque<std::vector<float>>& owned);
+
+  // Hyper-parameter "<arch>.<key>": required (records an error when missing) or with a default.
+  int64_t hparam(const std::string& key);
+  int64_t hparam_or(const std::string& key, int64_t fallback);
+  float fparam_or(const std::string& key, float fallback);
+  bool has_tensor(const std::string& name) const { return file_.find_tensor(name) != nullptr; }
+
+  // Ops. Weight names are GGUF tensor names; `name` is the op's name in the graph.
+  int embed(const std::string& name, const std::string& tensor);
+  int rms_norm(const std::string& name, int input, const std::string& tensor, float eps);
+  int matmul(const std::string& name, int input, const std::string& tensor, const std::string& bias = "");
+  int rope(const std::string& name, int input, const RopeParams& params);
+  int attention(const std::string& name, int q, int k, int v, const AttentionParams& params);
+  int add(const std::string& name, int a, int b);
+  int swiglu(const std::string& name, int gate, int up);
+
+  void fail(const std::string& message);
+  Expected<Graph> finish();
+
+ private:
+  const gguf::TensorInfo* tensor(const std::string& name, size_t n_dims);
+  MatrixView matrix(const std::string& tensor_name);
+  const float* vector_f32(const std::string& tensor_name, int64_t n);
+  int64_t width(int op) const;
+  int push(Op op);
+
+  const gguf::File& file_;
+  std::string arch_;
+  std::deque<std::vector<float>>& owned_;
+  Graph graph_;
+  Status error_;
+};
+
+// One architecture: the GGUF general.architecture names it handles and its graph builder.
+struct ArchitectureDef {
+  const char* name;
+  void (*build)(ArchBuilder& b);
+};
+
+// Looks the architecture up by name; the error names it and lists the supported ones.
+Expected<const ArchitectureDef*> find_architecture(const std::string& name);
+std::string supported_architectures();
+
+}  // namespace lingua

@@ -1,0 +1,42 @@
+// A loaded model: the mmapped GGUF file, its tokenizer, and the op graph its architecture
+// builds over the file's weights (which stay in the mapping, never copied).
+#pragma once
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "graph/graph.h"
+#include "model/gguf.h"
+#include "model/tokenizer.h"
+
+namespace lingua {
+
+class Model {
+ public:
+  // Errors name the file and the problem (not GGUF, truncated, unknown architecture, ...).
+  static Expected<std::unique_ptr<Model>> load(const std::string& path);
+
+  const gguf::File& file() const { return file_; }
+  const std::string& architecture() const { return arch_; }
+  const Tokenizer& tokenizer() const { return *tokenizer_; }
+  const Vocab& vocab() const { return tokenizer_->vocab(); }
+  const Graph& graph() const { return graph_; }
+  int64_t train_context() const { return train_context_; }  // <arch>.context_length
+  uint64_t weight_bytes() const;                             // tensor data in the file
+
+ private:
+  Model() = default;
+  gguf::File file_;
+  std::string arch_;
+  std::unique_ptr<Tokenizer> tokenizer_;
+  std::deque<std::vector<float>> owned_;  // f32 copies of small vectors (norms, biases)
+  Graph graph_;
+  int64_t train_context_ = 0;
+};
+
+// Only the tokenizer of a GGUF file (vocabulary-only files have no weights).
+Expected<std::unique_ptr<Tokenizer>> load_tokenizer(const std::string& path);
+
+}  // namespace lingua

@@ -1,0 +1,172 @@
+// Reads a vocabulary from GGUF tokenizer.ggml.* metadata, checking that the parallel arrays agree
+// and the special ids exist, so tokenizers can index without further checks.
+#include "model/vocab.h"
+
+#include "model/gguf.h"
+
+namespace lingua {
+namespace {
+
+using gguf::Value;
+using gguf::ValueType;
+
+constexpr const char* kModel = "tokenizer.ggml.model";
+constexpr const char* kPre = "tokenizer.ggml.pre";
+constexpr const char* kTokens = "tokenizer.ggml.tokens";
+constexpr const char* kScores = "tokenizer.ggml.scores";
+constexpr const char* kTypes = "tokenizer.ggml.token_type";
+constexpr const char* kMerges = "tokenizer.ggml.merges";
+
+class Reader {
+ public:
+  explicit Reader(const gguf::File& file) : file_(file) {}
+
+  Status error(const std::string& key, const std::string& problem) const {
+    return Status::error(file_.path() + ": " + key + " " + problem);
+  }
+
+  // The array stored under `key`, or nullptr when absent; an error when present but not an array
+  // whose elements satisfy `accept`.
+  Expected<const gguf::Array*> array(const std::string& key, bool (*accept)(ValueType),
+                                     const char* wanted) const {
+    const Value* v = file_.find(key);
+    if (!v) return static_cast<const gguf::Array*>(nullptr);
+    const gguf::Array* a = v->as_array();
+    if (!a)
+      return error(key, std::string("must be an array of ") + wanted + ", but it is a " +
+                            gguf::value_type_name(v->type));
+    if (!accept(a->element_type))
+      return error(key, std::string("must be an array of ") + wanted + ", but it is an array of " +
+                            gguf::value_type_name(a->element_type));
+    return a;
+  }
+
+  Status same_length(const std::string& key, const gguf::Array* a, size_t n) const {
+    if (a && a->items.size() != n)
+      return error(key, "has " + std::to_string(a->items.size()) + " entries, but there are " +
+                            std::to_string(n) + " tokens");
+    return Status::ok();
+  }
+
+  Status special_id(const std::string& key, size_t vocab_size, TokenId& out) const {
+    const Value* v = file_.find(key);
+    if (!v) return Status::ok();
+    // Converters write u32 0xFFFFFFFF (-1 as i32) for "no such token" (stories260K.gguf does).
+    if (auto as_signed = v->as_i64(); as_signed && *as_signed == -1) return Status::ok();
+    auto id = v->as_u64();
+    if (!id) return error(key, "must be a token id: " + id.error());
+    if (*id == UINT32_MAX) return Status::ok();
+    if (*id >= vocab_size)
+      return error(key, "is " + std::to_string(*id) + ", but the vocabulary has only " +
+                            std::to_string(vocab_size) + " tokens");
+    out = static_cast<TokenId>(*id);
+    return Status::ok();
+  }
+
+  Status flag(const std::string& key, bool& out) const {
+    const Value* v = file_.find(key);
+    if (!v) return Status::ok();
+    auto b = v->as_bool();
+    if (!b) return error(key, "must be a bool: " + b.error());
+    out = *b;
+    return Status::ok();
+  }
+
+ private:
+  const gguf::File& file_;
+};
+
+bool is_string(ValueType t) { return t == ValueType::STRING; }
+bool is_float(ValueType t) { return t == ValueType::FLOAT32 || t == ValueType::FLOAT64; }
+bool is_integer(ValueType t) {
+  switch (t) {
+    case ValueType::UINT8: case ValueType::INT8: case ValueType::UINT16: case ValueType::INT16:
+    case ValueType::UINT32: case ValueType::INT32: case ValueType::UINT64: case ValueType::INT64:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+Expected<Vocab> Vocab::from_gguf(const gguf::File& file) {
+  const Reader r(file);
+  Vocab v;
+
+  const Value* model = file.find(kModel);
+  if (!model) return r.error(kModel, "is missing: the file has no tokenizer");
+  auto model_name = model->as_string();
+  if (!model_name) return r.error(kModel, "must be a string: " + model_name.error());
+  v.model = *model_name;
+
+  if (const Value* pre = file.find(kPre)) {
+    auto s = pre->as_string();
+    if (!s) return r.error(kPre, "must be a string: " + s.error());
+    v.pre = *s;
+  }
+
+  LINGUA_ASSIGN_OR_RETURN(const gguf::Array* tokens, r.array(kTokens, is_string, "strings"));
+  if (!tokens) return r.error(kTokens, "is missing: the file has no vocabulary");
+  if (tokens->items.empty()) return r.error(kTokens, "is empty");
+  // Token ids are int32 everywhere (and in llama.cpp's API).
+  if (tokens->items.size() > static_cast<size_t>(INT32_MAX)) return r.error(kTokens, "has too many tokens");
+  const size_t n = tokens->items.size();
+  v.pieces.reserve(n);
+  for (const Value& t : tokens->items) {
+    const std::string* piece = std::get_if<std::string>(&t.data);
+    if (!piece) return r.error(kTokens, "holds a non-string entry");
+    v.pieces.push_back(*piece);
+  }
+
+  LINGUA_ASSIGN_OR_RETURN(const gguf::Array* scores, r.array(kScores, is_float, "f32"));
+  LINGUA_TRY(r.same_length(kScores, scores, n));
+  v.scores.assign(n, 0.0f);
+  if (scores) {
+    for (size_t i = 0; i < n; ++i) {
+      auto score = scores->items[i].as_f64();
+      if (!score) return r.error(kScores, "entry " + std::to_string(i) + ": " + score.error());
+      v.scores[i] = static_cast<float>(*score);
+    }
+  }
+
+  LINGUA_ASSIGN_OR_RETURN(const gguf::Array* types, r.array(kTypes, is_integer, "i32"));
+  LINGUA_TRY(r.same_length(kTypes, types, n));
+  v.types.assign(n, TokenType::NORMAL);
+  if (types) {
+    for (size_t i = 0; i < n; ++i) {
+      auto t = types->items[i].as_i64();
+      if (!t || *t < 0 || *t > static_cast<int64_t>(TokenType::BYTE))
+        return r.error(kTypes, "entry " + std::to_string(i) + " is " + types->items[i].to_display() +
+                                   ", not a known token type (0 to 6)");
+      v.types[i] = static_cast<TokenType>(*t);
+    }
+  }
+
+  LINGUA_ASSIGN_OR_RETURN(const gguf::Array* merges, r.array(kMerges, is_string, "strings"));
+  if (merges) {
+    v.merges.reserve(merges->items.size());
+    for (const Value& m : merges->items) {
+      const std::string* merge = std::get_if<std::string>(&m.data);
+      if (!merge) return r.error(kMerges, "holds a non-string entry");
+      v.merges.push_back(*merge);
+    }
+  }
+
+  LINGUA_TRY(r.special_id("tokenizer.ggml.bos_token_id", n, v.bos));
+  LINGUA_TRY(r.special_id("tokenizer.ggml.eos_token_id", n, v.eos));
+  LINGUA_TRY(r.special_id("tokenizer.ggml.unknown_token_id", n, v.unk));
+  LINGUA_TRY(r.special_id("tokenizer.ggml.padding_token_id", n, v.pad));
+
+  // When the flags are absent, use the defaults llama.cpp applies per tokenizer family, so a file
+  // tokenizes the same here as there.
+  v.add_space_prefix = v.model == "llama";
+  v.add_bos = v.model == "llama" || v.model == "bert";
+  v.add_eos = v.model == "t5";
+  LINGUA_TRY(r.flag("tokenizer.ggml.add_bos_token", v.add_bos));
+  LINGUA_TRY(r.flag("tokenizer.ggml.add_eos_token", v.add_eos));
+  LINGUA_TRY(r.flag("tokenizer.ggml.add_space_prefix", v.add_space_prefix));
+  return v;
+}
+
+}  // namespace lingua

@@ -1,0 +1,68 @@
+// run_bench: timed forward passes over the one executor path, with pseudo-random token ids.
+#include "runtime/bench.h"
+
+#include <algorithm>
+#include <chrono>
+#include <vector>
+
+#include "core/thread_pool.h"
+#include "graph/executor.h"
+
+namespace lingua {
+
+Expected<BenchResult> run_bench(const Model& model, const BenchOptions& o) {
+  if (o.prompt_tokens < 0 || o.gen_tokens < 0) return Status::error("-p and -n must be 0 or more");
+  if (o.prompt_tokens == 0 && o.gen_tokens == 0) return Status::error("nothing to measure: -p and -n are both 0");
+  if (o.repetitions < 1) return Status::error("repetitions must be at least 1");
+  const int64_t context = std::max<int64_t>(1, o.prompt_tokens + o.gen_tokens);
+  ExecutorConfig config;
+  config.context = context;
+  config.max_batch = std::max<int64_t>(1, std::min(o.batch, std::max<int64_t>(1, o.prompt_tokens)));
+  ThreadPool pool(o.threads);
+  const int64_t vocab = model.graph().vocab_size();
+  std::vector<int32_t> tokens(static_cast<size_t>(std::max<int64_t>(1, o.prompt_tokens)));
+  uint32_t seed = 12345;
+  for (auto& t : tokens) {
+    seed = seed * 1664525u + 1013904223u;
+    t = static_cast<int32_t>((seed >> 8) % static_cast<uint32_t>(vocab));
+  }
+  std::vector<float> logits;
+  BenchResult result;
+  result.weight_bytes = model.weight_bytes();
+
+  using clock = std::chrono::steady_clock;
+  auto seconds = [](clock::time_point t0) { return std::chrono::duration<double>(clock::now() - t0).count(); };
+
+  if (o.prompt_tokens > 0) {
+    double total = 0;
+    for (int rep = -1; rep < o.repetitions; ++rep) {  // rep -1 warms up
+      LINGUA_ASSIGN_OR_RETURN(Executor ex, Executor::create(model.graph(), config));
+      const auto t0 = clock::now();
+      for (int64_t pos = 0; pos < o.prompt_tokens; pos += config.max_batch) {
+        const int64_t n = std::min(config.max_batch, o.prompt_tokens - pos);
+        LINGUA_TRY(ex.forward(tokens.data() + pos, n, pos, pool, logits));
+      }
+      if (rep >= 0) total += seconds(t0);
+      result.kv_bytes = ex.kv_cache().bytes();
+    }
+    result.pp_tokens_per_s = static_cast<double>(o.prompt_tokens) * o.repetitions / total;
+  }
+  if (o.gen_tokens > 0) {
+    double total = 0;
+    for (int rep = -1; rep < o.repetitions; ++rep) {
+      LINGUA_ASSIGN_OR_RETURN(Executor ex, Executor::create(model.graph(), config));
+      int32_t token = tokens[0];
+      const auto t0 = clock::now();
+      for (int64_t pos = 0; pos < o.gen_tokens; ++pos) {
+        LINGUA_TRY(ex.forward(&token, 1, pos, pool, logits));
+        token = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+      }
+      if (rep >= 0) total += seconds(t0);
+      result.kv_bytes = ex.kv_cache().bytes();
+    }
+    result.tg_tokens_per_s = static_cast<double>(o.gen_tokens) * o.repetitions / total;
+  }
+  return result;
+}
+
+}  // namespace lingua

@@ -1,0 +1,30 @@
+// Prompt-processing and generation speed of a model on this machine, measured as llama-bench
+// does: pp = one prompt of P tokens in batches from an empty cache, tg = G single-token steps
+// from an empty cache, each repeated and averaged after a warm-up.
+#pragma once
+#include <cstdint>
+#include <functional>
+
+#include "core/status.h"
+#include "model/model.h"
+
+namespace lingua {
+
+struct BenchOptions {
+  int64_t prompt_tokens = 512;
+  int64_t gen_tokens = 128;
+  int threads = 1;
+  int repetitions = 3;
+  int64_t batch = 512;
+};
+
+struct BenchResult {
+  double pp_tokens_per_s = 0;  // 0 when prompt_tokens == 0
+  double tg_tokens_per_s = 0;  // 0 when gen_tokens == 0
+  uint64_t weight_bytes = 0;
+  uint64_t kv_bytes = 0;
+};
+
+Expected<BenchResult> run_bench(const Model& model, const BenchOptions& options);
+
+}  // namespace lingua

@@ -1,0 +1,109 @@
+// Generator: prompt batching, the sampling loop, stop conditions and timings.
+#include "runtime/generator.h"
+
+#include <algorithm>
+#include <chrono>
+
+namespace lingua {
+
+namespace {
+double ms_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+}  // namespace
+
+Generator::Generator(const Model& model, int threads) : model_(model), pool_(threads) {}
+
+Expected<GenerateResult> Generator::generate(const std::string& prompt, const GenerateOptions& options,
+                                             const std::function<void(const std::string&)>& on_text) {
+  if (options.n_predict < 0) return Status::error("the number of tokens to generate (-n) must be 0 or more");
+  LINGUA_TRY(validate(options.sampling));
+  const Vocab& vocab = model_.vocab();
+  TokenizeOptions topt;
+  topt.add_bos = vocab.add_bos && vocab.bos >= 0;
+  topt.parse_special = options.parse_special;
+  auto encoded = model_.tokenizer().encode(prompt, topt);
+  if (!encoded) return encoded.status().with_context("prompt");
+
+  GenerateResult result;
+  result.prompt_tokens = std::move(*encoded);
+  const int64_t context = options.context > 0 ? options.context : std::max<int64_t>(1, model_.train_context());
+  if (result.prompt_tokens.empty()) return Status::error("the prompt gives no tokens and the model has no BOS token");
+  if (static_cast<int64_t>(result.prompt_tokens.size()) >= context) {
+    if (!options.truncate_prompt)
+      return Status::error("the prompt is " + std::to_string(result.prompt_tokens.size()) +
+                           " tokens, the context holds " + std::to_string(context) +
+                           " (use a shorter prompt, a larger --ctx-size, or --truncate)");
+    const int64_t keep = std::max<int64_t>(1, context - std::max(1, options.n_predict));
+    auto& pt = result.prompt_tokens;
+    const bool had_bos = topt.add_bos && pt.front() == vocab.bos;
+    pt.erase(pt.begin() + (had_bos ? 1 : 0), pt.end() - (keep - (had_bos ? 1 : 0)));
+  }
+
+  ExecutorConfig config;
+  config.context = context;
+  config.max_batch = std::max<int64_t>(1, options.batch);
+  LINGUA_ASSIGN_OR_RETURN(Executor executor, Executor::create(model_.graph(), config));
+  Sampler sampler(options.sampling);
+  for (TokenId t : result.prompt_tokens) sampler.accept(t);
+
+  std::vector<float> logits;
+  const int32_t n_vocab = static_cast<int32_t>(model_.graph().vocab_size());
+  auto keep_rows = [&](int64_t rows) {
+    if (!options.keep_all_logits) return;
+    for (int64_t r = 0; r < rows; ++r)
+      result.logits.emplace_back(logits.begin() + r * n_vocab, logits.begin() + (r + 1) * n_vocab);
+  };
+
+  // Prompt, in batches; only the last batch's last row of logits matters for sampling.
+  auto t0 = std::chrono::steady_clock::now();
+  const auto n_prompt = static_cast<int64_t>(result.prompt_tokens.size());
+  for (int64_t pos = 0; pos < n_prompt; pos += config.max_batch) {
+    const int64_t n = std::min(config.max_batch, n_prompt - pos);
+    LINGUA_TRY(executor.forward(result.prompt_tokens.data() + pos, n, pos, pool_, logits, options.keep_all_logits));
+    keep_rows(n);
+  }
+  result.prompt_ms = ms_since(t0);
+  const float* last = logits.data() + (options.keep_all_logits ? logits.size() - static_cast<size_t>(n_vocab) : 0);
+
+  Utf8Streamer streamer;
+  TokenId previous = result.prompt_tokens.back();
+  int64_t pos = n_prompt;
+  result.stop_reason = "length";
+  auto t_gen = std::chrono::steady_clock::now();
+  for (int i = 0; i < options.n_predict; ++i) {
+    auto t_tok = std::chrono::steady_clock::now();
+    const TokenId next = sampler.sample(last, n_vocab);
+    sampler.accept(next);
+    if (!options.ignore_eos && vocab.is_eog(next)) {
+      result.stop_reason = "eos";
+      break;
+    }
+    result.tokens.push_back(next);
+    const std::string piece = streamer.push(model_.tokenizer().piece_bytes(next, previous));
+    result.text += piece;
+    if (on_text && !piece.empty()) on_text(piece);
+    previous = next;
+    if (i + 1 == options.n_predict) {
+      result.per_token_ms.push_back(ms_since(t_tok));
+      break;  // the last token needs no forward pass
+    }
+    if (pos >= context) {
+      result.stop_reason = "context";
+      result.per_token_ms.push_back(ms_since(t_tok));
+      break;
+    }
+    LINGUA_TRY(executor.forward(&next, 1, pos, pool_, logits, options.keep_all_logits));
+    keep_rows(1);
+    last = logits.data();
+    ++pos;
+    result.per_token_ms.push_back(ms_since(t_tok));
+  }
+  const std::string rest = streamer.flush();
+  result.text += rest;
+  if (on_text && !rest.empty()) on_text(rest);
+  result.gen_ms = ms_since(t_gen);
+  return result;
+}
+
+}  // namespace lingua

@@ -1,0 +1,54 @@
+// Text generation on one model: tokenize, evaluate the prompt in batches, then sample token by
+// token, streaming text as it completes. Runs the graph through the one Executor path.
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "core/thread_pool.h"
+#include "graph/executor.h"
+#include "model/model.h"
+#include "model/sampler.h"
+
+namespace lingua {
+
+struct GenerateOptions {
+  int n_predict = 128;          // tokens to generate
+  SamplerConfig sampling;
+  int64_t context = 0;          // KV positions; 0 = the model's training context
+  int64_t batch = 64;           // prompt tokens per forward pass
+  bool ignore_eos = false;      // keep going past end-of-text (goldens do)
+  bool truncate_prompt = false; // drop the oldest prompt tokens instead of failing when too long
+  bool parse_special = false;   // "<s>" in the prompt text is the control token
+  bool keep_all_logits = false; // record logits at every position (tests, tools)
+};
+
+struct GenerateResult {
+  std::vector<TokenId> prompt_tokens;
+  std::vector<TokenId> tokens;     // generated
+  std::string text;                // generated text
+  std::string stop_reason;         // "length", "eos", "context"
+  double prompt_ms = 0, gen_ms = 0;
+  std::vector<double> per_token_ms;
+  std::vector<std::vector<float>> logits;  // when keep_all_logits: one row per evaluated position
+};
+
+class Generator {
+ public:
+  Generator(const Model& model, int threads);
+
+  // on_text receives each newly completed piece of UTF-8 text (may be empty-free; never split a
+  // character). Errors: invalid UTF-8 prompt, prompt too long, bad options.
+  Expected<GenerateResult> generate(const std::string& prompt, const GenerateOptions& options,
+                                    const std::function<void(const std::string&)>& on_text = {});
+
+  ThreadPool& pool() { return pool_; }
+
+ private:
+  const Model& model_;
+  ThreadPool pool_;
+};
+
+}  // namespace lingua

@@ -1,0 +1,258 @@
+// The `lingua` command as a user meets it: the guide, --help everywhere, JSON outputs, and every
+// kind of bad input ending in a one-line message and exit code 1, never a crash or a hang.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "model/gguf.h"
+#include "model/synth.h"
+#include "test_paths.h"
+
+namespace lingua {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct CliRun {
+  int rc = -1;
+  std::string out, err;
+};
+
+std::string quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) {
+    if (c == '\'')
+      q.append("'\\''");
+    else
+      q.push_back(c);
+  }
+  q.push_back('\'');
+  return q;
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+fs::path scratch_dir() {
+  static const fs::path dir = [] {
+    fs::path d = fs::temp_directory_path() / ("lingua-cli-test-" + std::to_string(::getpid()));
+    fs::create_directories(d);
+    return d;
+  }();
+  return dir;
+}
+
+CliRun lingua(const std::vector<std::string>& args) {
+  std::string cmd = "timeout 120 ";
+  cmd += quote(testing::lingua_binary());
+  for (const auto& a : args) {
+    cmd += ' ';
+    cmd += quote(a);
+  }
+  const fs::path out = scratch_dir() / "out.txt", err = scratch_dir() / "err.txt";
+  cmd += " </dev/null >";
+  cmd += quote(out.string());
+  cmd += " 2>";
+  cmd += quote(err.string());
+  CliRun r;
+  const int status = std::system(cmd.c_str());
+  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = slurp(out);
+  r.err = slurp(err);
+  return r;
+}
+
+std::string shipped() { return testing::source_dir() + "/models/kjv-fortunes-3M-f32.gguf"; }
+
+// A user error: exit 1, one line on stderr that mentions `needle`.
+void expect_user_error(const CliRun& r, const std::string& needle) {
+  EXPECT_EQ(r.rc, 1) << r.err;
+  EXPECT_NE(r.err.find(needle), std::string::npos) << "stderr: " << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "stderr: " << r.err;
+}
+
+std::string small_synth(const std::string& type) {
+  const fs::path p = scratch_dir() / ("small-" + type + ".gguf");
+  if (!fs::exists(p)) {
+    SynthSpec s;
+    s.dim = 64, s.layers = 2, s.heads = 4, s.kv_heads = 2, s.ffn = 128, s.vocab = 300, s.ctx = 64;
+    s.type = parse_dtype(type).value();
+    EXPECT_TRUE(write_synth_model(s, p.string()).is_ok());
+  }
+  return p.string();
+}
+
+TEST(Cli, GuideWithoutArguments) {
+  CliRun r = lingua({});
+  EXPECT_EQ(r.rc, 0);
+  EXPECT_NE(r.out.find("generate"), std::string::npos);
+  EXPECT_NE(r.out.find("tokenize"), std::string::npos);
+}
+
+TEST(Cli, EverySubcommandHasHelp) {
+  for (const char* sub : {"generate", "tokenize", "info", "synth", "bench"}) {
+    CliRun r = lingua({sub, "--help"});
+    EXPECT_EQ(r.rc, 0) << sub;
+    EXPECT_NE(r.out.find("--"), std::string::npos) << sub;
+  }
+}
+
+TEST(Cli, GenerateJsonOnShippedModel) {
+  CliRun r = lingua({"generate", "-m", shipped(), "-p", "And God said", "-n", "8", "--temp", "0", "--json"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto doc = nlohmann::json::parse(r.out);
+  EXPECT_EQ(doc["tokens"], (std::vector<int>{352, 369, 1955, 300, 407, 344, 415, 290}));
+  EXPECT_EQ(doc["devices"], 1);
+  EXPECT_EQ(doc["timings"]["per_token_ms"].size(), 8u);
+  EXPECT_TRUE(doc["timings"]["gen_tokens_per_s"].get<double>() > 0);
+  EXPECT_TRUE(doc["migrations"].empty());
+}
+
+TEST(Cli, GenerateStreamsText) {
+  CliRun r = lingua({"generate", "-m", shipped(), "-p", "And God said", "-n", "12", "--temp", "0"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out.rfind(" unto him, I will not go", 0), 0u) << r.out;
+  EXPECT_NE(r.err.find("tok/s"), std::string::npos);
+}
+
+TEST(Cli, SampledGenerationIsReproducibleWithSeed) {
+  auto run = [] {
+    return lingua({"generate", "-m", shipped(), "-p", "Love is", "-n", "16", "--temp", "0.9", "--seed", "7", "--json"});
+  };
+  CliRun a = run(), b = run();
+  ASSERT_EQ(a.rc, 0) << a.err;
+  EXPECT_EQ(nlohmann::json::parse(a.out)["tokens"], nlohmann::json::parse(b.out)["tokens"]);
+}
+
+TEST(Cli, TokenizeJson) {
+  CliRun r = lingua({"tokenize", "-m", shipped(), "--json", "--bos", "--", "And God said"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["tokens"], (std::vector<int>{1, 324, 431, 425}));
+}
+
+TEST(Cli, InfoJson) {
+  CliRun r = lingua({"info", "-m", shipped(), "--json"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto doc = nlohmann::json::parse(r.out);
+  EXPECT_EQ(doc["tensors"].size(), 57u);
+  EXPECT_EQ(doc["parameters"], 3148224);
+  EXPECT_EQ(doc["metadata"]["general.architecture"], "llama");
+}
+
+TEST(Cli, SynthThenGenerateAndBench) {
+  const std::string out = (scratch_dir() / "synth-q8.gguf").string();
+  CliRun s = lingua({"synth", "--arch", "llama", "--dim", "64", "--layers", "2", "--heads", "4", "--kv-heads", "2",
+                  "--ffn", "128", "--vocab", "300", "--type", "q8_0", "--seed", "3", "-o", out});
+  ASSERT_EQ(s.rc, 0) << s.err;
+  CliRun g = lingua({"generate", "-m", out, "-p", "hello world", "-n", "16", "--temp", "0", "--ignore-eos", "--json"});
+  ASSERT_EQ(g.rc, 0) << g.err;
+  EXPECT_EQ(nlohmann::json::parse(g.out)["tokens"].size(), 16u);
+  CliRun b = lingua({"bench", "-m", out, "-p", "8", "-n", "4", "-t", "1", "-r", "1", "--json"});
+  ASSERT_EQ(b.rc, 0) << b.err;
+  auto doc = nlohmann::json::parse(b.out);
+  EXPECT_GT(doc["pp_tokens_per_s"].get<double>(), 0);
+  EXPECT_GT(doc["tg_tokens_per_s"].get<double>(), 0);
+  // Same seed, same bytes.
+  const std::string again = (scratch_dir() / "synth-q8-again.gguf").string();
+  CliRun s2 = lingua({"synth", "--dim", "64", "--layers", "2", "--heads", "4", "--kv-heads", "2", "--ffn", "128",
+                   "--vocab", "300", "--type", "q8_0", "--seed", "3", "-o", again});
+  ASSERT_EQ(s2.rc, 0) << s2.err;
+  EXPECT_EQ(slurp(out), slurp(again));
+}
+
+TEST(CliBadInput, MissingFile) {
+  expect_user_error(lingua({"generate", "-m", "/nonexistent/model.gguf", "-p", "hi", "-n", "4"}), "/nonexistent/model.gguf");
+}
+
+TEST(CliBadInput, NotGguf) {
+  const fs::path p = scratch_dir() / "not.gguf";
+  std::ofstream(p) << "this is a text file, not a model\n";
+  expect_user_error(lingua({"generate", "-m", p.string(), "-p", "hi", "-n", "4"}), "GGUF");
+  expect_user_error(lingua({"info", "-m", p.string()}), "GGUF");
+}
+
+TEST(CliBadInput, Truncated) {
+  const std::string bytes = slurp(small_synth("f32"));
+  for (size_t cut : {size_t{3}, size_t{24}, size_t{1000}, bytes.size() / 2, bytes.size() - 1}) {
+    const fs::path p = scratch_dir() / "truncated.gguf";
+    std::ofstream(p, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(cut));
+    CliRun r = lingua({"generate", "-m", p.string(), "-p", "hi", "-n", "4"});
+    expect_user_error(r, "truncated.gguf");
+  }
+}
+
+TEST(CliBadInput, UnknownArchitecture) {
+  gguf::Writer w;
+  w.set("general.architecture", gguf::Value::str("mamba9"));
+  const fs::path p = scratch_dir() / "mamba9.gguf";
+  ASSERT_TRUE(w.write(p.string(), [](size_t, uint8_t*, uint64_t) { return Status::ok(); }).is_ok());
+  CliRun r = lingua({"generate", "-m", p.string(), "-p", "hi", "-n", "4"});
+  expect_user_error(r, "mamba9");
+  EXPECT_NE(r.err.find("llama"), std::string::npos) << "should list the supported ones: " << r.err;
+}
+
+TEST(CliBadInput, UnknownAndUncomputableDtype) {
+  std::string bytes = slurp(small_synth("f32"));
+  // The type id follows the name, n_dims and dims of the tensor's info record.
+  const std::string name = "token_embd.weight";
+  size_t at = bytes.find(name);
+  ASSERT_NE(at, std::string::npos);
+  at += name.size();
+  uint32_t n_dims;
+  std::memcpy(&n_dims, bytes.data() + at, 4);
+  const size_t type_at = at + 4 + 8 * n_dims;
+  const uint32_t unknown = 77;
+  std::memcpy(bytes.data() + type_at, &unknown, 4);
+  const fs::path p = scratch_dir() / "dtype77.gguf";
+  std::ofstream(p, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  expect_user_error(lingua({"generate", "-m", p.string(), "-p", "hi", "-n", "4"}), "77");
+  // A known type Lingua cannot compute yet: Q4_K matrices.
+  gguf::Writer w;
+  w.set("general.architecture", gguf::Value::str("llama"));
+  ASSERT_TRUE(w.add_tensor("token_embd.weight", DType::Q4_K, {256, 4}).is_ok());
+  const fs::path q = scratch_dir() / "q4k.gguf";
+  ASSERT_TRUE(w.write(q.string(), [](size_t, uint8_t* dst, uint64_t n) { std::memset(dst, 0, n); return Status::ok(); }).is_ok());
+  CliRun r = lingua({"info", "-m", q.string()});
+  EXPECT_EQ(r.rc, 0) << "info shows any known type: " << r.err;
+}
+
+TEST(CliBadInput, PromptLongerThanContext) {
+  std::string prompt;
+  for (int i = 0; i < 200; ++i) prompt += "And God said unto Moses. ";
+  expect_user_error(lingua({"generate", "-m", shipped(), "-p", prompt, "-n", "4"}), "context");
+  CliRun ok = lingua({"generate", "-m", shipped(), "-p", prompt, "-n", "4", "--truncate", "--temp", "0", "--json"});
+  EXPECT_EQ(ok.rc, 0) << ok.err;
+}
+
+TEST(CliBadInput, BadNumbers) {
+  expect_user_error(lingua({"generate", "-m", shipped(), "-p", "hi", "-n", "0"}), "-n");
+  expect_user_error(lingua({"generate", "-m", shipped(), "-p", "hi", "-n", "4", "-t", "-1"}), "-t");
+  expect_user_error(lingua({"generate", "-m", shipped(), "-p", "hi", "-n", "4", "-t", "100000"}), "-t");
+  expect_user_error(lingua({"generate", "-m", shipped(), "-p", "hi", "-n", "4", "--temp", "-1"}), "temperature");
+  expect_user_error(lingua({"generate", "-m", shipped(), "-p", "hi", "-n", "many"}), "many");
+  expect_user_error(lingua({"generate", "-m", shipped(), "-p", "hi", "--frobnicate"}), "frobnicate");
+  expect_user_error(lingua({"bench", "-m", shipped(), "-p", "0", "-n", "0"}), "nothing to measure");
+  expect_user_error(lingua({"synth", "--dim", "100", "--heads", "3", "-o", (scratch_dir() / "x.gguf").string()}), "--heads");
+  expect_user_error(lingua({"synth", "--type", "q9_9", "-o", (scratch_dir() / "x.gguf").string()}), "q9_9");
+}
+
+TEST(CliBadInput, InvalidUtf8Prompt) {
+  CliRun r = lingua({"generate", "-m", shipped(), "-p", std::string("bad \xff\xfe bytes"), "-n", "4"});
+  expect_user_error(r, "UTF-8");
+}
+
+TEST(CliBadInput, UnwritableSynthOutput) {
+  expect_user_error(lingua({"synth", "-o", "/nonexistent-dir/x.gguf"}), "/nonexistent-dir/x.gguf");
+}
+
+}  // namespace
+}  // namespace lingua

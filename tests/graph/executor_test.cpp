@@ -1,0 +1,236 @@
+// Executor on hand-built graphs: exact results for tiny cases, and the invariants every later
+// layer leans on (batched == token-by-token, last-row-only == all rows, buffer reuse is safe).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "graph/executor.h"
+
+namespace lingua {
+namespace {
+
+MatrixView f32_matrix(const std::vector<float>& data, int64_t rows, int64_t cols) {
+  return MatrixView{DType::F32, data.data(), rows, cols, static_cast<size_t>(cols) * sizeof(float)};
+}
+
+// A one-block transformer over random f32 weights: embed, norm, q/k/v, rope, attention, output
+// projection, residual, swiglu ffn, residual, norm, logits.
+struct TinyModel {
+  static constexpr int64_t kVocab = 11, kDim = 8, kHeads = 2, kKvHeads = 1, kHeadDim = 4, kFfn = 12;
+  std::vector<std::vector<float>> store;
+  Graph graph;
+
+  const std::vector<float>& random(size_t n, std::mt19937& rng) {
+    std::normal_distribution<float> dist(0.0f, 0.5f);
+    store.emplace_back(n);
+    for (auto& x : store.back()) x = dist(rng);
+    return store.back();
+  }
+  int matmul(const char* name, int in, int64_t rows, int64_t cols, std::mt19937& rng) {
+    Op op;
+    op.name = name;
+    op.kind = OpKind::kMatMul;
+    op.inputs = {in};
+    op.weight = f32_matrix(random(static_cast<size_t>(rows * cols), rng), rows, cols);
+    op.out_dim = rows;
+    return graph.add(op);
+  }
+  int simple(const char* name, OpKind kind, std::vector<int> inputs, int64_t dim) {
+    Op op;
+    op.name = name;
+    op.kind = kind;
+    op.inputs = std::move(inputs);
+    op.out_dim = dim;
+    if (kind == OpKind::kRmsNorm) {
+      store.emplace_back(static_cast<size_t>(dim), 1.0f);
+      op.norm = store.back().data();
+    }
+    return graph.add(op);
+  }
+  int rope(const char* name, int in, int64_t heads) {
+    Op op;
+    op.name = name;
+    op.kind = OpKind::kRope;
+    op.inputs = {in};
+    op.out_dim = heads * kHeadDim;
+    op.rope = RopeParams{heads, kHeadDim, kHeadDim, 10000.0f, 1.0f, false};
+    return graph.add(op);
+  }
+  TinyModel() {
+    store.reserve(64);
+    std::mt19937 rng(42);
+    Op e;
+    e.name = "token_embd";
+    e.kind = OpKind::kEmbed;
+    e.weight = f32_matrix(random(kVocab * kDim, rng), kVocab, kDim);
+    e.out_dim = kDim;
+    int x = graph.add(e);
+    int h = simple("blk.0.attn_norm", OpKind::kRmsNorm, {x}, kDim);
+    int q = rope("blk.0.rope_q", matmul("blk.0.attn_q", h, kHeads * kHeadDim, kDim, rng), kHeads);
+    int k = rope("blk.0.rope_k", matmul("blk.0.attn_k", h, kKvHeads * kHeadDim, kDim, rng), kKvHeads);
+    int v = matmul("blk.0.attn_v", h, kKvHeads * kHeadDim, kDim, rng);
+    Op a;
+    a.name = "blk.0.attention";
+    a.kind = OpKind::kAttention;
+    a.inputs = {q, k, v};
+    a.out_dim = kHeads * kHeadDim;
+    a.attn = AttentionParams{kHeads, kKvHeads, kHeadDim, 0.5f};
+    int att = graph.add(a);
+    x = simple("blk.0.attn_residual", OpKind::kAdd, {x, matmul("blk.0.attn_output", att, kDim, kHeads * kHeadDim, rng)}, kDim);
+    h = simple("blk.0.ffn_norm", OpKind::kRmsNorm, {x}, kDim);
+    int g = simple("blk.0.ffn_swiglu", OpKind::kSwiGLU,
+                   {matmul("blk.0.ffn_gate", h, kFfn, kDim, rng), matmul("blk.0.ffn_up", h, kFfn, kDim, rng)}, kFfn);
+    x = simple("blk.0.ffn_residual", OpKind::kAdd, {x, matmul("blk.0.ffn_down", g, kDim, kFfn, rng)}, kDim);
+    x = simple("output_norm", OpKind::kRmsNorm, {x}, kDim);
+    matmul("output", x, kVocab, kDim, rng);
+  }
+};
+
+TEST(Executor, EmbedNormMatmulExact) {
+  // vocab 3, dim 2: token 2 embeds to (3, 4); rms = sqrt(12.5); output = identity.
+  std::vector<float> embd = {1, 0, 0, 1, 3, 4};
+  std::vector<float> out_w = {1, 0, 0, 1, 1, 1};
+  std::vector<float> norm = {1, 1};
+  Graph g;
+  Op e;
+  e.name = "token_embd";
+  e.kind = OpKind::kEmbed;
+  e.weight = f32_matrix(embd, 3, 2);
+  e.out_dim = 2;
+  int x = g.add(e);
+  Op n;
+  n.name = "output_norm";
+  n.kind = OpKind::kRmsNorm;
+  n.inputs = {x};
+  n.out_dim = 2;
+  n.norm = norm.data();
+  n.eps = 0.0f;
+  x = g.add(n);
+  Op m;
+  m.name = "output";
+  m.kind = OpKind::kMatMul;
+  m.inputs = {x};
+  m.weight = f32_matrix(out_w, 3, 2);
+  m.out_dim = 3;
+  g.add(m);
+  auto ex = Executor::create(g, ExecutorConfig{});
+  ASSERT_TRUE(ex) << ex.error();
+  ThreadPool pool(1);
+  std::vector<float> logits;
+  const int32_t token = 2;
+  ASSERT_TRUE(ex->forward(&token, 1, 0, pool, logits).is_ok());
+  const float r = std::sqrt(12.5f);
+  ASSERT_EQ(logits.size(), 3u);
+  EXPECT_NEAR(logits[0], 3 / r, 1e-6);
+  EXPECT_NEAR(logits[1], 4 / r, 1e-6);
+  EXPECT_NEAR(logits[2], 7 / r, 1e-6);
+}
+
+TEST(Executor, BatchedEqualsTokenByToken) {
+  TinyModel m;
+  ASSERT_TRUE(m.graph.validate().is_ok()) << m.graph.validate().message();
+  const std::vector<int32_t> tokens = {1, 5, 3, 10, 0, 7, 7};
+  ThreadPool pool(2);
+  auto batched = Executor::create(m.graph, ExecutorConfig{32, 8});
+  auto single = Executor::create(m.graph, ExecutorConfig{32, 8});
+  ASSERT_TRUE(batched && single);
+  std::vector<float> all, one;
+  ASSERT_TRUE(batched->forward(tokens.data(), 7, 0, pool, all, true).is_ok());
+  ASSERT_EQ(all.size(), 7u * TinyModel::kVocab);
+  for (int64_t t = 0; t < 7; ++t) {
+    ASSERT_TRUE(single->forward(&tokens[static_cast<size_t>(t)], 1, t, pool, one).is_ok());
+    for (int64_t v = 0; v < TinyModel::kVocab; ++v)
+      EXPECT_NEAR(all[static_cast<size_t>(t * TinyModel::kVocab + v)], one[static_cast<size_t>(v)], 1e-4)
+          << "token " << t;
+  }
+}
+
+TEST(Executor, LastRowOnlyEqualsLastOfAll) {
+  TinyModel m;
+  const std::vector<int32_t> tokens = {4, 2, 9, 1};
+  ThreadPool pool(1);
+  auto a = Executor::create(m.graph, ExecutorConfig{16, 4});
+  auto b = Executor::create(m.graph, ExecutorConfig{16, 4});
+  std::vector<float> all, last;
+  ASSERT_TRUE(a->forward(tokens.data(), 4, 0, pool, all, true).is_ok());
+  ASSERT_TRUE(b->forward(tokens.data(), 4, 0, pool, last, false).is_ok());
+  ASSERT_EQ(last.size(), static_cast<size_t>(TinyModel::kVocab));
+  for (int64_t v = 0; v < TinyModel::kVocab; ++v)
+    EXPECT_FLOAT_EQ(last[static_cast<size_t>(v)], all[static_cast<size_t>(3 * TinyModel::kVocab + v)]);
+}
+
+TEST(Executor, AttentionByHand) {
+  // q = k = v = the embedding (identity projections), one head of width 4, scale 0.5.
+  // Position 0 attends only to itself; position 1 weighs positions by softmax([0, 4] * 0.5).
+  std::vector<float> embd = {1, 0, 0, 0, 0, 2, 0, 0};
+  std::vector<float> eye = {1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1};
+  Graph g;
+  Op e;
+  e.name = "token_embd";
+  e.kind = OpKind::kEmbed;
+  e.weight = f32_matrix(embd, 2, 4);
+  e.out_dim = 4;
+  int x = g.add(e);
+  std::vector<int> qkv;
+  for (const char* name : {"q", "k", "v"}) {
+    Op m;
+    m.name = name;
+    m.kind = OpKind::kMatMul;
+    m.inputs = {x};
+    m.weight = f32_matrix(eye, 4, 4);
+    m.out_dim = 4;
+    qkv.push_back(g.add(m));
+  }
+  Op a;
+  a.name = "attention";
+  a.kind = OpKind::kAttention;
+  a.inputs = qkv;
+  a.out_dim = 4;
+  a.attn = AttentionParams{1, 1, 4, 0.5f};
+  g.add(a);
+  auto ex = Executor::create(g, ExecutorConfig{8, 2});
+  ASSERT_TRUE(ex) << ex.error();
+  ThreadPool pool(1);
+  std::vector<float> out;
+  const std::vector<int32_t> tokens = {0, 1};
+  ASSERT_TRUE(ex->forward(tokens.data(), 2, 0, pool, out, true).is_ok());
+  ASSERT_EQ(out.size(), 8u);
+  EXPECT_FLOAT_EQ(out[0], 1.0f);
+  EXPECT_FLOAT_EQ(out[1], 0.0f);
+  const float p1 = std::exp(2.0f) / (1.0f + std::exp(2.0f));
+  EXPECT_NEAR(out[4], 1.0f - p1, 1e-6);
+  EXPECT_NEAR(out[5], 2.0f * p1, 1e-6);
+  EXPECT_EQ(g.n_kv_slots(), 1);
+}
+
+TEST(Executor, RejectsBadCalls) {
+  TinyModel m;
+  ThreadPool pool(1);
+  auto ex = Executor::create(m.graph, ExecutorConfig{4, 2});
+  ASSERT_TRUE(ex);
+  std::vector<float> logits;
+  const std::vector<int32_t> tokens = {1, 2, 3};
+  EXPECT_FALSE(ex->forward(tokens.data(), 3, 0, pool, logits).is_ok());  // batch too big
+  Status full = ex->forward(tokens.data(), 2, 3, pool, logits);         // past the context
+  EXPECT_NE(full.message().find("context is full"), std::string::npos) << full.message();
+  const int32_t bad = TinyModel::kVocab;
+  Status oov = ex->forward(&bad, 1, 0, pool, logits);
+  EXPECT_NE(oov.message().find("outside the vocabulary"), std::string::npos) << oov.message();
+}
+
+TEST(Graph, ValidateNamesTheBadOp) {
+  Graph g;
+  Op op;
+  op.name = "lonely_add";
+  op.kind = OpKind::kAdd;
+  op.inputs = {0, 0};
+  op.out_dim = 4;
+  g.add(op);
+  Status s = g.validate();
+  ASSERT_FALSE(s.is_ok());
+  EXPECT_NE(s.message().find("lonely_add"), std::string::npos) << s.message();
+}
+
+}  // namespace
+}  // namespace lingua

@@ -1,0 +1,46 @@
+// Shared helpers for the kernel tests: seeded random data, the kernel families to compare, and
+// weight matrices built through the public quantizer.
+#pragma once
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include "kernels/kernel_table.h"
+#include "kernels/kernels.h"
+
+namespace lingua::kernels::testing {
+
+inline std::vector<float> random_floats(size_t n, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(lo, hi);
+  std::vector<float> v(n);
+  for (auto& x : v) x = dist(rng);
+  return v;
+}
+
+// The AVX2 table when this CPU runs it; tests comparing against it skip otherwise.
+#define LINGUA_REQUIRE_AVX2()                                          \
+  do {                                                                 \
+    if (!::lingua::kernels::cpu_has_avx2()) GTEST_SKIP() << "no AVX2"; \
+  } while (0)
+
+// A weight matrix owning its bytes, filled by quantizing `values` row by row with `type`.
+struct OwnedMatrix {
+  std::vector<uint8_t> bytes;
+  MatrixView view;
+};
+
+inline OwnedMatrix make_matrix(DType type, int64_t rows, int64_t cols, const std::vector<float>& values) {
+  OwnedMatrix m;
+  const DTypeInfo& info = dtype_info(type);
+  const size_t row_bytes = static_cast<size_t>(cols / info.block_size) * info.block_bytes;
+  m.bytes.resize(row_bytes * static_cast<size_t>(rows));
+  for (int64_t r = 0; r < rows; ++r)
+    quantize_row(type, values.data() + r * cols, m.bytes.data() + static_cast<size_t>(r) * row_bytes, cols);
+  m.view = MatrixView{type, m.bytes.data(), rows, cols, row_bytes};
+  return m;
+}
+
+}  // namespace lingua::kernels::testing
