@@ -1,6 +1,7 @@
 // AVX2 row-range matmul kernels. Decode (one token) is a matrix-vector product bound by how fast
-// weight bytes stream from memory, so the per-block work is kept small; prompt processing
-// computes a tile of rows x tokens per pass so each weight block loaded is used several times.
+// weight bytes stream from memory: rows are walked one after another as a single sequential stream
+// with software prefetch ahead of it. Prompt processing computes a tile of rows x tokens per pass so
+// each weight block loaded is used several times.
 #include <algorithm>
 #include <cstring>
 
@@ -13,57 +14,91 @@ namespace {
 // Tokens whose prepared activations are kept hot while a thread sweeps its rows: this many bytes
 // stay in L2 next to the weight tile being reused.
 constexpr size_t kTokenChunkBytes = 256 * 1024;
+// How far ahead of the decode stream to prefetch. The hardware prefetcher alone restarts at every
+// row boundary; measured best among 512..2048 on Zen.
+#ifndef PFD
+#define PFD 1024
+#endif
+constexpr size_t kPrefetchBytes = PFD;
+#ifndef TRM
+#define TRM 4
+#define TRN 2
+#endif
+
+inline void prefetch(const uint8_t* p) { _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0); }
 
 // Q4_0 weights against act_q8 activations. The nibbles are used unsigned (0..15) as maddubs'
 // unsigned operand, which removes ggml's two sign fix-ups per block; the -8 offset comes back as
-// 8 * (y[2k] + y[2k+1]), computed once per token block and shared by all rows of the tile.
+// 8 * (y[2k] + y[2k+1]) (`corr`), computed once per activation block and shared by all rows.
 struct Q4Kernel {
   static constexpr size_t kBlockBytes = sizeof(BlockQ4_0);
 
-  template <int RM, int RN>
-  static void tile(const MatmulArgs& a, int64_t r, int64_t t) {
-    const int64_t nb = a.cols / kQK;
-    const uint8_t* w[RM];
-    for (int i = 0; i < RM; ++i) w[i] = a.w + static_cast<size_t>(r + i) * a.w_row_bytes;
-    const uint8_t* xq[RN];
-    const float* xd[RN];
-    for (int j = 0; j < RN; ++j) {
-      xq[j] = a.x + static_cast<size_t>(t + j) * a.x_row_bytes;
-      xd[j] = act_q8_scales(xq[j], a.cols);
-    }
-    __m256 acc[RM][RN];
-    for (auto& row : acc)
-      for (auto& v : row) v = _mm256_setzero_ps();
-    const __m256i low4 = _mm256_set1_epi8(0x0f);
-    const __m256i eights = _mm256_set1_epi8(8);
-    const __m256i ones = _mm256_set1_epi16(1);
-    for (int64_t b = 0; b < nb; ++b) {
-      __m256i y[RN], corr[RN];
-      for (int j = 0; j < RN; ++j) {
-        y[j] = _mm256_load_si256(reinterpret_cast<const __m256i*>(xq[j] + b * kQK));
-        corr[j] = _mm256_maddubs_epi16(eights, y[j]);
-      }
-      for (int i = 0; i < RM; ++i) {
-        const uint8_t* blk = w[i] + b * kBlockBytes;
-        const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2));
-        const __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), low4);
-        const float dw = half_at(blk);
-        for (int j = 0; j < RN; ++j) {
-          const __m256i p16 = _mm256_sub_epi16(_mm256_maddubs_epi16(q, y[j]), corr[j]);
-          const __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones));
-          acc[i][j] = _mm256_fmadd_ps(_mm256_set1_ps(dw * xd[j][b]), p, acc[i][j]);
-        }
-      }
-    }
-    for (int i = 0; i < RM; ++i)
-      for (int j = 0; j < RN; ++j) a.y[(t + j) * a.ldy + r + i] = hsum(acc[i][j]);
+  struct Act {
+    __m256i y, corr;
+  };
+  static Act act(const uint8_t* xq, int64_t b) {
+    const __m256i y = _mm256_load_si256(reinterpret_cast<const __m256i*>(xq + b * kQK));
+    return {y, _mm256_maddubs_epi16(_mm256_set1_epi8(8), y)};
+  }
+  // Integer dot of one weight block with one activation block, as 8 partial sums in float lanes.
+  static __m256 dot(const uint8_t* blk, const Act& x) {
+    // Both halves of the ymm get the 16 packed bytes; shifting the upper half by 4 brings the high
+    // nibbles (elements 16..31) down, and the mask drops what the other nibble left behind.
+    const __m256i raw = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2)));
+    const __m256i q = _mm256_and_si256(_mm256_srlv_epi32(raw, _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4)),
+                                       _mm256_set1_epi8(0x0f));
+    const __m256i p16 = _mm256_sub_epi16(_mm256_maddubs_epi16(q, x.y), x.corr);
+    return _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
   }
 };
 
 // Q8_0 weights against act_q8 activations: maddubs needs one unsigned operand, so use |w| and
-// move w's sign onto y (ggml's trick). |w| is computed once per row block for all tokens.
+// move w's sign onto y (ggml's trick).
 struct Q8Kernel {
   static constexpr size_t kBlockBytes = sizeof(BlockQ8_0);
+
+  struct Act {
+    __m256i y;
+  };
+  static Act act(const uint8_t* xq, int64_t b) {
+    return {_mm256_load_si256(reinterpret_cast<const __m256i*>(xq + b * kQK))};
+  }
+  static __m256 dot(const uint8_t* blk, const Act& x) {
+    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
+    const __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(q, q), _mm256_sign_epi8(x.y, q));
+    return _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
+  }
+};
+
+// Everything shared by the two block-quantized weight types: per block, scale the integer dot
+// by d_w * d_x (the product rounded as ggml rounds it) and accumulate.
+template <class B>
+struct BlockKernel {
+  // One row against one token: two accumulators so consecutive blocks do not wait on each other's
+  // FMA, and a prefetch per pair of blocks.
+  static float row(const uint8_t* w, const uint8_t* xq, const float* xd, int64_t nb) {
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t b = 0;
+    for (; b + 2 <= nb; b += 2) {
+      const uint8_t* blk = w + b * B::kBlockBytes;
+      prefetch(blk + kPrefetchBytes);
+      const __m256 p0 = B::dot(blk, B::act(xq, b));
+      const __m256 p1 = B::dot(blk + B::kBlockBytes, B::act(xq, b + 1));
+      acc0 = _mm256_fmadd_ps(_mm256_set1_ps(half_at(blk) * xd[b]), p0, acc0);
+      acc1 = _mm256_fmadd_ps(_mm256_set1_ps(half_at(blk + B::kBlockBytes) * xd[b + 1]), p1, acc1);
+    }
+    if (b < nb) {
+      const uint8_t* blk = w + b * B::kBlockBytes;
+      acc0 = _mm256_fmadd_ps(_mm256_set1_ps(half_at(blk) * xd[b]), B::dot(blk, B::act(xq, b)), acc0);
+    }
+    return hsum(_mm256_add_ps(acc0, acc1));
+  }
+
+  static void decode(const MatmulArgs& a, int64_t r0, int64_t r1) {
+    const int64_t nb = a.cols / kQK;
+    const float* xd = act_q8_scales(a.x, a.cols);
+    for (int64_t r = r0; r < r1; ++r) a.y[r] = row(a.w + static_cast<size_t>(r) * a.w_row_bytes, a.x, xd, nb);
+  }
 
   template <int RM, int RN>
   static void tile(const MatmulArgs& a, int64_t r, int64_t t) {
@@ -77,22 +112,16 @@ struct Q8Kernel {
       xd[j] = act_q8_scales(xq[j], a.cols);
     }
     __m256 acc[RM][RN];
-    for (auto& row : acc)
-      for (auto& v : row) v = _mm256_setzero_ps();
-    const __m256i ones = _mm256_set1_epi16(1);
+    for (auto& row_acc : acc)
+      for (auto& v : row_acc) v = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
-      __m256i y[RN];
-      for (int j = 0; j < RN; ++j) y[j] = _mm256_load_si256(reinterpret_cast<const __m256i*>(xq[j] + b * kQK));
+      typename B::Act x[RN];
+      for (int j = 0; j < RN; ++j) x[j] = B::act(xq[j], b);
       for (int i = 0; i < RM; ++i) {
-        const uint8_t* blk = w[i] + b * kBlockBytes;
-        const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
-        const __m256i aq = _mm256_sign_epi8(q, q);
+        const uint8_t* blk = w[i] + b * B::kBlockBytes;
         const float dw = half_at(blk);
-        for (int j = 0; j < RN; ++j) {
-          const __m256i p16 = _mm256_maddubs_epi16(aq, _mm256_sign_epi8(y[j], q));
-          const __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones));
-          acc[i][j] = _mm256_fmadd_ps(_mm256_set1_ps(dw * xd[j][b]), p, acc[i][j]);
-        }
+        for (int j = 0; j < RN; ++j)
+          acc[i][j] = _mm256_fmadd_ps(_mm256_set1_ps(dw * xd[j][b]), B::dot(blk, x[j]), acc[i][j]);
       }
     }
     for (int i = 0; i < RM; ++i)
@@ -131,6 +160,35 @@ struct BF16Load {
 
 template <class L>
 struct FloatKernel {
+  static float tail(const uint8_t* w, const uint8_t* x, int64_t k, int64_t cols) {
+    float s = 0.0f;
+    for (; k < cols; ++k) s += L::one(w + static_cast<size_t>(k) * L::kElem) * L::one(x + static_cast<size_t>(k) * L::kElem);
+    return s;
+  }
+
+  // Four accumulators: one FMA chain would stall on its latency long before memory runs dry.
+  static void decode(const MatmulArgs& a, int64_t r0, int64_t r1) {
+    constexpr size_t kStep = 32 * L::kElem;
+    for (int64_t r = r0; r < r1; ++r) {
+      const uint8_t* w = a.w + static_cast<size_t>(r) * a.w_row_bytes;
+      __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+      int64_t k = 0;
+      for (; k + 32 <= a.cols; k += 32) {
+        const size_t off = static_cast<size_t>(k) * L::kElem;
+        prefetch(w + off + kPrefetchBytes);
+        if (kStep > 64) prefetch(w + off + kPrefetchBytes + 64);
+        for (int u = 0; u < 4; ++u)
+          acc[u] = _mm256_fmadd_ps(L::vec(w + off + 8 * u * L::kElem), L::vec(a.x + off + 8 * u * L::kElem), acc[u]);
+      }
+      for (; k + 8 <= a.cols; k += 8) {
+        const size_t off = static_cast<size_t>(k) * L::kElem;
+        acc[0] = _mm256_fmadd_ps(L::vec(w + off), L::vec(a.x + off), acc[0]);
+      }
+      const __m256 sum = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
+      a.y[r] = hsum(sum) + tail(w, a.x, k, a.cols);
+    }
+  }
+
   template <int RM, int RN>
   static void tile(const MatmulArgs& a, int64_t r, int64_t t) {
     const uint8_t* w[RM];
@@ -138,8 +196,8 @@ struct FloatKernel {
     const uint8_t* x[RN];
     for (int j = 0; j < RN; ++j) x[j] = a.x + static_cast<size_t>(t + j) * a.x_row_bytes;
     __m256 acc[RM][RN];
-    for (auto& row : acc)
-      for (auto& v : row) v = _mm256_setzero_ps();
+    for (auto& row_acc : acc)
+      for (auto& v : row_acc) v = _mm256_setzero_ps();
     int64_t k = 0;
     for (; k + 8 <= a.cols; k += 8) {
       const size_t off = static_cast<size_t>(k) * L::kElem;
@@ -151,30 +209,15 @@ struct FloatKernel {
       }
     }
     for (int i = 0; i < RM; ++i)
-      for (int j = 0; j < RN; ++j) {
-        float s = hsum(acc[i][j]);
-        for (int64_t kk = k; kk < a.cols; ++kk) {
-          const size_t off = static_cast<size_t>(kk) * L::kElem;
-          s += L::one(w[i] + off) * L::one(x[j] + off);
-        }
-        a.y[(t + j) * a.ldy + r + i] = s;
-      }
+      for (int j = 0; j < RN; ++j) a.y[(t + j) * a.ldy + r + i] = hsum(acc[i][j]) + tail(w[i], x[j], k, a.cols);
   }
 };
 
-// Tile shapes: RM rows x RN tokens. Decode wants several rows in flight (independent
-// accumulators, one activation load shared); prompt processing wants weight reuse across tokens
-// within the 16 vector registers.
+// Prompt-processing tile shapes (rows x tokens), the best measured within 16 vector registers:
+// the f16/bf16 widening needs more temporaries than f32 or the integer kernels.
 template <class K>
 struct Shape {
-#ifndef TRM
-#define TRM 4
-#define TRN 2
-#define TDR 4
-#endif
-  static constexpr int kDecodeRows = TDR;
-  static constexpr int kRows = TRM;
-  static constexpr int kTokens = TRN;
+  static constexpr int kRows = TRM, kTokens = TRN;
 };
 
 template <class K, int RM, int RN>
@@ -193,8 +236,10 @@ void tile_any(const MatmulArgs& a, int64_t r, int rm, int64_t t, int rn) {
   }
 }
 
-template <class K, int RM, int RN>
-void sweep(const MatmulArgs& a, int64_t r0, int64_t r1) {
+template <class K>
+void run(const MatmulArgs& a, int64_t r0, int64_t r1) {
+  if (a.n_tokens == 1) return K::decode(a, r0, r1);
+  constexpr int RM = Shape<K>::kRows, RN = Shape<K>::kTokens;
   // Chunks of tokens small enough to stay in L2 while every row tile of this range passes over
   // them; weights are then re-read once per chunk, mostly from L3.
   const int64_t chunk = std::max<int64_t>(RN, static_cast<int64_t>(kTokenChunkBytes / a.x_row_bytes) / RN * RN);
@@ -208,21 +253,12 @@ void sweep(const MatmulArgs& a, int64_t r0, int64_t r1) {
   }
 }
 
-template <class K>
-void run(const MatmulArgs& a, int64_t r0, int64_t r1) {
-  if (a.n_tokens == 1) {
-    sweep<K, Shape<K>::kDecodeRows, 1>(a, r0, r1);
-  } else {
-    sweep<K, Shape<K>::kRows, Shape<K>::kTokens>(a, r0, r1);
-  }
-}
-
 }  // namespace
 
 void matmul_f32(const MatmulArgs& a, int64_t r0, int64_t r1) { run<FloatKernel<F32Load>>(a, r0, r1); }
 void matmul_f16(const MatmulArgs& a, int64_t r0, int64_t r1) { run<FloatKernel<F16Load>>(a, r0, r1); }
 void matmul_bf16(const MatmulArgs& a, int64_t r0, int64_t r1) { run<FloatKernel<BF16Load>>(a, r0, r1); }
-void matmul_q8_0(const MatmulArgs& a, int64_t r0, int64_t r1) { run<Q8Kernel>(a, r0, r1); }
-void matmul_q4_0(const MatmulArgs& a, int64_t r0, int64_t r1) { run<Q4Kernel>(a, r0, r1); }
+void matmul_q8_0(const MatmulArgs& a, int64_t r0, int64_t r1) { run<BlockKernel<Q8Kernel>>(a, r0, r1); }
+void matmul_q4_0(const MatmulArgs& a, int64_t r0, int64_t r1) { run<BlockKernel<Q4Kernel>>(a, r0, r1); }
 
 }  // namespace lingua::kernels::avx2

@@ -152,7 +152,8 @@ class Parser {
       return fail("corrupt file: the metadata arrays hold more than " + num(kMaxArrayItemsTotal) +
                   " items in all");
     std::vector<Value> items;
-    items.reserve(static_cast<size_t>(n));
+    // Reserve only what a modest array needs: a claim is not yet proof that the items are there.
+    items.reserve(static_cast<size_t>(std::min<uint64_t>(n, 1 << 16)));
     for (uint64_t i = 0; i < n; ++i) {
       Value v;
       LINGUA_TRY(read_value(type, depth, v));
@@ -215,7 +216,7 @@ Expected<File> File::parse(const uint8_t* bytes, size_t size, const std::string&
     return p.fail("not a GGUF file (magic is " + describe_magic(bytes, std::min<size_t>(size, 4)) +
                   ", expected \"GGUF\")");
   if (size < 4) return p.fail("truncated: the file is only " + num(size) + " bytes long");
-  uint32_t magic = 0;
+  uint32_t magic = 0;  // checked above; read only to move past it
   LINGUA_TRY(p.read(magic));
 
   uint32_t version = 0;

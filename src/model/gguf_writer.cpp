@@ -8,7 +8,6 @@
 #include <cstring>
 #include <limits>
 #include <new>
-#include <set>
 #include <stdexcept>
 #include <vector>
 
@@ -170,11 +169,12 @@ void Writer::set(const std::string& key, Value value) {
 
 void Writer::set_alignment(uint64_t alignment) {
   alignment_ = alignment;
-  // An invalid value is kept as is and reported by write(), which is where errors can surface.
-  if (alignment == kDefaultAlignment) {
-    std::erase_if(metadata_, [](const auto& kv) { return kv.first == kAlignmentKey; });
-  } else if (power_of_two(alignment) && alignment <= UINT32_MAX) {
+  if (alignment != kDefaultAlignment && power_of_two(alignment) && alignment <= UINT32_MAX) {
     set(kAlignmentKey, Value::u32(static_cast<uint32_t>(alignment)));
+  } else {
+    // The default needs no key; an invalid value must not leave an older key in force, since
+    // write() reports it (this function cannot fail).
+    std::erase_if(metadata_, [](const auto& kv) { return kv.first == kAlignmentKey; });
   }
 }
 
@@ -227,9 +227,7 @@ Status Writer::write(const std::string& path, const FillFn& fill) const {
   header.put<uint32_t>(3);
   header.put<uint64_t>(tensors_.size());
   header.put<uint64_t>(metadata_.size());
-  std::set<std::string> keys;
-  for (const auto& [key, value] : metadata_) {
-    if (!keys.insert(key).second) return fail("duplicate metadata key '" + key + "'");
+  for (const auto& [key, value] : metadata_) {  // set() keeps keys unique
     header.put_string(key);
     header.put(static_cast<uint32_t>(value.type));
     Status st = header.put_value(value.type, value, 0);
@@ -248,7 +246,8 @@ Status Writer::write(const std::string& path, const FillFn& fill) const {
     offset += padded;
     largest = std::max(largest, t.bytes);
   }
-  header.pad_to(alignment);
+  // Like gguf-py, pad only when a data section follows: vocab-only files end right after the header.
+  if (!tensors_.empty()) header.pad_to(alignment);
   if (!tensors_.empty() && !fill) return fail("no callback to supply the tensor data");
 
   // One buffer reused for every tensor: memory is bounded by the largest tensor, not the file.
