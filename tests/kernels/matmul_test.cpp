@@ -128,6 +128,24 @@ TEST(Matmul, MatchesDoubleReferenceOnDequantizedOperands) {
   }
 }
 
+TEST(Matmul, LongPromptsSpanSeveralTokenChunksAndTiles) {
+  // 4096 columns and 70 tokens: the AVX2 kernels walk the tokens in several L2-sized chunks and
+  // every tile shape (full, partial rows, partial tokens) occurs.
+  if (!cpu_has_avx2()) GTEST_SKIP() << "no AVX2";
+  ThreadPool pool(2);
+  const int64_t rows = 23, cols = 4096, n_tokens = 70;
+  for (DType type : kTypes) {
+    SCOPED_TRACE(dtype_name(type));
+    const auto w = make_matrix(type, rows, cols, random_floats(static_cast<size_t>(rows * cols), 12));
+    const auto x = random_floats(static_cast<size_t>(n_tokens * cols), 13);
+    std::vector<float> ys(static_cast<size_t>(rows * n_tokens)), yv(ys.size());
+    matmul_with(scalar_kernels(), w.view, x.data(), n_tokens, ys.data(), pool);
+    matmul_with(avx2_kernels(), w.view, x.data(), n_tokens, yv.data(), pool);
+    // |w|, |x| < 1: the sum of |products| is at most cols.
+    for (size_t i = 0; i < ys.size(); ++i) ASSERT_NEAR(ys[i], yv[i], 2 * sum_tolerance(cols, cols)) << i;
+  }
+}
+
 TEST(Matmul, ActivationRoundingErrorIsBoundedForQuantizedTypes) {
   // The |X - X_prepared| term above must itself be small: half a Q8 step per element.
   const int64_t cols = 256;
