@@ -75,6 +75,7 @@ class GenerateCommand : public Command {
     } else {
       std::fputc('\n', stdout);
     }
+    std::fflush(stdout);
     std::fprintf(stderr, "lingua: prompt %zu tokens %.1f tok/s | generated %zu tokens %.1f tok/s | stop: %s | seed %lld | %d threads\n",
                  r.prompt_tokens.size(), pp, r.tokens.size(), tg, r.stop_reason.c_str(),
                  static_cast<long long>(seed_), threads_);

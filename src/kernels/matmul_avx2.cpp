@@ -109,12 +109,18 @@ struct BlockKernel {
       for (auto& v : row_acc) v = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
       typename B::Act x[RN];
-      for (int j = 0; j < RN; ++j) x[j] = B::act(xq[j], b);
+      __m256 dx[RN];
+      for (int j = 0; j < RN; ++j) {
+        x[j] = B::act(xq[j], b);
+        dx[j] = _mm256_set1_ps(xd[j][b]);
+      }
       for (int i = 0; i < RM; ++i) {
         const uint8_t* blk = w[i] + b * B::kBlockBytes;
-        const float dw = half_at(blk);
+        // Broadcast both scales once and multiply per pair: same float product as the scalar
+        // dw * dx, one vector op instead of a scalar multiply plus a broadcast.
+        const __m256 dw = _mm256_set1_ps(half_at(blk));
         for (int j = 0; j < RN; ++j)
-          acc[i][j] = _mm256_fmadd_ps(_mm256_set1_ps(dw * xd[j][b]), B::dot(blk, x[j]), acc[i][j]);
+          acc[i][j] = _mm256_fmadd_ps(_mm256_mul_ps(dw, dx[j]), B::dot(blk, x[j]), acc[i][j]);
       }
     }
     for (int i = 0; i < RM; ++i)

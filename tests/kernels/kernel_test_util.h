@@ -20,7 +20,14 @@ inline std::vector<float> random_floats(size_t n, uint32_t seed, float lo = -1.0
   return v;
 }
 
-// The AVX2 table when this CPU runs it; tests comparing against it skip otherwise.
+// Every kernel family this CPU can run: the scalar reference, plus AVX2 when supported.
+inline std::vector<const KernelTable*> tables() {
+  std::vector<const KernelTable*> t{&scalar_kernels()};
+  if (cpu_has_avx2()) t.push_back(&avx2_kernels());
+  return t;
+}
+
+// Tests that compare against the AVX2 table skip on CPUs without it.
 #define LINGUA_REQUIRE_AVX2()                                          \
   do {                                                                 \
     if (!::lingua::kernels::cpu_has_avx2()) GTEST_SKIP() << "no AVX2"; \

@@ -32,16 +32,11 @@ namespace {
 
 using testing::make_matrix;
 using testing::random_floats;
+using testing::tables;
 
 const DType kTypes[] = {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0};
 
 bool is_quant(DType t) { return t == DType::Q8_0 || t == DType::Q4_0; }
-
-std::vector<const KernelTable*> tables() {
-  std::vector<const KernelTable*> t{&scalar_kernels()};
-  if (cpu_has_avx2()) t.push_back(&avx2_kernels());
-  return t;
-}
 
 // X as the kernels see it after preparation for `type`, back in f32.
 std::vector<float> effective_x(DType type, const std::vector<float>& x, int64_t cols) {
@@ -86,6 +81,7 @@ std::vector<Case> cases_for(DType type) {
 
 TEST(Matmul, MatchesDoubleReferenceOnDequantizedOperands) {
   ThreadPool pool(1);
+  const auto ks = tables();
   for (DType type : kTypes) {
     for (const Case& cs : cases_for(type)) {
       SCOPED_TRACE(::testing::Message() << dtype_name(type) << " rows=" << cs.rows << " cols=" << cs.cols
@@ -96,7 +92,7 @@ TEST(Matmul, MatchesDoubleReferenceOnDequantizedOperands) {
       const auto xe = effective_x(type, x, cs.cols);
       std::vector<float> wd(static_cast<size_t>(cs.cols));
       std::vector<std::vector<float>> y;
-      for (const KernelTable* k : tables()) {
+      for (const KernelTable* k : ks) {
         y.emplace_back(static_cast<size_t>(cs.rows * cs.n_tokens), -1.0f);
         matmul_with(*k, w.view, x.data(), cs.n_tokens, y.back().data(), pool);
       }
@@ -115,9 +111,9 @@ TEST(Matmul, MatchesDoubleReferenceOnDequantizedOperands) {
           const double tol = sum_tolerance(cs.cols, sum_abs) + 1e-30;
           for (size_t k = 0; k < y.size(); ++k) {
             const double got = y[k][static_cast<size_t>(t * cs.rows + r)];
-            ASSERT_NEAR(got, ref, tol) << tables()[k]->name << " r=" << r << " t=" << t;
+            ASSERT_NEAR(got, ref, tol) << ks[k]->name << " r=" << r << " t=" << t;
             // Against the unprepared activations the only extra error is X's own rounding.
-            ASSERT_NEAR(got, ref_exact_x, tol + x_err) << tables()[k]->name;
+            ASSERT_NEAR(got, ref_exact_x, tol + x_err) << ks[k]->name;
           }
           if (y.size() == 2) {  // and the two kernel families agree with each other
             ASSERT_NEAR(y[0][static_cast<size_t>(t * cs.rows + r)], y[1][static_cast<size_t>(t * cs.rows + r)], 2 * tol);
@@ -131,7 +127,7 @@ TEST(Matmul, MatchesDoubleReferenceOnDequantizedOperands) {
 TEST(Matmul, LongPromptsSpanSeveralTokenChunksAndTiles) {
   // 4096 columns and 70 tokens: the AVX2 kernels walk the tokens in several L2-sized chunks and
   // every tile shape (full, partial rows, partial tokens) occurs.
-  if (!cpu_has_avx2()) GTEST_SKIP() << "no AVX2";
+  LINGUA_REQUIRE_AVX2();
   ThreadPool pool(2);
   const int64_t rows = 23, cols = 4096, n_tokens = 70;
   for (DType type : kTypes) {

@@ -10,12 +10,7 @@ namespace lingua::kernels {
 namespace {
 
 using testing::random_floats;
-
-std::vector<const KernelTable*> tables() {
-  std::vector<const KernelTable*> t{&scalar_kernels()};
-  if (cpu_has_avx2()) t.push_back(&avx2_kernels());
-  return t;
-}
+using testing::tables;
 
 const int64_t kSizes[] = {1, 7, 8, 9, 31, 64, 100, 1000};
 
