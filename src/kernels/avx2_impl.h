@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "kernels/kernel_table.h"
+#include "kernels/scalar_impl.h"
 
 namespace lingua::kernels::avx2 {
 
@@ -31,5 +32,22 @@ void swiglu(const float* gate, const float* up, int64_t n, float* out);
 void add(const float* a, const float* b, int64_t n, float* out);
 float dot_f32(const float* a, const float* b, int64_t n);
 void axpy_f32(float alpha, const float* x, float* y, int64_t n);
+
+void quantize_act_q8k(const float* x, uint8_t* y, int64_t n);
+void matmul_q5_0(const MatmulArgs& a, int64_t r0, int64_t r1);
+void matmul_q4_k(const MatmulArgs& a, int64_t r0, int64_t r1);
+void matmul_q5_k(const MatmulArgs& a, int64_t r0, int64_t r1);
+void matmul_q6_k(const MatmulArgs& a, int64_t r0, int64_t r1);
+
+// File quantization and dequantization of these types is not on a hot path: both tables share
+// the scalar versions.
+using scalar::dequantize_q5_0;
+using scalar::dequantize_q4_k;
+using scalar::dequantize_q5_k;
+using scalar::dequantize_q6_k;
+using scalar::quantize_q5_0;
+using scalar::quantize_q4_k;
+using scalar::quantize_q5_k;
+using scalar::quantize_q6_k;
 
 }  // namespace lingua::kernels::avx2

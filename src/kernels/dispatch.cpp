@@ -23,7 +23,10 @@ const T* as(const void* p) { return static_cast<const T*>(p); }
     #ns, ns::f32_to_f16, ns::f32_to_bf16, ns::quantize_act_q8, ns::matmul_f32, ns::matmul_f16,    \
         ns::matmul_bf16, ns::matmul_q8_0, ns::matmul_q4_0, ns::f16_to_f32, ns::bf16_to_f32,       \
         ns::dequantize_q8_0, ns::dequantize_q4_0, ns::quantize_q8_0, ns::quantize_q4_0,           \
-        ns::rms_norm, ns::rope, ns::softmax, ns::swiglu, ns::add, ns::dot_f32, ns::axpy_f32       \
+        ns::rms_norm, ns::rope, ns::softmax, ns::swiglu, ns::add, ns::dot_f32, ns::axpy_f32,      \
+        ns::quantize_act_q8k, ns::matmul_q5_0, ns::matmul_q4_k, ns::matmul_q5_k, ns::matmul_q6_k,   \
+        ns::dequantize_q5_0, ns::dequantize_q4_k, ns::dequantize_q5_k, ns::dequantize_q6_k,         \
+        ns::quantize_q5_0, ns::quantize_q4_k, ns::quantize_q5_k, ns::quantize_q6_k                  \
   }
 
 const KernelTable& scalar_kernels() {
@@ -70,6 +73,10 @@ void dequantize_row(const MatrixView& W, int64_t r, float* out) {
     case DType::BF16: k.bf16_to_f32(as<uint16_t>(row), out, W.cols); return;
     case DType::Q8_0: k.dequantize_q8_0(as<BlockQ8_0>(row), out, W.cols); return;
     case DType::Q4_0: k.dequantize_q4_0(as<BlockQ4_0>(row), out, W.cols); return;
+    case DType::Q5_0: k.dequantize_q5_0(as<BlockQ5_0>(row), out, W.cols); return;
+    case DType::Q4_K: k.dequantize_q4_k(as<BlockQ4_K>(row), out, W.cols); return;
+    case DType::Q5_K: k.dequantize_q5_k(as<BlockQ5_K>(row), out, W.cols); return;
+    case DType::Q6_K: k.dequantize_q6_k(as<BlockQ6_K>(row), out, W.cols); return;
     default: break;
   }
   std::fprintf(stderr, "lingua: dequantize_row of %s is not implemented\n", dtype_name(W.type));
@@ -84,6 +91,10 @@ void quantize_row(DType type, const float* src, void* dst, int64_t n) {
     case DType::BF16: k.f32_to_bf16(src, as<uint16_t>(dst), n); return;
     case DType::Q8_0: k.quantize_q8_0(src, as<BlockQ8_0>(dst), n); return;
     case DType::Q4_0: k.quantize_q4_0(src, as<BlockQ4_0>(dst), n); return;
+    case DType::Q5_0: k.quantize_q5_0(src, as<BlockQ5_0>(dst), n); return;
+    case DType::Q4_K: k.quantize_q4_k(src, as<BlockQ4_K>(dst), n); return;
+    case DType::Q5_K: k.quantize_q5_k(src, as<BlockQ5_K>(dst), n); return;
+    case DType::Q6_K: k.quantize_q6_k(src, as<BlockQ6_K>(dst), n); return;
     default: break;
   }
   std::fprintf(stderr, "lingua: quantize_row to %s is not implemented\n", dtype_name(type));

@@ -22,6 +22,12 @@ inline const float* act_q8_scales(const uint8_t* row, int64_t n) {
   return reinterpret_cast<const float*>(row + n);  // n is a multiple of 32, so 4-byte aligned
 }
 
+// Activations for K-quant weights: a plain array of ggml's BlockQ8_K (the f32 scale and the per-16
+// sums are what the K-quant dots need), rows padded to 64 bytes like act_q8.
+inline size_t act_q8k_row_bytes(int64_t n) {
+  return (static_cast<size_t>(n / kQK_K) * sizeof(BlockQ8_K) + 63) & ~size_t{63};
+}
+
 // One matmul over prepared activations; a row-range kernel computes y[t * ldy + r] for
 // r in [r0, r1) and every token t.
 struct MatmulArgs {
@@ -64,6 +70,21 @@ struct KernelTable {
   void (*add)(const float* a, const float* b, int64_t n, float* out);
   float (*dot_f32)(const float* a, const float* b, int64_t n);
   void (*axpy_f32)(float alpha, const float* x, float* y, int64_t n);
+
+  // Q5_0 (against act_q8) and the K-quants (against act_q8k). quantize_act_q8k follows ggml's
+  // quantize_row_q8_K_ref (what llama.cpp runs on x86); the file quantizers follow ggml's reference
+  // algorithms (see scalar_kquant.cpp) and are shared by both tables. Both were byte-identical to
+  // libggml (llama.cpp c392e50) on 4096 blocks of N(0,1) data per type when this was written.
+  void (*quantize_act_q8k)(const float* x, uint8_t* y, int64_t n);
+  MatmulRowsFn matmul_q5_0, matmul_q4_k, matmul_q5_k, matmul_q6_k;
+  void (*dequantize_q5_0)(const BlockQ5_0* x, float* y, int64_t n);
+  void (*dequantize_q4_k)(const BlockQ4_K* x, float* y, int64_t n);
+  void (*dequantize_q5_k)(const BlockQ5_K* x, float* y, int64_t n);
+  void (*dequantize_q6_k)(const BlockQ6_K* x, float* y, int64_t n);
+  void (*quantize_q5_0)(const float* x, BlockQ5_0* y, int64_t n);
+  void (*quantize_q4_k)(const float* x, BlockQ4_K* y, int64_t n);
+  void (*quantize_q5_k)(const float* x, BlockQ5_K* y, int64_t n);
+  void (*quantize_q6_k)(const float* x, BlockQ6_K* y, int64_t n);
 };
 
 const KernelTable& scalar_kernels();

@@ -17,8 +17,9 @@ const char* active_isa();
 // Y[t][r] = sum_c W[r][c] * X[t][c] for t < n_tokens, r < W.rows.
 // X is [n_tokens][W.cols] f32, Y is [n_tokens][W.rows] f32 (row stride W.rows).
 // Numerics follow llama.cpp so results can be compared with it: F32 weights use f32 dots; F16
-// weights round X to f16; Q8_0 / Q4_0 weights quantize X to Q8_0 blocks per row and use
-// integer dots. Work is split over the pool by output rows.
+// weights round X to f16; Q8_0 / Q4_0 / Q5_0 weights quantize X to Q8_0 blocks per row and
+// Q4_K / Q5_K / Q6_K weights to Q8_K blocks, and use integer dots. Work is split over the pool
+// by output rows.
 void matmul(const MatrixView& W, const float* X, int64_t n_tokens, float* Y, ThreadPool& pool);
 
 // Dequantizes row `r` of W into out[W.cols] (embedding lookup, tests, tools).

@@ -42,6 +42,9 @@ struct PrepJob {
       switch (type) {
         case DType::F16: k->f32_to_f16(src, reinterpret_cast<uint16_t*>(out), cols); break;
         case DType::BF16: k->f32_to_bf16(src, reinterpret_cast<uint16_t*>(out), cols); break;
+        case DType::Q4_K:
+        case DType::Q5_K:
+        case DType::Q6_K: k->quantize_act_q8k(src, out, cols); break;
         default: k->quantize_act_q8(src, out, cols); break;
       }
     }
@@ -71,6 +74,10 @@ void matmul_with(const KernelTable& k, const MatrixView& W, const float* X, int6
     case DType::BF16: job.fn = k.matmul_bf16; x_row_bytes = round64(static_cast<size_t>(W.cols) * 2); break;
     case DType::Q8_0: job.fn = k.matmul_q8_0; x_row_bytes = act_q8_row_bytes(W.cols); break;
     case DType::Q4_0: job.fn = k.matmul_q4_0; x_row_bytes = act_q8_row_bytes(W.cols); break;
+    case DType::Q5_0: job.fn = k.matmul_q5_0; x_row_bytes = act_q8_row_bytes(W.cols); break;
+    case DType::Q4_K: job.fn = k.matmul_q4_k; x_row_bytes = act_q8k_row_bytes(W.cols); break;
+    case DType::Q5_K: job.fn = k.matmul_q5_k; x_row_bytes = act_q8k_row_bytes(W.cols); break;
+    case DType::Q6_K: job.fn = k.matmul_q6_k; x_row_bytes = act_q8k_row_bytes(W.cols); break;
     default: unsupported(W.type);
   }
   assert(W.cols % dtype_info(W.type).block_size == 0);

@@ -45,6 +45,36 @@ struct Q4Kernel {
   }
 };
 
+// Q5_0 weights against act_q8 activations: as Q4Kernel with the fifth bit ORed in (levels 0..31)
+// and a -16 offset, returned as 16 * (y[2k] + y[2k+1]).
+struct Q5Kernel {
+  static constexpr size_t kBlockBytes = sizeof(BlockQ5_0);
+
+  struct Act {
+    __m256i y, corr;
+  };
+  static Act act(const uint8_t* xq, int64_t b) {
+    const __m256i y = _mm256_load_si256(reinterpret_cast<const __m256i*>(xq + b * kQK));
+    return {y, _mm256_maddubs_epi16(_mm256_set1_epi8(16), y)};
+  }
+  static __m256 dot(const uint8_t* blk, const Act& x) {
+    const __m256i raw = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 6)));
+    const __m256i lo4 = _mm256_and_si256(_mm256_srlv_epi32(raw, _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4)),
+                                         _mm256_set1_epi8(0x0f));
+    // Byte i takes qh byte i / 8 and keeps bit i % 8 of it: 0xff where element i has its high bit.
+    uint32_t qh;
+    std::memcpy(&qh, blk + 2, 4);
+    const __m256i spread = _mm256_shuffle_epi8(
+        _mm256_set1_epi32(static_cast<int>(qh)),
+        _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+    const __m256i bit = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201ULL));
+    const __m256i has = _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
+    const __m256i q = _mm256_or_si256(lo4, _mm256_and_si256(has, _mm256_set1_epi8(0x10)));
+    const __m256i p16 = _mm256_sub_epi16(_mm256_maddubs_epi16(q, x.y), x.corr);
+    return _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
+  }
+};
+
 // Q8_0 weights against act_q8 activations: maddubs needs one unsigned operand, so use |w| and
 // move w's sign onto y (ggml's trick).
 struct Q8Kernel {
@@ -63,7 +93,7 @@ struct Q8Kernel {
   }
 };
 
-// Everything shared by the two block-quantized weight types: per block, scale the integer dot
+// Everything shared by the 32-element block-quantized weight types: per block, scale the integer dot
 // by d_w * d_x (the product rounded as ggml rounds it) and accumulate.
 template <class B>
 struct BlockKernel {
@@ -268,5 +298,6 @@ void matmul_f16(const MatmulArgs& a, int64_t r0, int64_t r1) { run<FloatKernel<F
 void matmul_bf16(const MatmulArgs& a, int64_t r0, int64_t r1) { run<FloatKernel<BF16Load>>(a, r0, r1); }
 void matmul_q8_0(const MatmulArgs& a, int64_t r0, int64_t r1) { run<BlockKernel<Q8Kernel>>(a, r0, r1); }
 void matmul_q4_0(const MatmulArgs& a, int64_t r0, int64_t r1) { run<BlockKernel<Q4Kernel>>(a, r0, r1); }
+void matmul_q5_0(const MatmulArgs& a, int64_t r0, int64_t r1) { run<BlockKernel<Q5Kernel>>(a, r0, r1); }
 
 }  // namespace lingua::kernels::avx2

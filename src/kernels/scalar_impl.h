@@ -32,4 +32,18 @@ void add(const float* a, const float* b, int64_t n, float* out);
 float dot_f32(const float* a, const float* b, int64_t n);
 void axpy_f32(float alpha, const float* x, float* y, int64_t n);
 
+void quantize_act_q8k(const float* x, uint8_t* y, int64_t n);
+void matmul_q5_0(const MatmulArgs& a, int64_t r0, int64_t r1);
+void matmul_q4_k(const MatmulArgs& a, int64_t r0, int64_t r1);
+void matmul_q5_k(const MatmulArgs& a, int64_t r0, int64_t r1);
+void matmul_q6_k(const MatmulArgs& a, int64_t r0, int64_t r1);
+void dequantize_q5_0(const BlockQ5_0* x, float* y, int64_t n);
+void dequantize_q4_k(const BlockQ4_K* x, float* y, int64_t n);
+void dequantize_q5_k(const BlockQ5_K* x, float* y, int64_t n);
+void dequantize_q6_k(const BlockQ6_K* x, float* y, int64_t n);
+void quantize_q5_0(const float* x, BlockQ5_0* y, int64_t n);
+void quantize_q4_k(const float* x, BlockQ4_K* y, int64_t n);
+void quantize_q5_k(const float* x, BlockQ5_K* y, int64_t n);
+void quantize_q6_k(const float* x, BlockQ6_K* y, int64_t n);
+
 }  // namespace lingua::kernels::scalar

@@ -39,6 +39,10 @@ uint32_t file_type_of(DType t) {
     case DType::Q4_0: return 2;
     case DType::Q8_0: return 7;
     case DType::BF16: return 32;
+    case DType::Q5_0: return 8;
+    case DType::Q4_K: return 14;  // "mostly Q4_K_S": every matrix Q4_K
+    case DType::Q5_K: return 16;  // "mostly Q5_K_S"
+    case DType::Q6_K: return 18;
     default: return 0;
   }
 }

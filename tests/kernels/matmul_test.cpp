@@ -34,9 +34,11 @@ using testing::make_matrix;
 using testing::random_floats;
 using testing::tables;
 
-const DType kTypes[] = {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0};
+const DType kTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q8_0, DType::Q4_0,
+                        DType::Q5_0, DType::Q4_K, DType::Q5_K, DType::Q6_K};
 
-bool is_quant(DType t) { return t == DType::Q8_0 || t == DType::Q4_0; }
+bool is_kquant(DType t) { return t == DType::Q4_K || t == DType::Q5_K || t == DType::Q6_K; }
+bool is_quant(DType t) { return t == DType::Q8_0 || t == DType::Q4_0 || t == DType::Q5_0 || is_kquant(t); }
 
 // X as the kernels see it after preparation for `type`, back in f32.
 std::vector<float> effective_x(DType type, const std::vector<float>& x, int64_t cols) {
@@ -52,7 +54,14 @@ std::vector<float> effective_x(DType type, const std::vector<float>& x, int64_t 
       else if (type == DType::BF16) dst[c] = bf16_to_fp32(fp32_to_bf16(src[c]));
       else dst[c] = src[c];
     }
-    if (is_quant(type)) {
+    if (is_kquant(type)) {
+      std::vector<BlockQ8_K> blocks(static_cast<size_t>(cols / kQK_K));
+      scalar_kernels().quantize_act_q8k(src, reinterpret_cast<uint8_t*>(blocks.data()), cols);
+      for (int64_t c = 0; c < cols; ++c) {
+        const BlockQ8_K& b = blocks[static_cast<size_t>(c / kQK_K)];
+        dst[c] = static_cast<float>(b.qs[c % kQK_K]) * b.d;
+      }
+    } else if (is_quant(type)) {
       scalar_kernels().quantize_act_q8(src, q, cols);
       for (int64_t c = 0; c < cols; ++c)
         dst[c] = static_cast<float>(static_cast<int8_t>(q[c])) * act_q8_scales(q, cols)[c / kQK];
@@ -70,8 +79,9 @@ struct Case {
 };
 
 std::vector<Case> cases_for(DType type) {
-  const std::vector<int64_t> cols = is_quant(type) ? std::vector<int64_t>{32, 96, 224, 2208}
-                                                   : std::vector<int64_t>{1, 7, 33, 257};
+  const std::vector<int64_t> cols = is_kquant(type)  ? std::vector<int64_t>{256, 768, 2304}
+                                    : is_quant(type) ? std::vector<int64_t>{32, 96, 224, 2208}
+                                                     : std::vector<int64_t>{1, 7, 33, 257};
   std::vector<Case> out;
   for (int64_t c : cols)
     for (int64_t r : {1, 5, 37})

@@ -326,7 +326,7 @@ TEST(GgufReader, KnownTypesWithoutKernelsStillLoad) {
   EXPECT_EQ(f->tensors()[0].type, DType::Q4_K);
   EXPECT_EQ(f->tensors()[0].bytes, 288u);
   EXPECT_EQ(f->tensors()[1].type, DType::IQ2_XXS);
-  EXPECT_FALSE(dtype_info(DType::Q4_K).computable);
+  EXPECT_FALSE(dtype_info(DType::Q2_K).computable);
 }
 
 TEST(GgufReader, TensorDataOutsideTheFile) {
