@@ -2,6 +2,8 @@
 // every rule here; parity tests compare against its recorded output.
 #include "model/tokenizer_spm.h"
 
+#include "model/special_split.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <queue>
@@ -68,13 +70,6 @@ size_t utf8_length(unsigned char lead) {
   return 4;
 }
 
-// A piece of the input in the special-token cut: raw text still to tokenize, or a finished id.
-struct Fragment {
-  TokenId id;     // -1 for text
-  size_t offset;  // text only: where in the input
-  size_t length;
-};
-
 }  // namespace
 
 Expected<std::unique_ptr<Tokenizer>> SpmTokenizer::create(Vocab vocab) {
@@ -118,68 +113,28 @@ SpmTokenizer::SpmTokenizer(Vocab vocab) : Tokenizer(std::move(vocab)) {
     byte_to_id_[b] = it != piece_to_id_.end() ? it->second : vocab_.unk;
   }
 
-  for (TokenId id = 0; id < n; ++id) {
-    const TokenType t = type(id);
-    if ((t == TokenType::CONTROL || t == TokenType::USER_DEFINED || t == TokenType::UNKNOWN) &&
-        !vocab_.pieces[id].empty()) {
-      specials_.push_back(id);
-    }
-  }
-  // Longest first so that "<|im_start|>" is cut before a shorter special inside it; ties keep id
-  // order so the result never depends on the sort implementation.
-  std::stable_sort(specials_.begin(), specials_.end(), [&](TokenId a, TokenId b) {
-    return vocab_.pieces[a].size() > vocab_.pieces[b].size();
-  });
+  specials_ = special_token_candidates(vocab_);
 }
 
 float SpmTokenizer::score(TokenId id) const {
   return static_cast<size_t>(id) < vocab_.scores.size() ? vocab_.scores[id] : 0.0f;
 }
 
-TokenType SpmTokenizer::type(TokenId id) const {
-  return static_cast<size_t>(id) < vocab_.types.size() ? vocab_.types[id] : TokenType::NORMAL;
-}
+TokenType SpmTokenizer::type(TokenId id) const { return token_type(vocab_, id); }
 
 Expected<std::vector<TokenId>> SpmTokenizer::encode(const std::string& text,
                                                     const TokenizeOptions& options) const {
   LINGUA_TRY(validate_utf8(text));
 
-  std::vector<Fragment> fragments;
-  if (!text.empty()) fragments.push_back({-1, 0, text.size()});
-  // Each special token in turn splits every text fragment at each of its occurrences, exactly
-  // the reference's order, which decides overlaps between specials.
-  std::vector<Fragment> next;
-  for (TokenId special : specials_) {
-    const TokenType t = type(special);
-    if (!options.parse_special && t != TokenType::USER_DEFINED) continue;
-    const std::string& needle = vocab_.pieces[special];
-    next.clear();
-    for (const Fragment& f : fragments) {
-      if (f.id >= 0) {
-        next.push_back(f);
-        continue;
-      }
-      size_t start = f.offset;
-      const size_t end = f.offset + f.length;
-      const std::string_view upto_end = std::string_view(text).substr(0, end);
-      while (start < end) {
-        const size_t match = upto_end.find(needle, start);
-        if (match == std::string_view::npos) break;
-        if (match > start) next.push_back({-1, start, match - start});
-        next.push_back({special, 0, 0});
-        start = match + needle.size();
-      }
-      if (start < end) next.push_back({-1, start, end - start});
-    }
-    fragments.swap(next);
-  }
+  const std::vector<TextFragment> fragments =
+      split_special_tokens(text, vocab_, specials_, options.parse_special);
 
   std::vector<TokenId> out;
   if (options.add_bos && vocab_.bos >= 0) out.push_back(vocab_.bos);
   // SentencePiece's dummy prefix: the reference adds it to the first text fragment and to any
   // text right after a special token, whether or not BOS was added.
   bool after_special = true;
-  for (const Fragment& f : fragments) {
+  for (const TextFragment& f : fragments) {
     if (f.id >= 0) {
       out.push_back(f.id);
       after_special = true;

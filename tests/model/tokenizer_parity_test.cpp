@@ -2,17 +2,15 @@
 // llama.cpp vocab test set (Llama 2's 32000 pieces) and the bundled kjv-fortunes-3M prompts.
 #include <gtest/gtest.h>
 
-#include <fstream>
-#include <iterator>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "model/gguf.h"
 #include "model/tokenizer.h"
 #include "test_paths.h"
+#include "vocab_cases.h"
 
 namespace lingua {
 namespace {
@@ -23,53 +21,11 @@ Expected<std::unique_ptr<Tokenizer>> load(const std::string& path) {
   return Tokenizer::create(std::move(vocab));
 }
 
-std::string read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
+using testing::read_all;
+using testing::read_vocab_cases;
+using testing::VocabCase;
 
-struct VocabCase {
-  std::string text;
-  std::vector<TokenId> ids;
-};
-
-// llama.cpp's format: every test string is followed by "\n__ggml_vocab_test__\n" (strings may
-// be empty or hold newlines, so no line-based reading), and line i of .out holds string i's ids.
-std::vector<VocabCase> read_vocab_cases(const std::string& base) {
-  const std::string raw = read_all(base + ".inp");
-  const std::string sep = "\n__ggml_vocab_test__\n";
-  std::vector<std::string> texts;
-  for (size_t pos = 0; pos < raw.size();) {
-    const size_t next = raw.find(sep, pos);
-    if (next == std::string::npos) {
-      texts.push_back(raw.substr(pos));
-      break;
-    }
-    texts.push_back(raw.substr(pos, next - pos));
-    pos = next + sep.size();
-  }
-  std::ifstream out(base + ".out");
-  std::vector<VocabCase> cases;
-  std::string line;
-  for (size_t i = 0; std::getline(out, line); ++i) {
-    VocabCase c;
-    if (i < texts.size()) c.text = texts[i];
-    std::istringstream ids(line);
-    for (TokenId id; ids >> id;) c.ids.push_back(id);
-    cases.push_back(std::move(c));
-  }
-  EXPECT_EQ(cases.size(), texts.size()) << "the .inp and .out files disagree on the number of tests";
-  return cases;
-}
-
-std::string show(const std::vector<TokenId>& ids) {
-  std::string s;
-  for (TokenId id : ids) {
-    if (!s.empty()) s += ' ';
-    s += std::to_string(id);
-  }
-  return s;
-}
+std::string show(const std::vector<TokenId>& ids) { return testing::show_ids(ids); }
 
 class TokenizerLlamaSpm : public ::testing::Test {
  protected:
