@@ -215,14 +215,22 @@ TEST(CliBadInput, UnknownAndUncomputableDtype) {
   const fs::path p = scratch_dir() / "dtype77.gguf";
   std::ofstream(p, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   expect_user_error(lingua({"generate", "-m", p.string(), "-p", "hi", "-n", "4"}), "77");
-  // A known type Lingua cannot compute yet: Q4_K matrices.
-  gguf::Writer w;
-  w.set("general.architecture", gguf::Value::str("llama"));
-  ASSERT_TRUE(w.add_tensor("token_embd.weight", DType::Q4_K, {256, 4}).is_ok());
-  const fs::path q = scratch_dir() / "q4k.gguf";
-  ASSERT_TRUE(w.write(q.string(), [](size_t, uint8_t* dst, uint64_t n) { std::memset(dst, 0, n); return Status::ok(); }).is_ok());
-  CliRun r = lingua({"info", "-m", q.string()});
-  EXPECT_EQ(r.rc, 0) << "info shows any known type: " << r.err;
+  // A type GGUF knows but Lingua cannot compute (Q2_K): the same record rewritten in a model whose
+  // rows are 256 wide, so the smaller Q2_K data still lies inside the file.
+  SynthSpec wide;
+  wide.dim = 256, wide.layers = 1, wide.heads = 4, wide.kv_heads = 4, wide.ffn = 256, wide.vocab = 300;
+  const fs::path w = scratch_dir() / "wide.gguf";
+  ASSERT_TRUE(write_synth_model(wide, w.string()).is_ok());
+  std::string wide_bytes = slurp(w);
+  const size_t wide_type_at = wide_bytes.find(name) + name.size() + 4 + 8 * 2;
+  const uint32_t q2_k = static_cast<uint32_t>(DType::Q2_K);
+  std::memcpy(wide_bytes.data() + wide_type_at, &q2_k, 4);
+  const fs::path q = scratch_dir() / "q2k.gguf";
+  std::ofstream(q, std::ios::binary).write(wide_bytes.data(), static_cast<std::streamsize>(wide_bytes.size()));
+  CliRun r = lingua({"generate", "-m", q.string(), "-p", "hi", "-n", "4"});
+  expect_user_error(r, "q2_k");
+  EXPECT_NE(r.err.find("cannot compute"), std::string::npos) << r.err;
+  EXPECT_EQ(lingua({"info", "-m", q.string()}).rc, 0) << "info shows any known type";
 }
 
 TEST(CliBadInput, PromptLongerThanContext) {
