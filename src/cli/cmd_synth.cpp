@@ -23,7 +23,7 @@ class SynthCommand : public Command {
     app.add_option("--ffn", ffn_, "feed-forward width");
     app.add_option("--vocab", vocab_, "vocabulary size");
     app.add_option("--ctx", ctx_, "context length");
-    app.add_option("--type", type_, "type of the weight matrices: f32, f16, bf16, q8_0, q4_0")->capture_default_str();
+    app.add_option("--type", type_, "type of the weight matrices: " + computable_dtype_names())->capture_default_str();
     app.add_option("--seed", seed_, "random seed")->capture_default_str();
     app.add_option("-o,--output", out_, "output GGUF file")->required();
   }

@@ -55,6 +55,19 @@ int main(int argc, char** argv) {
     print_guide(commands);
     return 0;
   }
+  // A first word that is neither an option nor a command is most likely a typo: say which.
+  if (const std::string first = argv[1]; !first.empty() && first[0] != '-') {
+    bool known = false;
+    std::string names;
+    for (const auto& c : commands) {
+      known = known || first == c->name();
+      names += (names.empty() ? "" : ", ") + std::string(c->name());
+    }
+    if (!known) {
+      std::fprintf(stderr, "lingua: unknown command '%s' (commands: %s)\n", first.c_str(), names.c_str());
+      return 1;
+    }
+  }
   CLI::App app{"lingua: run one language model across several small devices", "lingua"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "lingua 0.1.0");

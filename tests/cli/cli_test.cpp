@@ -253,6 +253,12 @@ TEST(CliBadInput, BadNumbers) {
   expect_user_error(lingua({"synth", "--type", "q9_9", "-o", (scratch_dir() / "x.gguf").string()}), "q9_9");
 }
 
+TEST(CliBadInput, UnknownCommand) {
+  CliRun r = lingua({"generat", "-m", shipped()});
+  expect_user_error(r, "unknown command 'generat'");
+  EXPECT_NE(r.err.find("generate"), std::string::npos);
+}
+
 TEST(CliBadInput, InvalidUtf8Prompt) {
   CliRun r = lingua({"generate", "-m", shipped(), "-p", std::string("bad \xff\xfe bytes"), "-n", "4"});
   expect_user_error(r, "UTF-8");
