@@ -50,6 +50,7 @@ int main(int argc, char** argv) {
   commands.push_back(make_synth_command());
   commands.push_back(make_bench_command());
   commands.push_back(make_convert_command());
+  commands.push_back(make_quantize_command());
 
   if (argc <= 1) {
     print_guide(commands);
