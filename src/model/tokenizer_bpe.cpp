@@ -75,18 +75,7 @@ std::string quoted(std::string_view s) {
 }  // namespace
 
 Expected<std::unique_ptr<Tokenizer>> BpeTokenizer::create(Vocab vocab) {
-  const size_t n = vocab.pieces.size();
-  if (!vocab.types.empty() && vocab.types.size() != n) {
-    return Status::error("vocabulary has " + std::to_string(n) + " pieces but " +
-                         std::to_string(vocab.types.size()) + " token types");
-  }
-  for (auto [name, id] : {std::pair<const char*, TokenId>{"bos", vocab.bos}, {"eos", vocab.eos},
-                          {"unk", vocab.unk}, {"pad", vocab.pad}}) {
-    if (id < -1 || id >= static_cast<TokenId>(n)) {
-      return Status::error(std::string(name) + " token id " + std::to_string(id) +
-                           " is outside the vocabulary of " + std::to_string(n));
-    }
-  }
+  LINGUA_TRY(vocab.validate());
   LINGUA_ASSIGN_OR_RETURN(PreTokenizer pre, PreTokenizer::create(vocab.pre));
   std::unique_ptr<BpeTokenizer> t(new BpeTokenizer(std::move(vocab), std::move(pre)));
   LINGUA_TRY(t->load_merges());

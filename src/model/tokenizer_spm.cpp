@@ -73,22 +73,7 @@ size_t utf8_length(unsigned char lead) {
 }  // namespace
 
 Expected<std::unique_ptr<Tokenizer>> SpmTokenizer::create(Vocab vocab) {
-  const size_t n = vocab.pieces.size();
-  if (!vocab.scores.empty() && vocab.scores.size() != n) {
-    return Status::error("vocabulary has " + std::to_string(n) + " pieces but " +
-                         std::to_string(vocab.scores.size()) + " scores");
-  }
-  if (!vocab.types.empty() && vocab.types.size() != n) {
-    return Status::error("vocabulary has " + std::to_string(n) + " pieces but " +
-                         std::to_string(vocab.types.size()) + " token types");
-  }
-  for (auto [name, id] : {std::pair<const char*, TokenId>{"bos", vocab.bos}, {"eos", vocab.eos},
-                          {"unk", vocab.unk}, {"pad", vocab.pad}}) {
-    if (id < -1 || id >= static_cast<TokenId>(n)) {
-      return Status::error(std::string(name) + " token id " + std::to_string(id) +
-                           " is outside the vocabulary of " + std::to_string(n));
-    }
-  }
+  LINGUA_TRY(vocab.validate());
   return std::unique_ptr<Tokenizer>(new SpmTokenizer(std::move(vocab)));
 }
 

@@ -169,4 +169,20 @@ Expected<Vocab> Vocab::from_gguf(const gguf::File& file) {
   return v;
 }
 
+Status Vocab::validate() const {
+  const size_t n = pieces.size();
+  if (!scores.empty() && scores.size() != n)
+    return Status::error("vocabulary has " + std::to_string(n) + " pieces but " + std::to_string(scores.size()) +
+                         " scores");
+  if (!types.empty() && types.size() != n)
+    return Status::error("vocabulary has " + std::to_string(n) + " pieces but " + std::to_string(types.size()) +
+                         " token types");
+  for (auto [name, id] : {std::pair<const char*, TokenId>{"bos", bos}, {"eos", eos}, {"unk", unk}, {"pad", pad}}) {
+    if (id < -1 || id >= static_cast<TokenId>(n))
+      return Status::error(std::string(name) + " token id " + std::to_string(id) + " is outside the vocabulary of " +
+                           std::to_string(n));
+  }
+  return Status::ok();
+}
+
 }  // namespace lingua

@@ -32,6 +32,9 @@ struct Vocab {
   int32_t size() const { return static_cast<int32_t>(pieces.size()); }
   bool is_eog(TokenId id) const { return id == eos; }
 
+  // Array lengths agree with the number of pieces; special ids are -1 (none) or in range.
+  Status validate() const;
+
   // Reads and validates the tokenizer.ggml.* keys (sizes agree, special ids in range).
   static Expected<Vocab> from_gguf(const gguf::File& file);
 };
