@@ -14,7 +14,7 @@ class SynthCommand : public Command {
   const char* summary() const override { return "write a random-weight model of any shape"; }
 
   void setup(CLI::App& app) override {
-    app.add_option("--arch", spec_.arch, "architecture")->capture_default_str();
+    app.add_option("--arch", arch_, "architecture: " + synth_architectures() + " (default llama, or the preset's)");
     app.add_option("--preset", preset_, "shape preset: " + synth_presets());
     app.add_option("--dim", dim_, "embedding width");
     app.add_option("--layers", layers_, "transformer blocks");
@@ -31,6 +31,11 @@ class SynthCommand : public Command {
   int run() override {
     if (!preset_.empty())
       if (auto st = apply_synth_preset(preset_, spec_); !st.is_ok()) return fail(name(), st.message());
+    if (!arch_.empty()) {
+      if (!preset_.empty() && arch_ != spec_.arch)
+        return fail(name(), "preset " + preset_ + " is a " + spec_.arch + " model, not " + arch_);
+      spec_.arch = arch_;
+    }
     auto set = [](int64_t v, int64_t& field) { if (v >= 0) field = v; };
     set(dim_, spec_.dim);
     set(layers_, spec_.layers);
@@ -50,8 +55,8 @@ class SynthCommand : public Command {
     auto st = write_synth_model(spec_, out_, [&](uint64_t done, uint64_t total) { bar.update(done, total); });
     bar.finish();
     if (!st.is_ok()) return fail(name(), st.message());
-    std::fprintf(stderr, "lingua: wrote %s (%s, dim %lld, %lld layers, %lld/%lld heads, ffn %lld, vocab %lld)\n",
-                 out_.c_str(), type_.c_str(), static_cast<long long>(spec_.dim), static_cast<long long>(spec_.layers),
+    std::fprintf(stderr, "lingua: wrote %s (%s %s, dim %lld, %lld layers, %lld/%lld heads, ffn %lld, vocab %lld)\n",
+                 out_.c_str(), spec_.arch.c_str(), type_.c_str(), static_cast<long long>(spec_.dim), static_cast<long long>(spec_.layers),
                  static_cast<long long>(spec_.heads), static_cast<long long>(spec_.kv_heads),
                  static_cast<long long>(spec_.ffn), static_cast<long long>(spec_.vocab));
     return 0;
@@ -59,7 +64,7 @@ class SynthCommand : public Command {
 
  private:
   SynthSpec spec_;
-  std::string preset_, type_ = "f32", out_;
+  std::string arch_, preset_, type_ = "f32", out_;
   int64_t dim_ = -1, layers_ = -1, heads_ = -1, kv_heads_ = -1, ffn_ = -1, vocab_ = -1, ctx_ = -1;
   uint64_t seed_ = 1;
 };

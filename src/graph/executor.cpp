@@ -9,6 +9,21 @@
 
 namespace lingua {
 
+std::vector<float> alibi_slopes(int64_t n_heads, float max_bias) {
+  if (max_bias <= 0.0f) return {};
+  // The largest power of two <= n_heads gets slopes m0^1..m0^n; the remaining heads interleave
+  // between them with odd powers of m1 (as in the ALiBi paper and ggml's soft_max_ext).
+  int64_t pow2 = 1;
+  while (pow2 * 2 <= n_heads) pow2 *= 2;
+  const float m0 = std::pow(2.0f, -max_bias / static_cast<float>(pow2));
+  const float m1 = std::pow(2.0f, -(max_bias / 2.0f) / static_cast<float>(pow2));
+  std::vector<float> slopes(static_cast<size_t>(n_heads));
+  for (int64_t h = 0; h < n_heads; ++h)
+    slopes[static_cast<size_t>(h)] = h < pow2 ? std::pow(m0, static_cast<float>(h + 1))
+                                              : std::pow(m1, static_cast<float>(2 * (h - pow2) + 1));
+  return slopes;
+}
+
 Executor::Executor(const Graph& graph, const ExecutorConfig& config) : graph_(&graph), config_(config) {}
 
 Expected<Executor> Executor::create(const Graph& graph, const ExecutorConfig& config) {
@@ -122,7 +137,23 @@ void Executor::run_op(const Op& op, int64_t n, int64_t pos0, ThreadPool& pool) {
       break;
     case OpKind::kRmsNorm: {
       const float* x = input(0);
-      for (int64_t r = 0; r < rows; ++r) kernels::rms_norm(x + r * d, op.norm, op.eps, d, out + r * d);
+      const int64_t group = op.norm_group > 0 ? op.norm_group : d;
+      for (int64_t g = 0; g < rows * d; g += group) kernels::rms_norm(x + g, op.norm, op.eps, group, out + g);
+      break;
+    }
+    case OpKind::kLayerNorm: {
+      const float* x = input(0);
+      for (int64_t r = 0; r < rows; ++r) kernels::layer_norm(x + r * d, op.norm, op.bias, op.eps, d, out + r * d);
+      break;
+    }
+    case OpKind::kGelu:
+      kernels::gelu(input(0), rows * d, out);
+      break;
+    case OpKind::kSlice: {
+      const float* x = input(0);
+      const int64_t in_d = graph_->op(op.inputs[0]).out_dim;
+      for (int64_t r = 0; r < rows; ++r)
+        std::memcpy(out + r * d, x + r * in_d + op.slice_offset, static_cast<size_t>(d) * sizeof(float));
       break;
     }
     case OpKind::kMatMul:
@@ -165,6 +196,7 @@ void Executor::run_attention(const Op& op, int64_t n, int64_t pos0, ThreadPool& 
   }
   if (scratch_.size() < static_cast<size_t>(pool.size())) scratch_.resize(static_cast<size_t>(pool.size()));
   const int64_t group = a.n_heads / a.n_kv_heads;
+  const std::vector<float> slopes = alibi_slopes(a.n_heads, a.alibi_max_bias);
   pool.parallel_for(n * a.n_heads, [&](int64_t begin, int64_t end, int thread) {
     auto& scores = scratch_[static_cast<size_t>(thread)];
     if (scores.size() < static_cast<size_t>(config_.context)) scores.resize(static_cast<size_t>(config_.context));
@@ -174,6 +206,10 @@ void Executor::run_attention(const Op& op, int64_t n, int64_t pos0, ThreadPool& 
       const int64_t kv_off = (h / group) * a.head_dim;
       const float* qh = q + t * q_dim + h * a.head_dim;
       for (int64_t j = 0; j <= last; ++j) scores[static_cast<size_t>(j)] = kernels::dot_f32(qh, kv_.k(slot, j) + kv_off, a.head_dim) * a.scale;
+      if (!slopes.empty()) {
+        const float slope = slopes[static_cast<size_t>(h)];
+        for (int64_t j = 0; j <= last; ++j) scores[static_cast<size_t>(j)] += slope * static_cast<float>(j - last);
+      }
       kernels::softmax(scores.data(), last + 1);
       float* oh = out + t * q_dim + h * a.head_dim;
       std::fill(oh, oh + a.head_dim, 0.0f);

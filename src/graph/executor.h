@@ -12,6 +12,9 @@
 
 namespace lingua {
 
+// ALiBi slope of each head for the given maximum bias (empty when max_bias <= 0).
+std::vector<float> alibi_slopes(int64_t n_heads, float max_bias);
+
 struct ExecutorConfig {
   int64_t context = 2048;   // KV cache positions
   int64_t max_batch = 64;   // tokens per forward call

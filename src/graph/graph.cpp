@@ -12,6 +12,9 @@ const char* op_kind_name(OpKind kind) {
     case OpKind::kAttention: return "attention";
     case OpKind::kAdd: return "add";
     case OpKind::kSwiGLU: return "swiglu";
+    case OpKind::kLayerNorm: return "layer_norm";
+    case OpKind::kGelu: return "gelu";
+    case OpKind::kSlice: return "slice";
   }
   return "unknown";
 }
@@ -41,7 +44,20 @@ Status Graph::validate() const {
         if (op.weight.cols != op.out_dim) return fail("embedding width differs from its output");
         break;
       case OpKind::kRmsNorm:
+        if (!need_inputs(1) || in_dim(0) != op.out_dim || !op.norm || op.norm_group < 0 ||
+            (op.norm_group > 0 && op.out_dim % op.norm_group != 0))
+          return fail("bad norm shape or weight");
+        break;
+      case OpKind::kLayerNorm:
         if (!need_inputs(1) || in_dim(0) != op.out_dim || !op.norm) return fail("bad norm shape or weight");
+        break;
+      case OpKind::kGelu:
+        if (!need_inputs(1) || in_dim(0) != op.out_dim) return fail("input differs in width");
+        break;
+      case OpKind::kSlice:
+        if (!need_inputs(1) || op.slice_offset < 0 || op.slice_offset + op.out_dim > in_dim(0))
+          return fail("columns " + std::to_string(op.slice_offset) + ".." + std::to_string(op.slice_offset + op.out_dim) +
+                      " lie outside an input of width " + std::to_string(op.inputs.empty() ? 0 : in_dim(0)));
         break;
       case OpKind::kMatMul:
         if (!need_inputs(1) || op.weight.cols != in_dim(0) || op.weight.rows != op.out_dim)
@@ -57,7 +73,7 @@ Status Graph::validate() const {
         const auto& a = op.attn;
         if (!need_inputs(3) || a.n_kv_heads <= 0 || a.n_heads % a.n_kv_heads != 0 ||
             in_dim(0) != a.n_heads * a.head_dim || in_dim(1) != a.n_kv_heads * a.head_dim ||
-            in_dim(2) != a.n_kv_heads * a.head_dim || op.out_dim != a.n_heads * a.head_dim)
+            in_dim(2) != a.n_kv_heads * a.head_dim || op.out_dim != a.n_heads * a.head_dim || a.alibi_max_bias < 0.0f)
           return fail("bad attention shape");
         break;
       }

@@ -1,5 +1,5 @@
-// The model as an op graph: a topologically ordered list of ops (embedding lookup, norm, matmul,
-// RoPE, attention, residual add, activation), each producing one f32 row per token. An
+// The model as an op graph: a topologically ordered list of ops (embedding lookup, norms, matmul,
+// RoPE, attention, residual add, activations, column slices), each producing one f32 row per token. An
 // architecture builds it; the executor runs any contiguous range of it; later layers cut it into
 // segments. The graph never knows which architecture made it.
 #pragma once
@@ -14,12 +14,15 @@ namespace lingua {
 
 enum class OpKind {
   kEmbed,      // row lookup of token ids in `weight` (rows = vocab); the graph's only input
-  kRmsNorm,    // x / rms(x) * norm (f32 vector of out_dim)
+  kRmsNorm,    // x / rms(x) * norm, over the whole row or per group of norm_group floats (per head)
+  kLayerNorm,  // (x - mean) / std * norm + bias (bias optional)
   kMatMul,     // x · weightᵀ (+ bias when present)
   kRope,       // rotary embedding in place of a copy, per head
   kAttention,  // causal multi-head attention over the KV cache (inputs: q, k, v)
   kAdd,        // elementwise sum of two inputs (residual connections)
   kSwiGLU,     // silu(input0) * input1
+  kGelu,       // gelu(input0), tanh approximation
+  kSlice,      // columns [slice_offset, slice_offset + out_dim) of input0 (splits a fused QKV)
 };
 const char* op_kind_name(OpKind kind);
 
@@ -37,6 +40,9 @@ struct AttentionParams {
   int64_t n_kv_heads = 0;  // grouped-query attention: n_heads / n_kv_heads queries share a KV head
   int64_t head_dim = 0;
   float scale = 1.0f;      // applied to q·k
+  // ALiBi (BLOOM): when > 0, head h adds -slope(h) * (query pos - key pos) to its scores, with
+  // slopes in the geometric sequence of the ALiBi paper built from this maximum bias.
+  float alibi_max_bias = 0.0f;
 };
 
 struct Op {
@@ -46,9 +52,11 @@ struct Op {
   std::vector<int> inputs;     // ids of the ops whose outputs this op reads (earlier ops)
   int64_t out_dim = 0;         // floats per token of the output
   MatrixView weight;           // kEmbed, kMatMul
-  const float* bias = nullptr; // kMatMul, optional, out_dim floats
-  const float* norm = nullptr; // kRmsNorm, out_dim floats
-  float eps = 1e-5f;           // kRmsNorm
+  const float* bias = nullptr; // kMatMul, kLayerNorm: optional, out_dim floats
+  const float* norm = nullptr; // kRmsNorm (norm_group floats), kLayerNorm (out_dim floats)
+  int64_t norm_group = 0;      // kRmsNorm: floats normalized together; 0 = the whole row
+  float eps = 1e-5f;           // kRmsNorm, kLayerNorm
+  int64_t slice_offset = 0;    // kSlice: first input column taken
   RopeParams rope;             // kRope
   AttentionParams attn;        // kAttention
   int kv_slot = -1;            // kAttention: index of its KV cache (0..n_attention-1)

@@ -105,6 +105,12 @@ void rms_norm(const float* x, const float* w, float eps, int64_t n, float* out) 
   active_kernels().rms_norm(x, w, eps, n, out);
 }
 
+void layer_norm(const float* x, const float* w, const float* b, float eps, int64_t n, float* out) {
+  scalar::layer_norm(x, w, b, eps, n, out);
+}
+
+void gelu(const float* x, int64_t n, float* out) { scalar::gelu(x, n, out); }
+
 void rope(float* x, int64_t n_heads, int64_t head_dim, int64_t n_rot, int64_t pos, float freq_base,
           float freq_scale, bool neox) {
   active_kernels().rope(x, n_heads, head_dim, n_rot, pos, freq_base, freq_scale, neox);

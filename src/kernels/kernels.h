@@ -32,6 +32,14 @@ void quantize_row(DType type, const float* src, void* dst, int64_t n);
 // out[i] = x[i] / sqrt(mean(x^2) + eps) * w[i]
 void rms_norm(const float* x, const float* w, float eps, int64_t n, float* out);
 
+// LayerNorm: out[i] = (x[i] - mean) / sqrt(var + eps) * w[i] + b[i]   (b may be null)
+void layer_norm(const float* x, const float* w, const float* b, float eps, int64_t n, float* out);
+
+// GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). Like ggml's CPU
+// backend, the input and the result are rounded to f16 (a 64K-entry table), and |x| >= 10
+// passes through (x or 0), so logits agree with llama.cpp's.
+void gelu(const float* x, int64_t n, float* out);
+
 // Rotary position embedding in place on x = [n_heads][head_dim] for position `pos`. The first
 // n_rot dims of each head rotate with theta_i = pos * freq_scale * freq_base^(-2i/n_rot).
 // neox = false: pairs (x[2i], x[2i+1]) (llama.cpp "normal"); neox = true: pairs (x[i], x[i+n_rot/2]).

@@ -19,4 +19,9 @@ void quantize_q4_k(const float* x, BlockQ4_K* y, int64_t n);
 void quantize_q5_k(const float* x, BlockQ5_K* y, int64_t n);
 void quantize_q6_k(const float* x, BlockQ6_K* y, int64_t n);
 
+// Scalar only: element-wise ops of the LayerNorm/GELU families (BLOOM). They cost O(n) per token
+// next to O(n^2) matmuls, so one implementation serves every table.
+void layer_norm(const float* x, const float* w, const float* b, float eps, int64_t n, float* out);
+void gelu(const float* x, int64_t n, float* out);
+
 }  // namespace lingua::kernels::scalar

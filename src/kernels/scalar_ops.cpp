@@ -5,6 +5,7 @@
 #include <limits>
 #include <vector>
 
+#include "core/fp16.h"
 #include "kernels/scalar_impl.h"
 
 namespace lingua::kernels {
@@ -35,6 +36,53 @@ void rms_norm(const float* x, const float* w, float eps, int64_t n, float* out) 
   const float scale = 1.0f / std::sqrt(mean + eps);
   // Two roundings (x*scale, then *w) as ggml's separate rms_norm and mul ops do.
   for (int64_t i = 0; i < n; ++i) out[i] = (x[i] * scale) * w[i];
+}
+
+void layer_norm(const float* x, const float* w, const float* b, float eps, int64_t n, float* out) {
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i]);
+  const auto mean = static_cast<float>(sum / static_cast<double>(n));
+  double sum2 = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = x[i] - mean;
+    out[i] = v;
+    sum2 += static_cast<double>(v * v);
+  }
+  const auto variance = static_cast<float>(sum2 / static_cast<double>(n));
+  const float scale = 1.0f / std::sqrt(variance + eps);
+  // Three roundings (normalize, *w, +b) as ggml's separate norm, mul and add ops do.
+  for (int64_t i = 0; i < n; ++i) {
+    out[i] = (out[i] * scale) * w[i];
+    if (b) out[i] += b[i];
+  }
+}
+
+namespace {
+float gelu_tanh(float x) {
+  constexpr float kSqrt2OverPi = 0.79788456080286535587989211986876f;
+  constexpr float kCoef = 0.044715f;
+  return 0.5f * x * (1.0f + std::tanh(kSqrt2OverPi * x * (1.0f + kCoef * x * x)));
+}
+
+// gelu of every f16 value, rounded to f16 and widened back: a 256 KiB table built once.
+const std::vector<float>& gelu_f16_table() {
+  static const std::vector<float> table = [] {
+    std::vector<float> t(65536);
+    for (uint32_t h = 0; h < 65536; ++h)
+      t[h] = fp16_to_fp32(fp32_to_fp16(gelu_tanh(fp16_to_fp32(static_cast<uint16_t>(h)))));
+    return t;
+  }();
+  return table;
+}
+}  // namespace
+
+void gelu(const float* x, int64_t n, float* out) {
+  const float* table = gelu_f16_table().data();
+  for (int64_t i = 0; i < n; ++i) {
+    if (x[i] <= -10.0f) out[i] = 0.0f;
+    else if (x[i] >= 10.0f) out[i] = x[i];
+    else out[i] = table[fp32_to_fp16(x[i])];
+  }
 }
 
 void rope(float* x, int64_t n_heads, int64_t head_dim, int64_t n_rot, int64_t pos, float freq_base,

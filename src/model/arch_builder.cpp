@@ -115,13 +115,28 @@ int ArchBuilder::embed(const std::string& name, const std::string& tensor_name) 
   return push(std::move(op));
 }
 
-int ArchBuilder::rms_norm(const std::string& name, int input, const std::string& tensor_name, float eps) {
+int ArchBuilder::rms_norm(const std::string& name, int input, const std::string& tensor_name, float eps,
+                          int64_t group) {
   Op op;
   op.name = name;
   op.kind = OpKind::kRmsNorm;
   op.inputs = {input};
   op.out_dim = width(input);
-  op.norm = vector_f32(tensor_name, op.out_dim);
+  op.norm_group = group;
+  op.norm = vector_f32(tensor_name, group > 0 ? group : op.out_dim);
+  op.eps = eps;
+  return push(std::move(op));
+}
+
+int ArchBuilder::layer_norm(const std::string& name, int input, const std::string& weight, const std::string& bias,
+                            float eps) {
+  Op op;
+  op.name = name;
+  op.kind = OpKind::kLayerNorm;
+  op.inputs = {input};
+  op.out_dim = width(input);
+  op.norm = vector_f32(weight, op.out_dim);
+  if (!bias.empty()) op.bias = vector_f32(bias, op.out_dim);
   op.eps = eps;
   return push(std::move(op));
 }
@@ -178,27 +193,44 @@ int ArchBuilder::swiglu(const std::string& name, int gate, int up) {
   return push(std::move(op));
 }
 
+int ArchBuilder::gelu(const std::string& name, int input) {
+  Op op;
+  op.name = name;
+  op.kind = OpKind::kGelu;
+  op.inputs = {input};
+  op.out_dim = width(input);
+  return push(std::move(op));
+}
+
+int ArchBuilder::slice(const std::string& name, int input, int64_t offset, int64_t count) {
+  Op op;
+  op.name = name;
+  op.kind = OpKind::kSlice;
+  op.inputs = {input};
+  op.out_dim = count;
+  op.slice_offset = offset;
+  return push(std::move(op));
+}
+
 Expected<Graph> ArchBuilder::finish() {
   if (!error_.is_ok()) return error_;
   LINGUA_TRY(graph_.validate());
   return std::move(graph_);
 }
 
-namespace {
-const std::vector<const ArchitectureDef*>& registry() {
+const std::vector<const ArchitectureDef*>& architectures() {
   static const std::vector<const ArchitectureDef*> defs = {LINGUA_ARCHITECTURES};
   return defs;
 }
-}  // namespace
 
 std::string supported_architectures() {
   std::string out;
-  for (const ArchitectureDef* d : registry()) out += (out.empty() ? "" : ", ") + std::string(d->name);
+  for (const ArchitectureDef* d : architectures()) out += (out.empty() ? "" : ", ") + std::string(d->name);
   return out;
 }
 
 Expected<const ArchitectureDef*> find_architecture(const std::string& name) {
-  for (const ArchitectureDef* d : registry())
+  for (const ArchitectureDef* d : architectures())
     if (name == d->name) return d;
   return Status::error("unknown architecture '" + name + "' (supported: " + supported_architectures() + ")");
 }

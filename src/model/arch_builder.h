@@ -11,6 +11,7 @@
 #include "core/status.h"
 #include "graph/graph.h"
 #include "model/gguf.h"
+#include "model/synth.h"
 
 namespace lingua {
 
@@ -26,12 +27,17 @@ class ArchBuilder {
 
   // Ops. Weight names are GGUF tensor names; `name` is the op's name in the graph.
   int embed(const std::string& name, const std::string& tensor);
-  int rms_norm(const std::string& name, int input, const std::string& tensor, float eps);
+  // group > 0 normalizes each run of `group` floats on its own with a `group`-long weight
+  // (per-head Q/K norms); 0 normalizes the whole row.
+  int rms_norm(const std::string& name, int input, const std::string& tensor, float eps, int64_t group = 0);
+  int layer_norm(const std::string& name, int input, const std::string& weight, const std::string& bias, float eps);
   int matmul(const std::string& name, int input, const std::string& tensor, const std::string& bias = "");
   int rope(const std::string& name, int input, const RopeParams& params);
   int attention(const std::string& name, int q, int k, int v, const AttentionParams& params);
   int add(const std::string& name, int a, int b);
   int swiglu(const std::string& name, int gate, int up);
+  int gelu(const std::string& name, int input);
+  int slice(const std::string& name, int input, int64_t offset, int64_t width);
 
   void fail(const std::string& message);
   Expected<Graph> finish();
@@ -50,14 +56,17 @@ class ArchBuilder {
   Status error_;
 };
 
-// One architecture: the GGUF general.architecture names it handles and its graph builder.
+// One architecture: the GGUF general.architecture name it handles, its graph builder, and (when
+// `lingua synth` can write it) the metadata and tensors of a random model of a given shape.
 struct ArchitectureDef {
   const char* name;
   void (*build)(ArchBuilder& b);
+  void (*synth)(SynthLayout& layout);
 };
 
 // Looks the architecture up by name; the error names it and lists the supported ones.
 Expected<const ArchitectureDef*> find_architecture(const std::string& name);
 std::string supported_architectures();
+const std::vector<const ArchitectureDef*>& architectures();  // every arch/*.cpp, in name order
 
 }  // namespace lingua

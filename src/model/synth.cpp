@@ -1,5 +1,5 @@
-// write_synth_model: shape presets, GGUF metadata for the llama family, and row-parallel,
-// seed-deterministic random weights quantized straight into the output file.
+// write_synth_model: shape presets, the shared GGUF metadata, the architecture's own layout, and
+// row-parallel, seed-deterministic random weights quantized straight into the output file.
 #include "model/synth.h"
 
 #include <algorithm>
@@ -8,6 +8,7 @@
 
 #include "core/thread_pool.h"
 #include "kernels/kernels.h"
+#include "model/arch_builder.h"
 #include "model/gguf.h"
 #include "model/synth_vocab.h"
 
@@ -16,13 +17,16 @@ namespace lingua {
 namespace {
 struct Preset {
   const char* name;
+  const char* arch;
   int64_t dim, layers, heads, kv_heads, ffn, vocab, ctx;
   float rope_base;
   bool tied;
 };
 constexpr Preset kPresets[] = {
-    {"tinyllama-1.1b", 2048, 22, 32, 4, 5632, 32000, 2048, 10000.0f, false},
-    {"llama-3.2-1b", 2048, 16, 32, 8, 8192, 128256, 8192, 500000.0f, true},
+    {"tinyllama-1.1b", "llama", 2048, 22, 32, 4, 5632, 32000, 2048, 10000.0f, false},
+    {"llama-3.2-1b", "llama", 2048, 16, 32, 8, 8192, 128256, 8192, 500000.0f, true},
+    {"qwen2.5-0.5b", "qwen2", 896, 24, 14, 2, 4864, 151936, 32768, 1000000.0f, true},
+    {"bloom-560m", "bloom", 1024, 24, 16, 16, 4096, 250880, 2048, 10000.0f, true},
 };
 
 uint64_t splitmix64(uint64_t& state) {
@@ -47,13 +51,30 @@ uint32_t file_type_of(DType t) {
   }
 }
 
-struct TensorPlan {
-  std::string name;
-  std::vector<uint64_t> dims;  // GGUF order
-  DType type;
-  bool is_norm;
-};
+// The layout the spec's architecture declares, or the reason there is none.
+Expected<const ArchitectureDef*> synth_architecture(const std::string& arch) {
+  LINGUA_ASSIGN_OR_RETURN(const ArchitectureDef* def, find_architecture(arch));
+  if (!def->synth) return Status::error("synth cannot write the '" + arch + "' architecture");
+  return def;
+}
 }  // namespace
+
+size_t SynthLayout::matrix(const std::string& name, int64_t cols, int64_t rows) {
+  tensors.push_back({name, {static_cast<uint64_t>(cols), static_cast<uint64_t>(rows)}, spec.type, Fill::kRandom,
+                     tensors.size()});
+  return tensors.size() - 1;
+}
+
+size_t SynthLayout::copy_of(size_t tensor, const std::string& name) {
+  Tensor t = tensors.at(tensor);
+  t.name = name;
+  tensors.push_back(std::move(t));
+  return tensors.size() - 1;
+}
+
+void SynthLayout::vector(const std::string& name, int64_t n, Fill fill) {
+  tensors.push_back({name, {static_cast<uint64_t>(n)}, DType::F32, fill, tensors.size()});
+}
 
 std::string synth_presets() {
   std::string out;
@@ -61,9 +82,17 @@ std::string synth_presets() {
   return out;
 }
 
+std::string synth_architectures() {
+  std::string out;
+  for (const ArchitectureDef* def : architectures())
+    if (def->synth) out += (out.empty() ? "" : ", ") + std::string(def->name);
+  return out;
+}
+
 Status apply_synth_preset(const std::string& preset, SynthSpec& spec) {
   for (const auto& p : kPresets) {
     if (preset != p.name) continue;
+    spec.arch = p.arch;
     spec.dim = p.dim;
     spec.layers = p.layers;
     spec.heads = p.heads;
@@ -80,7 +109,7 @@ Status apply_synth_preset(const std::string& preset, SynthSpec& spec) {
 }
 
 Status validate(const SynthSpec& s) {
-  if (s.arch != "llama") return Status::error("synth supports --arch llama (got '" + s.arch + "')");
+  LINGUA_TRY(synth_architecture(s.arch).status());
   auto positive = [](int64_t v, int64_t max) { return v > 0 && v <= max; };
   if (!positive(s.dim, 1 << 16) || !positive(s.layers, 1024) || !positive(s.heads, 1024) ||
       !positive(s.kv_heads, 1024) || !positive(s.ffn, 1 << 18) || !positive(s.ctx, 1 << 20))
@@ -102,25 +131,26 @@ Status validate(const SynthSpec& s) {
 Status write_synth_model(const SynthSpec& spec, const std::string& path,
                          const std::function<void(uint64_t, uint64_t)>& progress) {
   LINGUA_TRY(validate(spec));
-  const auto u = [](int64_t v) { return static_cast<uint64_t>(v); };
-  const int64_t head_dim = spec.dim / spec.heads;
-  const int64_t kv_dim = head_dim * spec.kv_heads;
+  LINGUA_ASSIGN_OR_RETURN(const ArchitectureDef* def, synth_architecture(spec.arch));
+  SynthLayout layout(spec);
+  def->synth(layout);
+  if (!layout.error.empty()) return Status::error("synth --arch " + spec.arch + ": " + layout.error);
 
   gguf::Writer w;
   using gguf::Value;
-  w.set("general.architecture", Value::str("llama"));
-  w.set("general.name", Value::str(spec.name.empty() ? "synth-llama" : spec.name));
+  const std::string a = spec.arch + ".";
+  auto u32 = [](int64_t v) { return Value::u32(static_cast<uint32_t>(v)); };
+  w.set("general.architecture", Value::str(spec.arch));
+  w.set("general.name", Value::str(spec.name.empty() ? "synth-" + spec.arch : spec.name));
   w.set("general.file_type", Value::u32(file_type_of(spec.type)));
-  w.set("llama.context_length", Value::u32(static_cast<uint32_t>(spec.ctx)));
-  w.set("llama.embedding_length", Value::u32(static_cast<uint32_t>(spec.dim)));
-  w.set("llama.block_count", Value::u32(static_cast<uint32_t>(spec.layers)));
-  w.set("llama.feed_forward_length", Value::u32(static_cast<uint32_t>(spec.ffn)));
-  w.set("llama.rope.dimension_count", Value::u32(static_cast<uint32_t>(head_dim)));
-  w.set("llama.attention.head_count", Value::u32(static_cast<uint32_t>(spec.heads)));
-  w.set("llama.attention.head_count_kv", Value::u32(static_cast<uint32_t>(spec.kv_heads)));
-  w.set("llama.attention.layer_norm_rms_epsilon", Value::f32(1e-5f));
-  w.set("llama.rope.freq_base", Value::f32(spec.rope_base));
-  w.set("llama.vocab_size", Value::u32(static_cast<uint32_t>(spec.vocab)));
+  w.set(a + "context_length", u32(spec.ctx));
+  w.set(a + "embedding_length", u32(spec.dim));
+  w.set(a + "block_count", u32(spec.layers));
+  w.set(a + "feed_forward_length", u32(spec.ffn));
+  w.set(a + "attention.head_count", u32(spec.heads));
+  w.set(a + "attention.head_count_kv", u32(spec.kv_heads));
+  w.set(a + "vocab_size", u32(spec.vocab));
+  for (auto& [key, value] : layout.metadata) w.set(a + key, std::move(value));
 
   const Vocab vocab = make_synth_vocab(spec.vocab);
   std::vector<Value> tokens, scores, types;
@@ -140,29 +170,13 @@ Status write_synth_model(const SynthSpec& spec, const std::string& path,
   w.set("tokenizer.ggml.add_bos_token", Value::boolean(true));
   w.set("tokenizer.ggml.add_eos_token", Value::boolean(false));
 
-  std::vector<TensorPlan> plan;
-  auto matrix = [&](const std::string& name, int64_t cols, int64_t rows) {
-    plan.push_back({name, {u(cols), u(rows)}, spec.type, false});
-  };
-  auto norm = [&](const std::string& name) { plan.push_back({name, {u(spec.dim)}, DType::F32, true}); };
-  matrix("token_embd.weight", spec.dim, spec.vocab);
-  for (int64_t l = 0; l < spec.layers; ++l) {
-    const std::string p = "blk." + std::to_string(l) + ".";
-    norm(p + "attn_norm.weight");
-    matrix(p + "attn_q.weight", spec.dim, spec.dim);
-    matrix(p + "attn_k.weight", spec.dim, kv_dim);
-    matrix(p + "attn_v.weight", spec.dim, kv_dim);
-    matrix(p + "attn_output.weight", spec.dim, spec.dim);
-    norm(p + "ffn_norm.weight");
-    matrix(p + "ffn_gate.weight", spec.dim, spec.ffn);
-    matrix(p + "ffn_up.weight", spec.dim, spec.ffn);
-    matrix(p + "ffn_down.weight", spec.ffn, spec.dim);
-  }
-  norm("output_norm.weight");
-  if (!spec.tied_output) matrix("output.weight", spec.dim, spec.vocab);
-
+  const auto& plan = layout.tensors;
   uint64_t total = 0;
   for (const auto& t : plan) {
+    const uint32_t block = dtype_info(t.type).block_size;
+    if (t.dims[0] % block != 0)
+      return Status::error("tensor '" + t.name + "' has " + std::to_string(t.dims[0]) + " columns, not a multiple of " +
+                           std::to_string(block) + " as " + dtype_name(t.type) + " needs");
     LINGUA_TRY(w.add_tensor(t.name, t.type, t.dims));
     uint64_t elements = 1;
     for (uint64_t d : t.dims) elements *= d;
@@ -175,20 +189,22 @@ Status write_synth_model(const SynthSpec& spec, const std::string& path,
   // activations finite through any depth, and uniform draws are cheap for billions of values.
   const float half_width = 0.02f * std::sqrt(3.0f);
   auto fill = [&](size_t index, uint8_t* dst, uint64_t bytes) -> Status {
-    const TensorPlan& t = plan[index];
+    const SynthLayout::Tensor& t = plan[index];
     const int64_t cols = static_cast<int64_t>(t.dims[0]);
     const int64_t rows = t.dims.size() > 1 ? static_cast<int64_t>(t.dims[1]) : 1;
     const uint64_t row_bytes = bytes / static_cast<uint64_t>(rows);
     pool.parallel_for(rows, [&](int64_t begin, int64_t end, int) {
       std::vector<float> row(static_cast<size_t>(cols));
       for (int64_t r = begin; r < end; ++r) {
-        if (t.is_norm) {
-          std::fill(row.begin(), row.end(), 1.0f);
-        } else {
-          uint64_t state = spec.seed * 0x100000001b3ull ^ (static_cast<uint64_t>(index) << 40) ^ static_cast<uint64_t>(r);
-          for (auto& x : row) {
-            const uint64_t bits = splitmix64(state);
-            x = (static_cast<float>(bits >> 40) * (1.0f / 16777216.0f) * 2.0f - 1.0f) * half_width;
+        uint64_t state = spec.seed * 0x100000001b3ull ^ (static_cast<uint64_t>(t.stream) << 40) ^ static_cast<uint64_t>(r);
+        auto uniform = [&] {  // in [-1, 1)
+          return static_cast<float>(splitmix64(state) >> 40) * (1.0f / 16777216.0f) * 2.0f - 1.0f;
+        };
+        for (auto& x : row) {
+          switch (t.fill) {
+            case SynthLayout::Fill::kRandom: x = uniform() * half_width; break;
+            case SynthLayout::Fill::kOnes: x = 1.0f; break;
+            case SynthLayout::Fill::kNearOne: x = 1.0f + 0.1f * uniform(); break;
           }
         }
         kernels::quantize_row(t.type, row.data(), dst + static_cast<uint64_t>(r) * row_bytes, cols);

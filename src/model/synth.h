@@ -5,14 +5,17 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/dtype.h"
 #include "core/status.h"
+#include "model/gguf.h"
 
 namespace lingua {
 
 struct SynthSpec {
-  std::string arch = "llama";
+  std::string arch = "llama";  // any architecture whose file declares a synth layout
   int64_t dim = 256, layers = 4, heads = 8, kv_heads = 4, ffn = 768, vocab = 512, ctx = 2048;
   float rope_base = 10000.0f;
   bool tied_output = false;
@@ -21,9 +24,45 @@ struct SynthSpec {
   std::string name;          // general.name
 };
 
-// Fills the shape fields from a preset name ("tinyllama-1.1b", "llama-3.2-1b"); error lists them.
+// What an architecture file declares for synth: its own metadata keys ("<arch>." is prefixed) and
+// its tensors in file order. synth.cpp writes the shape keys every architecture shares
+// (context_length, embedding_length, block_count, feed_forward_length, head counts, vocab_size).
+class SynthLayout {
+ public:
+  enum class Fill {
+    kRandom,   // uniform with the spread of N(0, 0.02): matrices and biases
+    kOnes,     // exactly 1
+    kNearOne,  // 1 +- 0.1, so a norm weight that is applied wrongly shows in the output
+  };
+  struct Tensor {
+    std::string name;
+    std::vector<uint64_t> dims;  // GGUF order: columns first
+    DType type;
+    Fill fill;
+    size_t stream;  // random stream: a copy of tensor k (tied weights stored twice) reuses k's
+  };
+
+  explicit SynthLayout(const SynthSpec& shape) : spec(shape) {}
+  const SynthSpec& spec;
+
+  void u32(const std::string& key, int64_t value) { metadata.emplace_back(key, gguf::Value::u32(static_cast<uint32_t>(value))); }
+  void f32(const std::string& key, float value) { metadata.emplace_back(key, gguf::Value::f32(value)); }
+  // A weight matrix of spec.type; returns its index for copy_of.
+  size_t matrix(const std::string& name, int64_t cols, int64_t rows);
+  size_t copy_of(size_t tensor, const std::string& name);
+  void vector(const std::string& name, int64_t n, Fill fill);
+  void fail(const std::string& message) { if (error.empty()) error = message; }
+
+  std::vector<std::pair<std::string, gguf::Value>> metadata;
+  std::vector<Tensor> tensors;
+  std::string error;
+};
+
+// Fills the architecture and shape fields from a preset name ("tinyllama-1.1b", "qwen2.5-0.5b",
+// "bloom-560m", ...); the error lists them.
 Status apply_synth_preset(const std::string& preset, SynthSpec& spec);
 std::string synth_presets();
+std::string synth_architectures();  // the architectures synth can write
 
 // Checks the shape (positive sizes, heads divide dim, block-aligned widths for the type).
 Status validate(const SynthSpec& spec);

@@ -4,7 +4,9 @@
 #include <cstring>
 #include <limits>
 
+#include "core/fp16.h"
 #include "kernel_test_util.h"
+#include "kernels/kernels.h"
 
 namespace lingua::kernels {
 namespace {
@@ -186,6 +188,53 @@ TEST(Elementwise, AddDotAxpy) {
         ASSERT_NEAR(y[static_cast<size_t>(i)], want, 0x1p-23 * (std::fabs(want) + 1.0));
       }
     }
+  }
+}
+
+TEST(LayerNorm, MatchesDirectFormula) {
+  for (int64_t n : kSizes) {
+    auto x = random_floats(n, 20);
+    for (auto& v : x) v = v * 3.0f + 1.5f;  // a mean far from zero
+    const auto w = random_floats(n, 21), b = random_floats(n, 22);
+    std::vector<float> out(static_cast<size_t>(n)), no_bias(static_cast<size_t>(n));
+    layer_norm(x.data(), w.data(), b.data(), 1e-5f, n, out.data());
+    layer_norm(x.data(), w.data(), nullptr, 1e-5f, n, no_bias.data());
+    double mean = 0, var = 0;
+    for (float v : x) mean += v;
+    mean /= static_cast<double>(n);
+    for (float v : x) var += (v - mean) * (v - mean);
+    var /= static_cast<double>(n);
+    for (int64_t i = 0; i < n; ++i) {
+      const auto s = static_cast<size_t>(i);
+      const double normalized = (x[s] - mean) / std::sqrt(var + 1e-5) * w[s];
+      ASSERT_NEAR(no_bias[s], normalized, 1e-5 * (std::fabs(normalized) + 1.0)) << n << " " << i;
+      ASSERT_NEAR(out[s], normalized + b[s], 1e-5 * (std::fabs(normalized) + 1.0)) << n << " " << i;
+    }
+  }
+}
+
+TEST(Gelu, TanhApproximationRoundedThroughF16) {
+  std::vector<float> x;
+  for (float v = -12.0f; v <= 12.0f; v += 0.0137f) x.push_back(v);
+  x.push_back(-10.0f);
+  x.push_back(10.0f);
+  std::vector<float> out(x.size());
+  gelu(x.data(), static_cast<int64_t>(x.size()), out.data());
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double v = x[i];
+    if (v <= -10.0) {
+      ASSERT_EQ(out[i], 0.0f) << v;
+      continue;
+    }
+    if (v >= 10.0) {
+      ASSERT_EQ(out[i], x[i]) << v;
+      continue;
+    }
+    const double h = fp16_to_fp32(fp32_to_fp16(x[i]));  // the table is indexed by the f16 input
+    const double want = 0.5 * h * (1.0 + std::tanh(0.7978845608028654 * h * (1.0 + 0.044715 * h * h)));
+    // f16 output: half an ulp of 2^-11 relative, plus subnormal slack near zero.
+    ASSERT_NEAR(out[i], want, std::fabs(want) * 0x1p-11 + 1e-7) << v;
+    ASSERT_EQ(out[i], fp16_to_fp32(fp32_to_fp16(out[i]))) << "result is an f16 value: " << v;
   }
 }
 

@@ -1,14 +1,18 @@
 // End-to-end fidelity: the shipped model and stories260K reproduce their golden greedy ids, and
-// the shipped model's logits match llama.cpp's at every position of a 64-token greedy run.
+// the shipped model's logits (f32, and Q4_K_M as `lingua quantize` makes it) match llama.cpp's.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
+#include <unistd.h>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "graph/executor.h"
 #include "model/model.h"
+#include "model/quantize.h"
 #include "runtime/generator.h"
+#include "llamacpp_logits.h"
 #include "test_paths.h"
 
 namespace lingua {
@@ -75,51 +79,28 @@ TEST(Golden, Stories260KFromBos) {
   EXPECT_EQ(r->tokens, golden["generated_ids"].get<std::vector<TokenId>>());
 }
 
-// tests/data/kjv-fortunes-3M.llamacpp-logits.bin: "LGTS", u32 version, u32 positions, u32 vocab,
-// u32 prompt length, i32 tokens[positions], f32 logits[positions][vocab] (see tests/data/README.md).
+// tests/data/kjv-fortunes-3M.llamacpp-logits.bin: llama.cpp's logits at all 68 positions of a
+// 64-token greedy run (see tests/data/README.md).
 TEST(Golden, LogitsMatchLlamaCpp) {
-  std::ifstream in(testing::source_dir() + "/tests/data/kjv-fortunes-3M.llamacpp-logits.bin", std::ios::binary);
-  ASSERT_TRUE(in) << "golden logits file missing";
-  char magic[4];
-  uint32_t header[4];
-  in.read(magic, 4);
-  in.read(reinterpret_cast<char*>(header), sizeof header);
-  ASSERT_EQ(std::string(magic, 4), "LGTS");
-  const uint32_t positions = header[1], vocab = header[2], n_prompt = header[3];
-  std::vector<int32_t> tokens(positions);
-  std::vector<float> want(static_cast<size_t>(positions) * vocab);
-  in.read(reinterpret_cast<char*>(tokens.data()), static_cast<std::streamsize>(tokens.size() * 4));
-  in.read(reinterpret_cast<char*>(want.data()), static_cast<std::streamsize>(want.size() * 4));
-  ASSERT_TRUE(in);
-  ASSERT_EQ(positions, 68u);
+  testing::expect_matches_llamacpp(shipped_model(), testing::source_dir() + "/tests/data/kjv-fortunes-3M.llamacpp-logits.bin");
+}
 
-  auto model = Model::load(shipped_model());
-  ASSERT_TRUE(model) << model.error();
-  ASSERT_EQ((*model)->graph().vocab_size(), vocab);
-  ExecutorConfig config;
-  config.context = 256;
-  auto ex = Executor::create((*model)->graph(), config);
-  ASSERT_TRUE(ex) << ex.error();
-  ThreadPool pool(2);
-  std::vector<float> got, step;
-  ASSERT_TRUE(ex->forward(tokens.data(), n_prompt, 0, pool, got, /*all_logits=*/true).is_ok());
-  for (uint32_t pos = n_prompt; pos < positions; ++pos) {
-    ASSERT_TRUE(ex->forward(&tokens[pos], 1, pos, pool, step).is_ok());
-    got.insert(got.end(), step.begin(), step.end());
-  }
-  ASSERT_EQ(got.size(), want.size());
-  float worst = 0;
-  size_t worst_at = 0;
-  for (size_t i = 0; i < want.size(); ++i) {
-    const float d = std::fabs(got[i] - want[i]);
-    if (d > worst) worst = d, worst_at = i;
-  }
-  EXPECT_LE(worst, 1e-3f) << "at position " << worst_at / vocab << ", token " << worst_at % vocab;
-  // And greedy choices agree wherever the file's next token was chosen greedily.
-  for (uint32_t pos = n_prompt - 1; pos + 1 < positions; ++pos) {
-    const float* row = got.data() + static_cast<size_t>(pos) * vocab;
-    EXPECT_EQ(std::max_element(row, row + vocab) - row, tokens[pos + 1]) << "position " << pos;
-  }
+// The shipped model quantized to Q4_K_M by `lingua quantize`: llama.cpp, run on that very file,
+// gives these logits and greedy tokens, and Lingua agrees with it (within the drift that 8-bit
+// activation rounding allows on a trained model, see LogitsTolerance).
+TEST(Golden, QuantizedQ4KMMatchesLlamaCppOnTheSameFile) {
+  const auto dir = std::filesystem::temp_directory_path() / ("lingua-q4km-golden-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string quantized = (dir / "kjv-q4_k_m.gguf").string();
+  auto stats = quantize_model(shipped_model(), quantized, QuantPreset::Q4_K_M, 2);
+  ASSERT_TRUE(stats) << stats.error();
+  // Measured: the prompt positions agree to 2e-6; after a rounding flip at position 28, up to
+  // 0.13 (AVX2 kernels) and 0.10 (scalar), which flips the near-tie at position 20 (gap 0.0098)
+  // with the scalar kernels only. The bound of 0.25 still catches any real kernel error.
+  testing::expect_matches_llamacpp(quantized,
+                                   testing::source_dir() + "/tests/data/kjv-fortunes-3M-q4_k_m.llamacpp-logits.bin",
+                                   {1e-3f, 0.25f});
+  std::filesystem::remove_all(dir);
 }
 
 TEST(Golden, BatchSizeDoesNotChangeTokens) {

@@ -1,0 +1,91 @@
+// The qwen3 architecture (dense Qwen3) as a graph builder: qwen2's block without Q/K/V biases, with
+// an RMSNorm over each head of Q and of K before RoPE, and a head width that need not be
+// embedding/heads (attention.key_length).
+#include <cmath>
+#include <string>
+
+#include "model/arch_builder.h"
+
+namespace lingua {
+namespace {
+
+void build_qwen3(ArchBuilder& b) {
+  const int64_t n_embd = b.hparam("embedding_length");
+  const int64_t n_layer = b.hparam("block_count");
+  const int64_t n_head = b.hparam("attention.head_count");
+  const int64_t n_head_kv = b.hparam_or("attention.head_count_kv", n_head);
+  const float eps = b.fparam_or("attention.layer_norm_rms_epsilon", 1e-6f);
+  if (n_head <= 0 || n_head_kv <= 0 || n_head % n_head_kv != 0) {
+    b.fail("inconsistent head counts: heads " + std::to_string(n_head) + ", kv heads " + std::to_string(n_head_kv));
+    return;
+  }
+  const int64_t head_dim = b.hparam_or("attention.key_length", n_embd / n_head);
+  if (b.hparam_or("attention.value_length", head_dim) != head_dim) {
+    b.fail("different key and value head widths are not supported");
+    return;
+  }
+  RopeParams rope;
+  rope.head_dim = head_dim;
+  rope.n_rot = b.hparam_or("rope.dimension_count", head_dim);
+  rope.freq_base = b.fparam_or("rope.freq_base", 10000.0f);
+  rope.neox = true;
+  RopeParams rope_q = rope, rope_k = rope;
+  rope_q.n_heads = n_head;
+  rope_k.n_heads = n_head_kv;
+  AttentionParams attn{n_head, n_head_kv, head_dim, 1.0f / std::sqrt(static_cast<float>(head_dim))};
+
+  int x = b.embed("token_embd", "token_embd.weight");
+  for (int64_t l = 0; l < n_layer; ++l) {
+    const std::string p = "blk." + std::to_string(l) + ".";
+    int h = b.rms_norm(p + "attn_norm", x, p + "attn_norm.weight", eps);
+    int q = b.rms_norm(p + "attn_q_norm", b.matmul(p + "attn_q", h, p + "attn_q.weight"), p + "attn_q_norm.weight",
+                       eps, head_dim);
+    int k = b.rms_norm(p + "attn_k_norm", b.matmul(p + "attn_k", h, p + "attn_k.weight"), p + "attn_k_norm.weight",
+                       eps, head_dim);
+    q = b.rope(p + "rope_q", q, rope_q);
+    k = b.rope(p + "rope_k", k, rope_k);
+    int v = b.matmul(p + "attn_v", h, p + "attn_v.weight");
+    int a = b.attention(p + "attention", q, k, v, attn);
+    x = b.add(p + "attn_residual", x, b.matmul(p + "attn_output", a, p + "attn_output.weight"));
+    h = b.rms_norm(p + "ffn_norm", x, p + "ffn_norm.weight", eps);
+    int g = b.swiglu(p + "ffn_swiglu", b.matmul(p + "ffn_gate", h, p + "ffn_gate.weight"),
+                     b.matmul(p + "ffn_up", h, p + "ffn_up.weight"));
+    x = b.add(p + "ffn_residual", x, b.matmul(p + "ffn_down", g, p + "ffn_down.weight"));
+  }
+  x = b.rms_norm("output_norm", x, "output_norm.weight", eps);
+  b.matmul("output", x, b.has_tensor("output.weight") ? "output.weight" : "token_embd.weight");
+}
+
+void synth_qwen3(SynthLayout& s) {
+  const SynthSpec& p = s.spec;
+  const int64_t head_dim = p.dim / p.heads, kv_dim = head_dim * p.kv_heads;
+  s.u32("attention.key_length", head_dim);
+  s.u32("attention.value_length", head_dim);
+  s.f32("attention.layer_norm_rms_epsilon", 1e-6f);
+  s.f32("rope.freq_base", p.rope_base);
+  const auto near_one = SynthLayout::Fill::kNearOne;
+  s.matrix("token_embd.weight", p.dim, p.vocab);
+  for (int64_t l = 0; l < p.layers; ++l) {
+    const std::string b = "blk." + std::to_string(l) + ".";
+    s.vector(b + "attn_norm.weight", p.dim, near_one);
+    s.matrix(b + "attn_q.weight", p.dim, p.dim);
+    s.vector(b + "attn_q_norm.weight", head_dim, near_one);
+    s.matrix(b + "attn_k.weight", p.dim, kv_dim);
+    s.vector(b + "attn_k_norm.weight", head_dim, near_one);
+    s.matrix(b + "attn_v.weight", p.dim, kv_dim);
+    s.matrix(b + "attn_output.weight", p.dim, p.dim);
+    s.vector(b + "ffn_norm.weight", p.dim, near_one);
+    s.matrix(b + "ffn_gate.weight", p.dim, p.ffn);
+    s.matrix(b + "ffn_up.weight", p.dim, p.ffn);
+    s.matrix(b + "ffn_down.weight", p.ffn, p.dim);
+  }
+  s.vector("output_norm.weight", p.dim, near_one);
+  if (!p.tied_output) s.matrix("output.weight", p.dim, p.vocab);
+}
+
+}  // namespace
+
+extern const ArchitectureDef lingua_architecture_qwen3;
+const ArchitectureDef lingua_architecture_qwen3 = {"qwen3", build_qwen3, synth_qwen3};
+
+}  // namespace lingua

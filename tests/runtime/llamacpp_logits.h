@@ -1,0 +1,101 @@
+// Reads llama.cpp reference logits ("LGTS" files in tests/data, format in tests/data/README.md) and
+// checks a model against them: logits at every position within a tolerance, and the greedy
+// choices equal. Shared by the shipped-model and the per-architecture golden tests.
+#pragma once
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "graph/executor.h"
+#include "model/model.h"
+
+namespace lingua::testing {
+
+struct LlamaCppLogits {
+  uint32_t n_prompt = 0, vocab = 0;
+  std::vector<int32_t> tokens;  // prompt ids, then the greedy ids
+  std::vector<float> logits;    // [tokens.size()][vocab]
+};
+
+inline ::testing::AssertionResult read_llamacpp_logits(const std::string& path, LlamaCppLogits& out) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return ::testing::AssertionFailure() << "golden logits file missing: " << path;
+  char magic[4];
+  uint32_t header[4];
+  in.read(magic, 4);
+  in.read(reinterpret_cast<char*>(header), sizeof header);
+  if (!in || std::string(magic, 4) != "LGTS" || header[0] != 1)
+    return ::testing::AssertionFailure() << path << " is not an LGTS version 1 file";
+  const uint32_t positions = header[1];
+  out.vocab = header[2];
+  out.n_prompt = header[3];
+  out.tokens.resize(positions);
+  out.logits.resize(static_cast<size_t>(positions) * out.vocab);
+  in.read(reinterpret_cast<char*>(out.tokens.data()), static_cast<std::streamsize>(out.tokens.size() * 4));
+  in.read(reinterpret_cast<char*>(out.logits.data()), static_cast<std::streamsize>(out.logits.size() * 4));
+  if (!in) return ::testing::AssertionFailure() << path << " is truncated";
+  return ::testing::AssertionSuccess();
+}
+
+// How close is close enough. Models with f32 activations agree with llama.cpp to ~1e-6, so every
+// logit must be within `tolerance`. Quantized weights quantize the activations to 8 bits before
+// each matmul; once the KV cache holds a value whose rounding flipped (a 1e-6 difference in f32
+// summation order can do that), later logits of a trained model move by up to ~0.1. For those,
+// `drift` > 0 bounds the logits after the prompt, and a greedy choice must agree wherever
+// llama.cpp's top-2 gap exceeds twice the deviation seen at that position.
+struct LogitsTolerance {
+  float tolerance = 1e-3f;
+  float drift = 0.0f;
+};
+
+// Runs the golden's tokens through the model (the prompt as one batch, then one token at a time,
+// as llama.cpp did) and compares every logit and every greedy choice.
+inline void expect_matches_llamacpp(const std::string& model_path, const std::string& golden_path,
+                                    LogitsTolerance tol = {}) {
+  LlamaCppLogits want;
+  ASSERT_TRUE(read_llamacpp_logits(golden_path, want));
+  auto model = Model::load(model_path);
+  ASSERT_TRUE(model) << model.error();
+  ASSERT_EQ((*model)->graph().vocab_size(), want.vocab);
+  const auto positions = static_cast<uint32_t>(want.tokens.size());
+  ExecutorConfig config;
+  config.context = 256;
+  auto ex = Executor::create((*model)->graph(), config);
+  ASSERT_TRUE(ex) << ex.error();
+  ThreadPool pool(2);
+  std::vector<float> got, step;
+  ASSERT_TRUE(ex->forward(want.tokens.data(), want.n_prompt, 0, pool, got, /*all_logits=*/true).is_ok());
+  for (uint32_t pos = want.n_prompt; pos < positions; ++pos) {
+    ASSERT_TRUE(ex->forward(&want.tokens[pos], 1, pos, pool, step).is_ok());
+    got.insert(got.end(), step.begin(), step.end());
+  }
+  ASSERT_EQ(got.size(), want.logits.size());
+  float worst = 0;
+  for (uint32_t pos = 0; pos < positions; ++pos) {
+    const float* g = got.data() + static_cast<size_t>(pos) * want.vocab;
+    const float* w = want.logits.data() + static_cast<size_t>(pos) * want.vocab;
+    float deviation = 0;
+    for (uint32_t j = 0; j < want.vocab; ++j) {
+      const float d = std::fabs(g[j] - w[j]);
+      if (!(d <= deviation)) deviation = d;  // a NaN counts as the worst
+    }
+    worst = std::max(worst, deviation);
+    const float bound = pos >= want.n_prompt && tol.drift > 0 ? tol.drift : tol.tolerance;
+    EXPECT_LE(deviation, bound) << "logits at position " << pos;
+    if (pos + 1 < want.n_prompt || pos + 1 >= positions) continue;
+    // The greedy choice agrees wherever llama.cpp chose greedily and decisively.
+    std::vector<float> sorted(w, w + want.vocab);
+    std::partial_sort(sorted.begin(), sorted.begin() + 2, sorted.end(), std::greater<>());
+    if (tol.drift > 0 && sorted[0] - sorted[1] <= 2 * deviation) continue;
+    EXPECT_EQ(std::max_element(g, g + want.vocab) - g, want.tokens[pos + 1]) << "greedy choice at position " << pos;
+  }
+  std::printf("largest |lingua - llama.cpp| logit difference: %.3g\n", static_cast<double>(worst));
+}
+
+}  // namespace lingua::testing
