@@ -84,8 +84,9 @@ const float* ArchBuilder::vector_f32(const std::string& tensor_name, int64_t n) 
     fail("tensor '" + tensor_name + "' has " + std::to_string(t->dims[0]) + " elements, expected " + std::to_string(n));
     return nullptr;
   }
-  if (!dtype_info(t->type).computable) {
-    fail("tensor '" + tensor_name + "' has unsupported type " + std::string(dtype_name(t->type)));
+  if (t->type != DType::F32 && t->type != DType::F16 && t->type != DType::BF16) {
+    fail("tensor '" + tensor_name + "' has type " + dtype_name(t->type) + ", but the " + arch_ +
+         " architecture expects a float vector (f32, f16 or bf16) for a norm or bias");
     return nullptr;
   }
   // Norm and bias vectors are tiny: keep an f32 copy whatever the file stores.

@@ -20,12 +20,12 @@ namespace lingua {
 // Which type each weight matrix gets (facts from llama.cpp's llama_tensor_get_type; 1-D tensors
 // such as norms and biases are never requantized and keep their type):
 //
-//   preset  default  output.weight (*)  token_embd  attn_v / ffn_down
-//   Q8_0    Q8_0     Q8_0               Q8_0        Q8_0
-//   Q4_0    Q4_0     Q6_K               Q4_0        Q4_0
-//   Q4_K_M  Q4_K     Q6_K               Q4_K        Q6_K in "more bits" layers, else Q4_K
-//   Q5_K_M  Q5_K     Q6_K               Q5_K        Q6_K in "more bits" layers, else Q5_K
-//   Q6_K    Q6_K     Q6_K               Q6_K        Q6_K
+//   preset  default  output.weight (*)  token_embd  attn_v / ffn_down                       attn_qkv
+//   Q8_0    Q8_0     Q8_0               Q8_0        Q8_0                                    Q8_0
+//   Q4_0    Q4_0     Q6_K               Q4_0        Q4_0                                    Q4_0
+//   Q4_K_M  Q4_K     Q6_K               Q4_K        Q6_K in "more bits" layers, else Q4_K   Q5_K
+//   Q5_K_M  Q5_K     Q6_K               Q5_K        Q6_K in "more bits" layers, else Q5_K   Q6_K
+//   Q6_K    Q6_K     Q6_K               Q6_K        Q6_K                                    Q6_K
 //
 // (*) also token_embd.weight when the model has no output.weight (tied embeddings), since that
 //     matrix then produces the logits. If its width is not a multiple of the default type's
@@ -100,6 +100,9 @@ DType quant_tensor_type(QuantPreset preset, const std::string& name, uint64_t co
     if ((preset == QuantPreset::Q4_K_M || preset == QuantPreset::Q5_K_M) && layer >= 0 &&
         use_more_bits(layer, n_layers))
       t = DType::Q6_K;
+  } else if (contains(name, "attn_qkv.weight")) {  // fused QKV (BLOOM and others)
+    if (preset == QuantPreset::Q4_K_M) t = DType::Q5_K;
+    else if (preset == QuantPreset::Q5_K_M) t = DType::Q6_K;
   }
   if (!fits(t, cols)) {
     switch (t) {

@@ -169,6 +169,22 @@ TEST(Cli, SynthThenGenerateAndBench) {
   EXPECT_EQ(slurp(out), slurp(again));
 }
 
+// Every architecture synth can write generates through the CLI, as a new user would try it.
+TEST(Cli, SynthEachArchitectureThenGenerate) {
+  for (const char* arch : {"qwen2", "qwen3", "bloom"}) {
+    const std::string out = (scratch_dir() / (std::string("synth-") + arch + ".gguf")).string();
+    CliRun s = lingua({"synth", "--arch", arch, "--dim", "64", "--layers", "2", "--heads", "4", "--kv-heads", "2",
+                       "--ffn", "128", "--vocab", "300", "--seed", "3", "-o", out});
+    ASSERT_EQ(s.rc, 0) << arch << ": " << s.err;
+    CliRun g = lingua({"generate", "-m", out, "-p", "a b c", "-n", "8", "--temp", "0", "--ignore-eos", "--json"});
+    ASSERT_EQ(g.rc, 0) << arch << ": " << g.err;
+    EXPECT_EQ(nlohmann::json::parse(g.out)["tokens"].size(), 8u) << arch;
+    CliRun i = lingua({"info", "-m", out, "--json"});
+    ASSERT_EQ(i.rc, 0) << i.err;
+    EXPECT_NE(i.out.find(std::string("\"") + arch + "\""), std::string::npos) << arch;
+  }
+}
+
 TEST(CliBadInput, MissingFile) {
   expect_user_error(lingua({"generate", "-m", "/nonexistent/model.gguf", "-p", "hi", "-n", "4"}), "/nonexistent/model.gguf");
 }
@@ -233,6 +249,44 @@ TEST(CliBadInput, UnknownAndUncomputableDtype) {
   EXPECT_EQ(lingua({"info", "-m", q.string()}).rc, 0) << "info shows any known type";
 }
 
+// Tensors whose type or shape is not what the architecture expects: a norm weight stored as Q8_0
+// (norms and biases are float vectors in every GGUF writer), and a matrix of the wrong shape.
+TEST(CliBadInput, TensorTypeOrShapeAgainstArchitecture) {
+  auto rewrite = [](std::string bytes, const std::string& name, auto edit) {
+    const size_t at = bytes.find(name);
+    EXPECT_NE(at, std::string::npos) << name;
+    edit(bytes, at + name.size());  // offset of the record's n_dims
+    return bytes;
+  };
+  auto write = [](const std::string& bytes, const std::string& file) {
+    const fs::path p = scratch_dir() / file;
+    std::ofstream(p, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    return p.string();
+  };
+  const std::string original = slurp(small_synth("f32"));
+  const std::string norm = "blk.0.attn_norm.weight";
+  const std::string quantized_norm = rewrite(original, norm, [](std::string& b, size_t at) {
+    const uint32_t q8_0 = static_cast<uint32_t>(DType::Q8_0);
+    std::memcpy(b.data() + at + 4 + 8, &q8_0, 4);  // one dimension, then the type
+  });
+  CliRun r = lingua({"generate", "-m", write(quantized_norm, "q8norm.gguf"), "-p", "hi", "-n", "4"});
+  expect_user_error(r, norm);
+  EXPECT_NE(r.err.find("expects a float vector"), std::string::npos) << r.err;
+
+  // attn_q reshaped from cols x rows to (cols/2) x (rows*2): same bytes, a shape the block cannot use.
+  const std::string q = "blk.0.attn_q.weight";
+  const std::string reshaped_q = rewrite(original, q, [](std::string& b, size_t at) {
+    uint64_t dims[2];
+    std::memcpy(dims, b.data() + at + 4, sizeof dims);
+    dims[0] /= 2;
+    dims[1] *= 2;
+    std::memcpy(b.data() + at + 4, dims, sizeof dims);
+  });
+  r = lingua({"generate", "-m", write(reshaped_q, "reshaped_q.gguf"), "-p", "hi", "-n", "4"});
+  expect_user_error(r, q);
+  EXPECT_NE(r.err.find("inputs"), std::string::npos) << r.err;
+}
+
 TEST(CliBadInput, PromptLongerThanContext) {
   std::string prompt;
   for (int i = 0; i < 200; ++i) prompt += "And God said unto Moses. ";
@@ -251,6 +305,11 @@ TEST(CliBadInput, BadNumbers) {
   expect_user_error(lingua({"bench", "-m", shipped(), "-p", "0", "-n", "0"}), "nothing to measure");
   expect_user_error(lingua({"synth", "--dim", "100", "--heads", "3", "-o", (scratch_dir() / "x.gguf").string()}), "--heads");
   expect_user_error(lingua({"synth", "--type", "q9_9", "-o", (scratch_dir() / "x.gguf").string()}), "q9_9");
+  CliRun arch = lingua({"synth", "--arch", "gpt7", "-o", (scratch_dir() / "x.gguf").string()});
+  expect_user_error(arch, "gpt7");
+  EXPECT_NE(arch.err.find("bloom"), std::string::npos) << "lists the supported ones: " << arch.err;
+  expect_user_error(lingua({"synth", "--arch", "llama", "--preset", "bloom-560m", "-o", (scratch_dir() / "x.gguf").string()}),
+                    "bloom-560m is a bloom model");
 }
 
 TEST(CliBadInput, UnknownCommand) {

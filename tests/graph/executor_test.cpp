@@ -232,5 +232,138 @@ TEST(Graph, ValidateNamesTheBadOp) {
   EXPECT_NE(s.message().find("lonely_add"), std::string::npos) << s.message();
 }
 
+TEST(Alibi, SlopesOfThePaper) {
+  // 8 heads, max bias 8: 1/2, 1/4, ..., 1/256.
+  const auto eight = alibi_slopes(8, 8.0f);
+  ASSERT_EQ(eight.size(), 8u);
+  for (int h = 0; h < 8; ++h) EXPECT_FLOAT_EQ(eight[static_cast<size_t>(h)], std::pow(2.0f, -(h + 1.0f))) << h;
+  // 12 heads: the first 8 as above, then odd powers of 2^-0.5 fill the gaps: 2^-0.5, 2^-1.5, ...
+  const auto twelve = alibi_slopes(12, 8.0f);
+  ASSERT_EQ(twelve.size(), 12u);
+  for (int h = 0; h < 8; ++h) EXPECT_FLOAT_EQ(twelve[static_cast<size_t>(h)], eight[static_cast<size_t>(h)]);
+  for (int h = 8; h < 12; ++h) EXPECT_NEAR(twelve[static_cast<size_t>(h)], std::pow(2.0f, -0.5f - (h - 8)), 1e-6) << h;
+  EXPECT_TRUE(alibi_slopes(8, 0.0f).empty());
+}
+
+// LayerNorm (with bias), GELU and per-group RMSNorm on one row small enough to check by hand:
+// out = gelu(layer_norm(x)) + head_norm(x) for x = [1, 2, 3, 4, 5, 6].
+TEST(Executor, NormsAndGeluByHand) {
+  std::vector<float> embd = {1, 2, 3, 4, 5, 6};
+  std::vector<float> ones(6, 1.0f), bias = {0.5f, -0.5f, 0, 0, 0, 0};
+  Graph g;
+  Op e;
+  e.name = "token_embd";
+  e.kind = OpKind::kEmbed;
+  e.weight = f32_matrix(embd, 1, 6);
+  e.out_dim = 6;
+  const int x = g.add(e);
+  Op ln;
+  ln.name = "layer_norm";
+  ln.kind = OpKind::kLayerNorm;
+  ln.inputs = {x};
+  ln.out_dim = 6;
+  ln.norm = ones.data();
+  ln.bias = bias.data();
+  ln.eps = 0.0f;
+  Op ge;
+  ge.name = "gelu";
+  ge.kind = OpKind::kGelu;
+  ge.inputs = {g.add(ln)};
+  ge.out_dim = 6;
+  const int gelu = g.add(ge);
+  Op rn;
+  rn.name = "head_norm";
+  rn.kind = OpKind::kRmsNorm;
+  rn.inputs = {x};
+  rn.out_dim = 6;
+  rn.norm = ones.data();
+  rn.norm_group = 2;
+  rn.eps = 0.0f;
+  const int head_norm = g.add(rn);
+  Op sum;
+  sum.name = "sum";
+  sum.kind = OpKind::kAdd;
+  sum.inputs = {gelu, head_norm};
+  sum.out_dim = 6;
+  g.add(sum);
+
+  auto ex = Executor::create(g, ExecutorConfig{4, 1});
+  ASSERT_TRUE(ex) << ex.error();
+  ThreadPool pool(1);
+  std::vector<float> out;
+  const int32_t token = 0;
+  ASSERT_TRUE(ex->forward(&token, 1, 0, pool, out).is_ok());
+  ASSERT_EQ(out.size(), 6u);
+  const double mean = 3.5, sd = std::sqrt(17.5 / 6.0);
+  const double rms[3] = {std::sqrt(2.5), std::sqrt(12.5), std::sqrt(30.5)};  // of (1,2), (3,4), (5,6)
+  for (int i = 0; i < 6; ++i) {
+    const double n = (embd[static_cast<size_t>(i)] - mean) / sd + bias[static_cast<size_t>(i)];
+    const double gelu_n = 0.5 * n * (1.0 + std::tanh(0.7978845608 * (n + 0.044715 * n * n * n)));
+    const double want = gelu_n + embd[static_cast<size_t>(i)] / rms[i / 2];
+    EXPECT_NEAR(out[static_cast<size_t>(i)], want, 2e-3) << i;  // GELU goes through f16
+  }
+}
+
+TEST(Executor, AlibiAttentionByHand) {
+  // One head, q = k = 0 everywhere, so scores are only the ALiBi bias: position 1 weighs
+  // positions 0 and 1 by softmax([-slope, 0]).
+  std::vector<float> embd = {0, 0, 1, 0, 0, 0, 0, 3};
+  Graph g;
+  Op e;
+  e.name = "token_embd";
+  e.kind = OpKind::kEmbed;
+  e.weight = f32_matrix(embd, 2, 4);
+  e.out_dim = 4;
+  const int x = g.add(e);
+  std::vector<int> parts;
+  for (int64_t off : {0, 0, 2}) {
+    Op s;
+    s.name = "part" + std::to_string(parts.size());
+    s.kind = OpKind::kSlice;
+    s.inputs = {x};
+    s.slice_offset = off;
+    s.out_dim = 2;
+    parts.push_back(g.add(s));
+  }
+  Op a;
+  a.name = "attention";
+  a.kind = OpKind::kAttention;
+  a.inputs = parts;
+  a.out_dim = 2;
+  a.attn = AttentionParams{1, 1, 2, 1.0f, 1.0f};  // one head, max bias 1: slope 1/2
+  g.add(a);
+  auto ex = Executor::create(g, ExecutorConfig{8, 2});
+  ASSERT_TRUE(ex) << ex.error();
+  ThreadPool pool(1);
+  std::vector<float> out;
+  const std::vector<int32_t> tokens = {0, 1};
+  ASSERT_TRUE(ex->forward(tokens.data(), 2, 0, pool, out, true).is_ok());
+  // v at position 0 = [1, 0], at position 1 = [0, 3].
+  const float p0 = std::exp(-0.5f) / (std::exp(-0.5f) + 1.0f);
+  EXPECT_NEAR(out[2], p0 * 1.0f, 1e-6);
+  EXPECT_NEAR(out[3], (1.0f - p0) * 3.0f, 1e-6);
+}
+
+TEST(Graph, SliceOutsideItsInputIsRejected) {
+  std::vector<float> embd(8, 1.0f);
+  Graph g;
+  Op e;
+  e.name = "token_embd";
+  e.kind = OpKind::kEmbed;
+  e.weight = f32_matrix(embd, 2, 4);
+  e.out_dim = 4;
+  g.add(e);
+  Op s;
+  s.name = "too_far";
+  s.kind = OpKind::kSlice;
+  s.inputs = {0};
+  s.slice_offset = 3;
+  s.out_dim = 2;
+  g.add(s);
+  Status st = g.validate();
+  ASSERT_FALSE(st.is_ok());
+  EXPECT_NE(st.message().find("too_far"), std::string::npos) << st.message();
+}
+
 }  // namespace
 }  // namespace lingua

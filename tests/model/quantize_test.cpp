@@ -156,6 +156,9 @@ TEST(Quantize, MoreBitsLayersAndWidthFallbacks) {
       six.push_back(l);
   EXPECT_EQ(six, (std::vector<int>{0, 1, 2, 3, 6, 9, 12, 15, 18, 21, 24, 27, 28, 29, 30, 31}));
   EXPECT_EQ(quant_tensor_type(QuantPreset::Q4_K_M, "blk.4.attn_q.weight", 4096, 32, true), DType::Q4_K);
+  EXPECT_EQ(quant_tensor_type(QuantPreset::Q4_K_M, "blk.4.attn_qkv.weight", 1024, 24, true), DType::Q5_K);
+  EXPECT_EQ(quant_tensor_type(QuantPreset::Q5_K_M, "blk.4.attn_qkv.weight", 1024, 24, true), DType::Q6_K);
+  EXPECT_EQ(quant_tensor_type(QuantPreset::Q4_0, "blk.4.attn_qkv.weight", 1024, 24, true), DType::Q4_0);
   EXPECT_EQ(quant_tensor_type(QuantPreset::Q4_K_M, "blk.4.attn_q.weight", 288, 32, true), DType::Q5_0);
   EXPECT_EQ(quant_tensor_type(QuantPreset::Q5_K_M, "blk.4.attn_q.weight", 288, 32, true), DType::Q8_0);
   EXPECT_EQ(quant_tensor_type(QuantPreset::Q6_K, "blk.4.attn_q.weight", 288, 32, true), DType::Q8_0);
