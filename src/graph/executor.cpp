@@ -30,30 +30,54 @@ Expected<Executor> Executor::create(const Graph& graph, const ExecutorConfig& co
   LINGUA_TRY(graph.validate());
   if (config.context <= 0) return Status::error("context size must be positive");
   if (config.max_batch <= 0) return Status::error("batch size must be positive");
-  Executor ex(graph, config);
-  std::vector<int64_t> kv_dims(static_cast<size_t>(graph.n_kv_slots()));
+  ExecutorConfig c = config;
+  if (c.segment.last_op < 0) c.segment.last_op = graph.size() - 1;
+  if (c.segment.first_op < 0 || c.segment.first_op > c.segment.last_op || c.segment.last_op >= graph.size())
+    return Status::error("segment ops " + std::to_string(c.segment.first_op) + ".." + std::to_string(c.segment.last_op) +
+                         " are not a range of the graph's " + std::to_string(graph.size()) + " ops");
+  Executor ex(graph, c);
+  std::vector<int64_t> kv_dims;
+  bool first_attention = true;
+  std::vector<char> imported(static_cast<size_t>(graph.size()), 0), exported(static_cast<size_t>(graph.size()), 0);
   for (const Op& op : graph.ops()) {
-    if (op.kind == OpKind::kAttention) {
-      kv_dims[static_cast<size_t>(op.kv_slot)] = op.attn.n_kv_heads * op.attn.head_dim;
-      ex.first_tail_op_ = op.id + 1;
+    if (op.kind == OpKind::kAttention) ex.first_tail_op_ = op.id + 1;
+    const bool inside = ex.in_segment(op.id);
+    if (inside && op.kind == OpKind::kAttention) {
+      if (first_attention) ex.kv_base_ = op.kv_slot;
+      first_attention = false;
+      kv_dims.push_back(op.attn.n_kv_heads * op.attn.head_dim);
+    }
+    if (inside && op.kind == OpKind::kEmbed) ex.embeds_ = true;
+    for (int in : op.inputs) {
+      if (inside && !ex.in_segment(in)) imported[static_cast<size_t>(in)] = 1;
+      if (!inside && ex.in_segment(in)) exported[static_cast<size_t>(in)] = 1;
     }
   }
-  ex.kv_ = KVCache(kv_dims, config.context);
+  exported[static_cast<size_t>(graph.output())] = ex.in_segment(graph.output());
+  for (int id = 0; id < graph.size(); ++id) {
+    if (imported[static_cast<size_t>(id)]) ex.imports_.push_back(id);
+    if (exported[static_cast<size_t>(id)]) ex.exports_.push_back(id);
+  }
+  ex.import_set_.assign(ex.imports_.size(), 0);
+  ex.kv_ = KVCache(kv_dims, c.context);
   ex.plan_buffers();
   return ex;
 }
 
 void Executor::plan_buffers() {
   const int n_ops = graph_->size();
+  const int end = config_.segment.last_op + 1;
   std::vector<int> last_use(static_cast<size_t>(n_ops), -1);
-  for (const Op& op : graph_->ops())
-    for (int in : op.inputs) last_use[static_cast<size_t>(in)] = std::max(last_use[static_cast<size_t>(in)], op.id);
-  last_use[static_cast<size_t>(graph_->output())] = n_ops;  // the logits outlive the run
+  for (int id = config_.segment.first_op; id < end; ++id)
+    for (int in : graph_->op(id).inputs) last_use[static_cast<size_t>(in)] = std::max(last_use[static_cast<size_t>(in)], id);
+  for (int id : exports_) last_use[static_cast<size_t>(id)] = n_ops;  // read after the segment ran
 
   buffer_of_.assign(static_cast<size_t>(n_ops), -1);
-  std::vector<int> free_list;
   int n_buffers = 0;
-  for (const Op& op : graph_->ops()) {
+  for (int id : imports_) buffer_of_[static_cast<size_t>(id)] = n_buffers++;  // filled by set_input, never reused
+  std::vector<int> free_list;
+  for (int id = config_.segment.first_op; id < end; ++id) {
+    const Op& op = graph_->op(id);
     int b;
     if (!free_list.empty()) {
       b = free_list.back();
@@ -61,13 +85,13 @@ void Executor::plan_buffers() {
     } else {
       b = n_buffers++;
     }
-    buffer_of_[static_cast<size_t>(op.id)] = b;
+    buffer_of_[static_cast<size_t>(id)] = b;
     // Release the buffers whose last reader is this op, and this op's own if nobody reads it.
     for (int in : op.inputs)
-      if (last_use[static_cast<size_t>(in)] == op.id &&
+      if (in_segment(in) && last_use[static_cast<size_t>(in)] == id &&
           std::find(free_list.begin(), free_list.end(), buffer_of_[static_cast<size_t>(in)]) == free_list.end())
         free_list.push_back(buffer_of_[static_cast<size_t>(in)]);
-    if (last_use[static_cast<size_t>(op.id)] < 0) free_list.push_back(b);
+    if (last_use[static_cast<size_t>(id)] < 0) free_list.push_back(b);
   }
   buffers_.resize(static_cast<size_t>(n_buffers));
   rows_.assign(static_cast<size_t>(n_ops), 0);
@@ -81,6 +105,31 @@ uint64_t Executor::activation_bytes() const {
   return total;
 }
 
+int64_t Executor::rows_of(int op, int64_t n, bool all_logits) const {
+  return !all_logits && op >= first_tail_op_ ? 1 : n;
+}
+
+Status Executor::set_input(int op, const float* data, int64_t rows) {
+  const auto it = std::find(imports_.begin(), imports_.end(), op);
+  if (it == imports_.end())
+    return Status::error("op " + std::to_string(op) + " is not an input of segment " +
+                         std::to_string(config_.segment.first_op) + ".." + std::to_string(config_.segment.last_op));
+  if (rows <= 0 || rows > config_.max_batch)
+    return Status::error("input '" + graph_->op(op).name + "' has " + std::to_string(rows) + " rows");
+  auto& buf = buffer(op);
+  const size_t count = static_cast<size_t>(rows * graph_->op(op).out_dim);
+  if (buf.size() < count) buf.resize(count);
+  std::copy(data, data + count, buf.begin());
+  rows_[static_cast<size_t>(op)] = rows;
+  import_set_[static_cast<size_t>(it - imports_.begin())] = 1;
+  return Status::ok();
+}
+
+const float* Executor::output(int op) const {
+  if (std::find(exports_.begin(), exports_.end(), op) == exports_.end()) return nullptr;
+  return buffer(op).data();
+}
+
 Status Executor::forward(const int32_t* tokens, int64_t n, int64_t pos0, ThreadPool& pool,
                          std::vector<float>& logits, bool all_logits) {
   if (n <= 0) return Status::error("no tokens to evaluate");
@@ -90,28 +139,39 @@ Status Executor::forward(const int32_t* tokens, int64_t n, int64_t pos0, ThreadP
   if (pos0 < 0 || pos0 + n > config_.context)
     return Status::error("context is full: positions " + std::to_string(pos0) + ".." + std::to_string(pos0 + n - 1) +
                          " do not fit in a context of " + std::to_string(config_.context) + " tokens");
-  const int64_t vocab_rows = graph_->op(0).weight.rows;
-  for (int64_t i = 0; i < n; ++i)
-    if (tokens[i] < 0 || tokens[i] >= vocab_rows)
-      return Status::error("token id " + std::to_string(tokens[i]) + " is outside the vocabulary of " +
-                           std::to_string(vocab_rows));
+  if (embeds_) {
+    if (!tokens) return Status::error("this segment embeds tokens but was given none");
+    const int64_t vocab_rows = graph_->op(0).weight.rows;
+    for (int64_t i = 0; i < n; ++i)
+      if (tokens[i] < 0 || tokens[i] >= vocab_rows)
+        return Status::error("token id " + std::to_string(tokens[i]) + " is outside the vocabulary of " +
+                             std::to_string(vocab_rows));
+  }
+  for (size_t i = 0; i < imports_.size(); ++i) {
+    const int op = imports_[i];
+    if (!import_set_[i] || rows_[static_cast<size_t>(op)] != rows_of(op, n, all_logits))
+      return Status::error("input '" + graph_->op(op).name + "' was not handed in for this batch");
+    import_set_[i] = 0;
+  }
   tokens_ = tokens;
 
-  // Ops after the last attention are per token: when only the last token's logits are wanted,
-  // they run on that row alone (prefill then costs one output projection, not n).
   for (const Op& op : graph_->ops()) {
-    const bool tail = !all_logits && op.id >= first_tail_op_;
-    row_offset_[static_cast<size_t>(op.id)] = tail ? n - 1 : 0;
-    rows_[static_cast<size_t>(op.id)] = tail ? 1 : n;
+    rows_[static_cast<size_t>(op.id)] = rows_of(op.id, n, all_logits);
+    row_offset_[static_cast<size_t>(op.id)] = n - rows_[static_cast<size_t>(op.id)];
   }
-  for (const Op& op : graph_->ops()) {
-    auto& buf = buffers_[static_cast<size_t>(buffer_of_[static_cast<size_t>(op.id)])];
-    const size_t need = static_cast<size_t>(rows_[static_cast<size_t>(op.id)] * op.out_dim);
+  for (int id = config_.segment.first_op; id <= config_.segment.last_op; ++id) {
+    const Op& op = graph_->op(id);
+    auto& buf = buffer(id);
+    const size_t need = static_cast<size_t>(rows_[static_cast<size_t>(id)] * op.out_dim);
     if (buf.size() < need) buf.resize(need);
     run_op(op, n, pos0, pool);
   }
+  if (!in_segment(graph_->output())) {
+    logits.clear();
+    return Status::ok();
+  }
   const Op& out = graph_->op(graph_->output());
-  const auto& result = buffers_[static_cast<size_t>(buffer_of_[static_cast<size_t>(out.id)])];
+  const auto& result = buffer(out.id);
   const size_t count = static_cast<size_t>(rows_[static_cast<size_t>(out.id)] * out.out_dim);
   logits.assign(result.begin(), result.begin() + static_cast<std::ptrdiff_t>(count));
   if (!all_logits && count > static_cast<size_t>(out.out_dim))  // a graph without attention
@@ -123,12 +183,11 @@ void Executor::run_op(const Op& op, int64_t n, int64_t pos0, ThreadPool& pool) {
   const auto id = static_cast<size_t>(op.id);
   const int64_t rows = rows_[id];
   const int64_t first = row_offset_[id];
-  float* out = buffers_[static_cast<size_t>(buffer_of_[id])].data();
+  float* out = buffer(op.id).data();
   // Input i as seen by this op: the producer's rows start at its own first token.
   auto input = [&](size_t i) -> const float* {
     const auto p = static_cast<size_t>(op.inputs[i]);
-    const Op& prod = graph_->op(op.inputs[i]);
-    return buffers_[static_cast<size_t>(buffer_of_[p])].data() + (first - row_offset_[p]) * prod.out_dim;
+    return buffer(op.inputs[i]).data() + (first - row_offset_[p]) * graph_->op(op.inputs[i]).out_dim;
   };
   const int64_t d = op.out_dim;
   switch (op.kind) {
@@ -182,14 +241,13 @@ void Executor::run_op(const Op& op, int64_t n, int64_t pos0, ThreadPool& pool) {
 
 void Executor::run_attention(const Op& op, int64_t n, int64_t pos0, ThreadPool& pool) {
   const AttentionParams& a = op.attn;
-  const int slot = op.kv_slot;
+  const int slot = op.kv_slot - kv_base_;
   const int64_t kv_dim = a.n_kv_heads * a.head_dim;
   const int64_t q_dim = a.n_heads * a.head_dim;
-  auto buffer = [&](int id) { return buffers_[static_cast<size_t>(buffer_of_[static_cast<size_t>(id)])].data(); };
-  const float* q = buffer(op.inputs[0]);
-  const float* k = buffer(op.inputs[1]);
-  const float* v = buffer(op.inputs[2]);
-  float* out = buffer(op.id);
+  const float* q = buffer(op.inputs[0]).data();
+  const float* k = buffer(op.inputs[1]).data();
+  const float* v = buffer(op.inputs[2]).data();
+  float* out = buffer(op.id).data();
   for (int64_t t = 0; t < n; ++t) {
     std::memcpy(kv_.k(slot, pos0 + t), k + t * kv_dim, static_cast<size_t>(kv_dim) * sizeof(float));
     std::memcpy(kv_.v(slot, pos0 + t), v + t * kv_dim, static_cast<size_t>(kv_dim) * sizeof(float));

@@ -45,6 +45,13 @@ struct AttentionParams {
   float alibi_max_bias = 0.0f;
 };
 
+// A tensor of the model file an op reads, for costs and for knowing which bytes a segment needs.
+// Tied weights (one tensor read by two ops) appear in both ops under the same name.
+struct WeightRef {
+  std::string tensor;   // GGUF tensor name
+  uint64_t bytes = 0;   // its size in the file
+};
+
 struct Op {
   int id = 0;
   std::string name;            // "blk.3.attn_q", "output", ...; block ops start with "blk.N."
@@ -60,6 +67,7 @@ struct Op {
   RopeParams rope;             // kRope
   AttentionParams attn;        // kAttention
   int kv_slot = -1;            // kAttention: index of its KV cache (0..n_attention-1)
+  std::vector<WeightRef> weights;  // file tensors this op reads (matrix, norm, bias)
 };
 
 class Graph {

@@ -1,6 +1,9 @@
 // KVCache storage.
 #include "graph/kv_cache.h"
 
+#include <cstring>
+#include <string>
+
 namespace lingua {
 
 KVCache::KVCache(const std::vector<int64_t>& kv_dims, int64_t capacity)
@@ -15,6 +18,68 @@ uint64_t KVCache::bytes() const {
   uint64_t total = 0;
   for (int64_t d : kv_dims_) total += 2ull * static_cast<uint64_t>(d * capacity_) * sizeof(float);
   return total;
+}
+
+namespace {
+constexpr char kMagic[4] = {'L', 'K', 'V', '1'};
+
+// resize + memcpy rather than insert: GCC 12 misreads small inserts as out of bounds.
+void append(std::vector<uint8_t>& out, const void* data, size_t n) {
+  const size_t at = out.size();
+  out.resize(at + n);
+  if (n) std::memcpy(out.data() + at, data, n);
+}
+
+template <class T>
+void put(std::vector<uint8_t>& out, T v) { append(out, &v, sizeof v); }
+}  // namespace
+
+std::vector<uint8_t> KVCache::serialize(int64_t positions) const {
+  std::vector<uint8_t> out;
+  append(out, kMagic, sizeof kMagic);
+  put(out, static_cast<uint32_t>(n_slots()));
+  put(out, static_cast<uint64_t>(positions));
+  for (int64_t d : kv_dims_) put(out, static_cast<uint64_t>(d));
+  for (int s = 0; s < n_slots(); ++s)
+    for (const auto* store : {&keys_, &values_})
+      append(out, (*store)[static_cast<size_t>(s)].data(), static_cast<size_t>(positions * kv_dim(s)) * sizeof(float));
+  return out;
+}
+
+Expected<int64_t> KVCache::deserialize(const uint8_t* data, size_t size) {
+  size_t at = 0;
+  auto take = [&](void* dst, size_t n) {
+    if (size - at < n) return false;
+    std::memcpy(dst, data + at, n);
+    at += n;
+    return true;
+  };
+  char magic[4];
+  uint32_t slots = 0;
+  uint64_t positions = 0;
+  if (!take(magic, 4) || std::memcmp(magic, kMagic, 4) != 0) return Status::error("not a KV cache snapshot (bad magic)");
+  if (!take(&slots, 4) || !take(&positions, 8)) return Status::error("KV cache snapshot is truncated");
+  if (slots != static_cast<uint32_t>(n_slots()))
+    return Status::error("KV cache snapshot has " + std::to_string(slots) + " attention layers, this segment " +
+                         std::to_string(n_slots()));
+  if (positions > static_cast<uint64_t>(capacity_))
+    return Status::error("KV cache snapshot holds " + std::to_string(positions) + " positions, more than the context of " +
+                         std::to_string(capacity_));
+  for (int s = 0; s < n_slots(); ++s) {
+    uint64_t d = 0;
+    if (!take(&d, 8)) return Status::error("KV cache snapshot is truncated");
+    if (d != static_cast<uint64_t>(kv_dim(s)))
+      return Status::error("KV cache snapshot layer " + std::to_string(s) + " is " + std::to_string(d) +
+                           " wide, this segment's is " + std::to_string(kv_dim(s)));
+  }
+  uint64_t need = 0;
+  for (int64_t d : kv_dims_) need += 2 * positions * static_cast<uint64_t>(d) * sizeof(float);
+  if (size - at != need)
+    return Status::error("KV cache snapshot has " + std::to_string(size - at) + " data bytes, expected " + std::to_string(need));
+  for (int s = 0; s < n_slots(); ++s)
+    for (auto* store : {&keys_, &values_})
+      take((*store)[static_cast<size_t>(s)].data(), static_cast<size_t>(positions) * static_cast<size_t>(kv_dim(s)) * sizeof(float));
+  return static_cast<int64_t>(positions);
 }
 
 }  // namespace lingua

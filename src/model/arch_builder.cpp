@@ -68,6 +68,7 @@ MatrixView ArchBuilder::matrix(const std::string& tensor_name) {
          computable_dtype_names() + ")");
     return {};
   }
+  pending_weights_.push_back({tensor_name, t->bytes});
   MatrixView m;
   m.type = t->type;
   m.data = t->data;
@@ -89,6 +90,7 @@ const float* ArchBuilder::vector_f32(const std::string& tensor_name, int64_t n) 
          " architecture expects a float vector (f32, f16 or bf16) for a norm or bias");
     return nullptr;
   }
+  pending_weights_.push_back({tensor_name, t->bytes});
   // Norm and bias vectors are tiny: keep an f32 copy whatever the file stores.
   MatrixView row{t->type, t->data, 1, n, static_cast<size_t>(t->bytes)};
   owned_.emplace_back(static_cast<size_t>(n));
@@ -101,6 +103,8 @@ int64_t ArchBuilder::width(int op) const {
 }
 
 int ArchBuilder::push(Op op) {
+  op.weights = std::move(pending_weights_);
+  pending_weights_.clear();
   if (!error_.is_ok()) return -1;
   for (int in : op.inputs)
     if (in < 0) return -1;

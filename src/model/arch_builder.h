@@ -54,6 +54,7 @@ class ArchBuilder {
   std::deque<std::vector<float>>& owned_;
   Graph graph_;
   Status error_;
+  std::vector<WeightRef> pending_weights_;  // tensors read by the op being built
 };
 
 // One architecture: the GGUF general.architecture name it handles, its graph builder, and (when

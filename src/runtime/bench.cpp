@@ -6,7 +6,8 @@
 #include <vector>
 
 #include "core/thread_pool.h"
-#include "graph/executor.h"
+#include "graph/segmented_executor.h"
+#include "runtime/generator.h"
 
 namespace lingua {
 
@@ -28,6 +29,9 @@ Expected<BenchResult> run_bench(const Model& model, const BenchOptions& o) {
   }
   std::vector<float> logits;
   BenchResult result;
+  LINGUA_ASSIGN_OR_RETURN(Partition partition, partition_for(model.graph(), o.split, o.segments));
+  result.segments = partition.segments();
+  result.segment_decode_seconds.assign(partition.segments().size(), 0.0);
   result.weight_bytes = model.weight_bytes();
 
   using clock = std::chrono::steady_clock;
@@ -36,31 +40,35 @@ Expected<BenchResult> run_bench(const Model& model, const BenchOptions& o) {
   if (o.prompt_tokens > 0) {
     double total = 0;
     for (int rep = -1; rep < o.repetitions; ++rep) {  // rep -1 warms up
-      LINGUA_ASSIGN_OR_RETURN(Executor ex, Executor::create(model.graph(), config));
+      LINGUA_ASSIGN_OR_RETURN(SegmentedExecutor ex, SegmentedExecutor::create(model.graph(), partition, config));
       const auto t0 = clock::now();
       for (int64_t pos = 0; pos < o.prompt_tokens; pos += config.max_batch) {
         const int64_t n = std::min(config.max_batch, o.prompt_tokens - pos);
         LINGUA_TRY(ex.forward(tokens.data() + pos, n, pos, pool, logits));
       }
       if (rep >= 0) total += seconds(t0);
-      result.kv_bytes = ex.kv_cache().bytes();
+      result.kv_bytes = ex.kv_bytes();
     }
     result.pp_tokens_per_s = static_cast<double>(o.prompt_tokens) * o.repetitions / total;
   }
   if (o.gen_tokens > 0) {
     double total = 0;
     for (int rep = -1; rep < o.repetitions; ++rep) {
-      LINGUA_ASSIGN_OR_RETURN(Executor ex, Executor::create(model.graph(), config));
+      LINGUA_ASSIGN_OR_RETURN(SegmentedExecutor ex, SegmentedExecutor::create(model.graph(), partition, config));
       int32_t token = tokens[0];
       const auto t0 = clock::now();
       for (int64_t pos = 0; pos < o.gen_tokens; ++pos) {
         LINGUA_TRY(ex.forward(&token, 1, pos, pool, logits));
+        if (rep >= 0)
+          for (size_t s = 0; s < result.segment_decode_seconds.size(); ++s)
+            result.segment_decode_seconds[s] += ex.last_segment_seconds()[s];
         token = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
       }
       if (rep >= 0) total += seconds(t0);
-      result.kv_bytes = ex.kv_cache().bytes();
+      result.kv_bytes = ex.kv_bytes();
     }
     result.tg_tokens_per_s = static_cast<double>(o.gen_tokens) * o.repetitions / total;
+    for (double& s : result.segment_decode_seconds) s /= static_cast<double>(o.gen_tokens * o.repetitions);
   }
   return result;
 }

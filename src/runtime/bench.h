@@ -4,8 +4,10 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <vector>
 
 #include "core/status.h"
+#include "graph/partition.h"
 #include "model/model.h"
 
 namespace lingua {
@@ -16,6 +18,8 @@ struct BenchOptions {
   int threads = 1;
   int repetitions = 3;
   int64_t batch = 512;
+  std::vector<int> split;   // in-process segmentation, as GenerateOptions
+  int segments = 0;
 };
 
 struct BenchResult {
@@ -23,6 +27,8 @@ struct BenchResult {
   double tg_tokens_per_s = 0;  // 0 when gen_tokens == 0
   uint64_t weight_bytes = 0;
   uint64_t kv_bytes = 0;
+  std::vector<Segment> segments;              // the partition measured
+  std::vector<double> segment_decode_seconds; // mean seconds per decode step of each segment
 };
 
 Expected<BenchResult> run_bench(const Model& model, const BenchOptions& options);

@@ -1,6 +1,8 @@
 // Generator: prompt batching, the sampling loop, stop conditions and timings.
 #include "runtime/generator.h"
 
+#include "graph/cost_model.h"
+
 #include <algorithm>
 #include <chrono>
 
@@ -43,7 +45,8 @@ Expected<GenerateResult> Generator::generate(const std::string& prompt, const Ge
   ExecutorConfig config;
   config.context = context;
   config.max_batch = std::max<int64_t>(1, options.batch);
-  LINGUA_ASSIGN_OR_RETURN(Executor executor, Executor::create(model_.graph(), config));
+  LINGUA_ASSIGN_OR_RETURN(Partition partition, partition_for(model_.graph(), options.split, options.segments));
+  LINGUA_ASSIGN_OR_RETURN(SegmentedExecutor executor, SegmentedExecutor::create(model_.graph(), partition, config));
   Sampler sampler(options.sampling);
   for (TokenId t : result.prompt_tokens) sampler.accept(t);
 
@@ -104,6 +107,15 @@ Expected<GenerateResult> Generator::generate(const std::string& prompt, const Ge
   if (on_text && !rest.empty()) on_text(rest);
   result.gen_ms = ms_since(t_gen);
   return result;
+}
+
+Expected<Partition> partition_for(const Graph& graph, const std::vector<int>& split, int segments) {
+  if (!split.empty() && segments > 1) return Status::error("give either --split or --segments, not both");
+  if (!split.empty()) return Partition::from_starts(graph, split);
+  if (segments > 1)
+    return Partition::balanced(graph, predicted_decode_seconds(op_costs(graph), default_compute_rates()), segments);
+  if (segments < 0) return Status::error("--segments must be 1 or more");
+  return Partition::whole(graph);
 }
 
 }  // namespace lingua

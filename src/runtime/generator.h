@@ -1,5 +1,6 @@
 // Text generation on one model: tokenize, evaluate the prompt in batches, then sample token by
-// token, streaming text as it completes. Runs the graph through the one Executor path.
+// token, streaming text as it completes. Runs the graph through the one executor path
+// (a partition of one segment unless asked otherwise).
 #pragma once
 #include <functional>
 #include <memory>
@@ -8,7 +9,8 @@
 
 #include "core/status.h"
 #include "core/thread_pool.h"
-#include "graph/executor.h"
+#include "graph/partition.h"
+#include "graph/segmented_executor.h"
 #include "model/model.h"
 #include "model/sampler.h"
 
@@ -23,7 +25,14 @@ struct GenerateOptions {
   bool truncate_prompt = false; // drop the oldest prompt tokens instead of failing when too long
   bool parse_special = false;   // "<s>" in the prompt text is the control token
   bool keep_all_logits = false; // record logits at every position (tests, tools)
+  // In-process segmentation (tests, debugging): a new segment starts at each op id of `split`,
+  // or `segments` > 1 cuts into that many cost-balanced segments. Neither: one segment.
+  std::vector<int> split;
+  int segments = 0;
 };
+
+// The partition `options` asks for on `graph` (see GenerateOptions::split and ::segments).
+Expected<Partition> partition_for(const Graph& graph, const std::vector<int>& split, int segments);
 
 struct GenerateResult {
   std::vector<TokenId> prompt_tokens;
