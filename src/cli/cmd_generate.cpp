@@ -35,6 +35,9 @@ class GenerateCommand : public Command {
     app.add_flag("--truncate", opts_.truncate_prompt, "drop the oldest prompt tokens when the prompt is too long");
     app.add_flag("--ignore-eos", opts_.ignore_eos, "keep generating past end-of-text");
     app.add_flag("--special", opts_.parse_special, "parse special-token text such as <s> in the prompt");
+    app.add_option("--segments", opts_.segments, "run as K cost-balanced segments in this process (tests, debugging)");
+    app.add_option("--split", opts_.split, "run as segments starting at these op ids, e.g. 40,81 (see lingua graph)")
+        ->delimiter(',');
     app.add_flag("--json", json_, "print one JSON document on stdout");
   }
 
@@ -67,6 +70,7 @@ class GenerateCommand : public Command {
       doc["text"] = r.text;
       doc["prompt_tokens"] = r.prompt_tokens;
       doc["devices"] = 1;
+      doc["segments"] = r.segments;
       doc["stop_reason"] = r.stop_reason;
       doc["seed"] = seed_;
       doc["timings"] = {{"prompt_tokens_per_s", pp}, {"gen_tokens_per_s", tg}, {"per_token_ms", r.per_token_ms}};

@@ -51,6 +51,7 @@ int main(int argc, char** argv) {
   commands.push_back(make_bench_command());
   commands.push_back(make_convert_command());
   commands.push_back(make_quantize_command());
+  commands.push_back(make_graph_command());
 
   if (argc <= 1) {
     print_guide(commands);

@@ -47,6 +47,7 @@ Expected<GenerateResult> Generator::generate(const std::string& prompt, const Ge
   config.max_batch = std::max<int64_t>(1, options.batch);
   LINGUA_ASSIGN_OR_RETURN(Partition partition, partition_for(model_.graph(), options.split, options.segments));
   LINGUA_ASSIGN_OR_RETURN(SegmentedExecutor executor, SegmentedExecutor::create(model_.graph(), partition, config));
+  result.segments = partition.size();
   Sampler sampler(options.sampling);
   for (TokenId t : result.prompt_tokens) sampler.accept(t);
 

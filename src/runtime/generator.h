@@ -42,6 +42,7 @@ struct GenerateResult {
   double prompt_ms = 0, gen_ms = 0;
   std::vector<double> per_token_ms;
   std::vector<std::vector<float>> logits;  // when keep_all_logits: one row per evaluated position
+  int segments = 1;                        // segments the graph ran as
 };
 
 class Generator {
