@@ -31,6 +31,7 @@ std::vector<OpCost> op_costs(const Graph& graph, const CostShape& shape) {
         flops = 2 * rows * cols + (op.bias ? rows : 0);
         c.decode_bytes_read = rows * static_cast<double>(op.weight.row_bytes);
         c.compute_type = op.weight.type;
+        c.parallel = true;
         break;
       }
       case OpKind::kRope: flops = 3 * d; break;
@@ -47,6 +48,7 @@ std::vector<OpCost> op_costs(const Graph& graph, const CostShape& shape) {
         c.flops_decode = per_key * decode_context;
         c.kv_bytes_per_token = static_cast<uint64_t>(2 * kv_dim * sizeof(float));
         c.decode_bytes_read = 2 * kv_dim * sizeof(float) * decode_context;
+        c.parallel = true;
         continue;
       }
     }
@@ -66,7 +68,7 @@ double predicted_decode_seconds(const OpCost& cost, const ComputeRates& rates) {
   const double rate = rates.flops_for(cost.compute_type);
   const double compute = rate > 0 ? cost.flops_decode / rate : 0;
   const double memory = rates.bytes_per_s > 0 ? cost.decode_bytes_read / rates.bytes_per_s : 0;
-  return std::max(compute, memory) + rates.seconds_per_op;
+  return std::max(compute, memory) + (cost.parallel ? rates.seconds_per_op : 0.0);
 }
 
 ComputeRates default_compute_rates() {

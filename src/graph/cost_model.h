@@ -17,6 +17,7 @@ struct OpCost {
   uint64_t out_bytes_per_token = 0;    // f32 output row
   double decode_bytes_read = 0;        // bytes one decode step streams: weights it touches + KV
   DType compute_type = DType::F32;     // which compute rate applies (a matmul's weight type)
+  bool parallel = false;               // split over the thread pool (matmul, attention)
 };
 
 struct CostShape {
@@ -29,8 +30,8 @@ struct CostShape {
 std::vector<OpCost> op_costs(const Graph& graph, const CostShape& shape = {});
 
 // How fast a device computes: FLOP/s per weight type (f32 for everything that is not a matmul)
-// and the memory bandwidth a decode step streams weights and KV at, plus a fixed cost per op
-// (thread wake-up and synchronization), which dominates the many tiny element-wise ops.
+// and the memory bandwidth a decode step streams weights and KV at, plus the fixed cost of an op
+// split over the thread pool (waking and joining the workers), which small matmuls feel.
 struct ComputeRates {
   static constexpr size_t kTypeSlots = 40;  // above the largest GGUF type id Lingua knows
   double flops_per_s[kTypeSlots] = {};
@@ -47,7 +48,7 @@ ComputeRates default_compute_rates();
 // Per-op predicted decode seconds, the cost `--segments K` balances.
 std::vector<double> predicted_decode_seconds(const std::vector<OpCost>& costs, const ComputeRates& rates);
 
-// Roofline: the larger of FLOPs / rate and bytes / bandwidth, plus the per-op cost.
+// Roofline: the larger of FLOPs / rate and bytes / bandwidth, plus the pool's cost for parallel ops.
 double predicted_decode_seconds(const OpCost& cost, const ComputeRates& rates);
 
 }  // namespace lingua

@@ -5,11 +5,53 @@
 #include <chrono>
 #include <vector>
 
+#include <sys/resource.h>
+
 #include "core/thread_pool.h"
 #include "graph/segmented_executor.h"
 #include "runtime/generator.h"
 
 namespace lingua {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+uint64_t peak_rss_bytes() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<uint64_t>(usage.ru_maxrss) * 1024;  // Linux reports KiB
+}
+
+// Decode steps of one segment alone; what it would receive from other segments is zeros of the
+// right shape, which costs the same to compute as real activations.
+Status bench_one_segment(const Model& model, const Segment& segment, const BenchOptions& o, ExecutorConfig config,
+                         ThreadPool& pool, const std::vector<int32_t>& tokens, BenchResult& result) {
+  if (o.gen_tokens <= 0) return Status::error("--only-segment measures decode steps: give -n > 0");
+  config.segment = segment;
+  config.max_batch = 1;
+  std::vector<float> logits, zeros;
+  double total = 0;
+  for (int rep = -1; rep < o.repetitions; ++rep) {
+    LINGUA_ASSIGN_OR_RETURN(Executor ex, Executor::create(model.graph(), config));
+    const auto t0 = Clock::now();
+    for (int64_t pos = 0; pos < o.gen_tokens; ++pos) {
+      for (int op : ex.imports()) {
+        zeros.assign(static_cast<size_t>(model.graph().op(op).out_dim), 0.0f);
+        LINGUA_TRY(ex.set_input(op, zeros.data(), 1));
+      }
+      LINGUA_TRY(ex.forward(tokens.data(), 1, pos, pool, logits));
+    }
+    if (rep >= 0) total += seconds_since(t0);
+    result.kv_bytes = ex.kv_cache().bytes();
+  }
+  result.segments = {segment};
+  result.segment_decode_seconds = {total / static_cast<double>(o.gen_tokens * o.repetitions)};
+  result.tg_tokens_per_s = static_cast<double>(o.gen_tokens) * o.repetitions / total;
+  return Status::ok();
+}
+
+}  // namespace
 
 Expected<BenchResult> run_bench(const Model& model, const BenchOptions& o) {
   if (o.prompt_tokens < 0 || o.gen_tokens < 0) return Status::error("-p and -n must be 0 or more");
@@ -29,10 +71,19 @@ Expected<BenchResult> run_bench(const Model& model, const BenchOptions& o) {
   }
   std::vector<float> logits;
   BenchResult result;
+  result.weight_bytes = model.weight_bytes();
   LINGUA_ASSIGN_OR_RETURN(Partition partition, partition_for(model.graph(), o.split, o.segments));
   result.segments = partition.segments();
   result.segment_decode_seconds.assign(partition.segments().size(), 0.0);
-  result.weight_bytes = model.weight_bytes();
+  if (o.only_segment >= partition.size())
+    return Status::error("--only-segment " + std::to_string(o.only_segment) + " does not exist: the model is cut into " +
+                         std::to_string(partition.size()) + " segments (0.." + std::to_string(partition.size() - 1) + ")");
+  if (o.only_segment >= 0) {
+    LINGUA_TRY(bench_one_segment(model, partition.segments()[static_cast<size_t>(o.only_segment)], o, config, pool,
+                                 tokens, result));
+    result.peak_rss_bytes = peak_rss_bytes();
+    return result;
+  }
 
   using clock = std::chrono::steady_clock;
   auto seconds = [](clock::time_point t0) { return std::chrono::duration<double>(clock::now() - t0).count(); };
@@ -70,6 +121,7 @@ Expected<BenchResult> run_bench(const Model& model, const BenchOptions& o) {
     result.tg_tokens_per_s = static_cast<double>(o.gen_tokens) * o.repetitions / total;
     for (double& s : result.segment_decode_seconds) s /= static_cast<double>(o.gen_tokens * o.repetitions);
   }
+  result.peak_rss_bytes = peak_rss_bytes();
   return result;
 }
 

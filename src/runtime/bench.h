@@ -20,6 +20,9 @@ struct BenchOptions {
   int64_t batch = 512;
   std::vector<int> split;   // in-process segmentation, as GenerateOptions
   int segments = 0;
+  // Run this segment alone (its inputs from other segments fed as zeros), so its speed and the
+  // memory a device holding only it needs can be measured. -1: run them all.
+  int only_segment = -1;
 };
 
 struct BenchResult {
@@ -29,6 +32,7 @@ struct BenchResult {
   uint64_t kv_bytes = 0;
   std::vector<Segment> segments;              // the partition measured
   std::vector<double> segment_decode_seconds; // mean seconds per decode step of each segment
+  uint64_t peak_rss_bytes = 0;                // of this process, after the runs
 };
 
 Expected<BenchResult> run_bench(const Model& model, const BenchOptions& options);

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "model/gguf.h"
+#include "model/model.h"
 #include "model/synth.h"
 #include "test_paths.h"
 
@@ -183,6 +184,55 @@ TEST(Cli, SynthEachArchitectureThenGenerate) {
     ASSERT_EQ(i.rc, 0) << i.err;
     EXPECT_NE(i.out.find(std::string("\"") + arch + "\""), std::string::npos) << arch;
   }
+}
+
+// A cut between attention and FFN of block 1 (the residual stream crosses it like any tensor)
+// gives the unsegmented tokens; so do cost-balanced segments.
+TEST(Cli, GenerateSplitInsideABlockGivesTheSameTokens) {
+  auto model = Model::load(shipped());
+  ASSERT_TRUE(model) << model.error();
+  int residual = -1;
+  for (const Op& op : (*model)->graph().ops())
+    if (op.name == "blk.1.attn_residual") residual = op.id;
+  ASSERT_GT(residual, 0);
+  ASSERT_EQ((*model)->graph().op(residual).kind, OpKind::kAdd);
+  auto tokens = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = {"generate", "-m", shipped(), "-p", "And God said", "-n", "24", "--temp", "0", "--json"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    CliRun r = lingua(args);
+    EXPECT_EQ(r.rc, 0) << r.err;
+    return nlohmann::json::parse(r.out.empty() ? "{}" : r.out);
+  };
+  const auto plain = tokens({});
+  const auto split = tokens({"--split", std::to_string(residual)});
+  const auto balanced = tokens({"--segments", "5"});
+  EXPECT_EQ(plain["segments"], 1);
+  EXPECT_EQ(split["segments"], 2);
+  EXPECT_EQ(balanced["segments"], 5);
+  EXPECT_EQ(split["tokens"], plain["tokens"]);
+  EXPECT_EQ(balanced["tokens"], plain["tokens"]);
+  expect_user_error(lingua({"generate", "-m", shipped(), "-p", "x", "-n", "2", "--split", "40,20"}), "op 20");
+  expect_user_error(lingua({"generate", "-m", shipped(), "-p", "x", "-n", "2", "--split", "9999"}), "op 9999");
+  expect_user_error(lingua({"generate", "-m", shipped(), "-p", "x", "-n", "2", "--split", "30", "--segments", "2"}),
+                    "either --split or --segments");
+}
+
+TEST(Cli, BenchTimesEachSegmentAndOneSegmentAlone) {
+  CliRun all = lingua({"bench", "-m", shipped(), "-p", "0", "-n", "4", "-t", "1", "-r", "1", "--segments", "3", "--json"});
+  ASSERT_EQ(all.rc, 0) << all.err;
+  const auto doc = nlohmann::json::parse(all.out);
+  ASSERT_EQ(doc["segments"].size(), 3u);
+  EXPECT_EQ(doc["segments"][0]["first_op"], 0);
+  for (const auto& seg : doc["segments"]) EXPECT_GT(seg["decode_ms"].get<double>(), 0.0);
+  CliRun one = lingua({"bench", "-m", shipped(), "-p", "0", "-n", "4", "-t", "1", "-r", "1", "--segments", "3",
+                       "--only-segment", "1", "--json"});
+  ASSERT_EQ(one.rc, 0) << one.err;
+  const auto single = nlohmann::json::parse(one.out);
+  ASSERT_EQ(single["segments"].size(), 1u);
+  EXPECT_EQ(single["segments"][0]["first_op"], doc["segments"][1]["first_op"]);
+  EXPECT_GT(single["peak_rss_bytes"].get<double>(), 0.0);
+  expect_user_error(lingua({"bench", "-m", shipped(), "-n", "4", "--segments", "3", "--only-segment", "3"}),
+                    "--only-segment 3");
 }
 
 TEST(CliBadInput, MissingFile) {
