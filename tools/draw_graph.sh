@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Renders the op graph of the shipped model, cut three ways, into docs/img/ (see docs/graph.md):
+# Renders the op graph of the shipped model, cut three ways, into docs/ (see docs/graph.md):
 #   kjv-graph-cuts2.svg       --cuts 2   (two cost-balanced segments)
 #   kjv-graph-cuts3.svg       --cuts 3   (three cost-balanced segments)
 #   kjv-graph-split-blk1.svg  --split    between attention and FFN of block 1, and before block 3
@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 lingua="${1:-build/lingua}"
 model=models/kjv-fortunes-3M-f32.gguf
-out=docs/img
+out=docs
 
 if ! command -v dot >/dev/null; then
   echo "draw_graph: Graphviz 'dot' is not installed; install it with: apt-get install graphviz" >&2

@@ -54,7 +54,8 @@ std::string parse_split(const std::string& text, std::vector<int>& out) {
     int v = 0;
     const char* end = piece.data() + piece.size();
     auto [p, ec] = std::from_chars(piece.data(), end, v);
-    if (piece.empty() || ec != std::errc() || p != end)
+    if (piece.empty()) return "--split has an empty op id in '" + text + "' (give ids like 3,17,40)";
+    if (ec != std::errc() || p != end)
       return "--split takes comma-separated op ids, and '" + piece + "' in '" + text + "' is not one";
     out.push_back(v);
     if (comma == std::string::npos) break;
@@ -164,7 +165,7 @@ class GraphCommand : public Command {
                 "weights", "FLOPs/tok", "KV/tok", "out/tok", "decode us", "seg");
     for (const Op& op : graph.ops()) {
       const OpCost& c = costs_[static_cast<size_t>(op.id)];
-      std::printf("%4d  %-*s  %-10s  %-*s  %10s  %11s  %10s  %10s  %9.1f  %3d\n", op.id, nw, op.name.c_str(),
+      std::printf("%4d  %-*s  %-10s  %-*s  %10s  %11s  %10s  %10s  %9.2f  %3d\n", op.id, nw, op.name.c_str(),
                   op_kind_name(op.kind), iw, join_ints(op.inputs, ",").c_str(),
                   c.weight_bytes ? human_bytes(c.weight_bytes).c_str() : "-", human_count(c.flops_decode).c_str(),
                   c.kv_bytes_per_token ? human_bytes(c.kv_bytes_per_token).c_str() : "-",

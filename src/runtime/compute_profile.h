@@ -1,5 +1,5 @@
 // Measures this machine's compute rates with the real kernels (matmul FLOP/s per weight type on a
-// matrix that stays in cache, streaming read bandwidth, the cost of one parallel op), so the cost
+// matrix larger than the caches, streaming read bandwidth, the cost of one parallel op), so the cost
 // model can predict how long a segment takes here. `lingua profile` will build on it.
 #pragma once
 #include <vector>

@@ -21,7 +21,7 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-struct Run {
+struct CliResult {
   int rc = -1;
   std::string out, err;
 };
@@ -52,7 +52,7 @@ class GraphCli : public ::testing::Test {
     dir_ = fs::temp_directory_path() / ("lingua-graph-cli-test-" + std::to_string(::getpid()));
     fs::create_directories(dir_);
     model_ = (dir_ / "synth-llama.gguf").string();
-    Run s = lingua({"synth", "--dim", "64", "--layers", "3", "--heads", "4", "--kv-heads", "2", "--ffn", "128",
+    CliResult s = lingua({"synth", "--dim", "64", "--layers", "3", "--heads", "4", "--kv-heads", "2", "--ffn", "128",
                     "--vocab", "300", "-o", model_});
     ASSERT_EQ(s.rc, 0) << s.err;
   }
@@ -61,12 +61,12 @@ class GraphCli : public ::testing::Test {
     fs::remove_all(dir_, ec);
   }
 
-  static Run lingua(const std::vector<std::string>& args) {
+  static CliResult lingua(const std::vector<std::string>& args) {
     std::string cmd = "timeout 120 " + shell_quote(testing::lingua_binary());
     for (const auto& a : args) cmd += ' ' + shell_quote(a);
     const fs::path out = dir_ / "out.txt", err = dir_ / "err.txt";
     cmd += " </dev/null >" + shell_quote(out.string()) + " 2>" + shell_quote(err.string());
-    Run r;
+    CliResult r;
     const int status = std::system(cmd.c_str());
     r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     r.out = read_all(out);
@@ -77,7 +77,7 @@ class GraphCli : public ::testing::Test {
   static json graph_json(std::vector<std::string> extra) {
     std::vector<std::string> args = {"graph", "-m", model_, "--json"};
     args.insert(args.end(), extra.begin(), extra.end());
-    Run r = lingua(args);
+    CliResult r = lingua(args);
     EXPECT_EQ(r.rc, 0) << r.err;
     return json::parse(r.out);
   }
@@ -86,7 +86,7 @@ class GraphCli : public ::testing::Test {
   static void expect_user_error(const std::vector<std::string>& extra, const std::string& needle) {
     std::vector<std::string> args = {"graph", "-m", model_};
     args.insert(args.end(), extra.begin(), extra.end());
-    Run r = lingua(args);
+    CliResult r = lingua(args);
     EXPECT_EQ(r.rc, 1) << r.err;
     EXPECT_NE(r.err.find(needle), std::string::npos) << "stderr: " << r.err;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "stderr: " << r.err;
@@ -112,7 +112,9 @@ void expect_segments_cover_ops(const json& doc) {
   EXPECT_EQ(segs.back()["last_op"].get<int>(), static_cast<int>(doc["ops"].size()) - 1);
   for (size_t i = 0; i < segs.size(); ++i) {
     EXPECT_LE(segs[i]["first_op"].get<int>(), segs[i]["last_op"].get<int>()) << "segment " << i;
-    if (i > 0) EXPECT_EQ(segs[i]["first_op"].get<int>(), segs[i - 1]["last_op"].get<int>() + 1) << "segment " << i;
+    if (i > 0) {
+      EXPECT_EQ(segs[i]["first_op"].get<int>(), segs[i - 1]["last_op"].get<int>() + 1) << "segment " << i;
+    }
   }
 }
 
@@ -193,7 +195,7 @@ TEST_F(GraphCli, OpWeightBytesSumToTheTensorBytesOfTheFile) {
   const json doc = graph_json({});
   uint64_t ops_total = 0;
   for (const auto& op : doc["ops"]) ops_total += op["weight_bytes"].get<uint64_t>();
-  Run info = lingua({"info", "-m", model_, "--json"});
+  CliResult info = lingua({"info", "-m", model_, "--json"});
   ASSERT_EQ(info.rc, 0) << info.err;
   const json file = json::parse(info.out);
   uint64_t file_total = 0;
@@ -229,7 +231,7 @@ TEST_F(GraphCli, SplitPutsSegmentsAtTheGivenOpsEvenInsideABlock) {
 }
 
 TEST_F(GraphCli, DotStartsWithDigraphAndDrawsOneClusterPerSegment) {
-  Run r = lingua({"graph", "-m", model_, "--dot", "--cuts", "3"});
+  CliResult r = lingua({"graph", "-m", model_, "--dot", "--cuts", "3"});
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_EQ(r.out.rfind("digraph", 0), 0u) << r.out.substr(0, 80);
   auto count = [&](const std::string& needle) {
@@ -242,7 +244,7 @@ TEST_F(GraphCli, DotStartsWithDigraphAndDrawsOneClusterPerSegment) {
   EXPECT_EQ(r.out.back(), '\n');
   EXPECT_EQ(r.out.substr(r.out.size() - 2), "}\n");
 
-  Run one = lingua({"graph", "-m", model_, "--dot"});
+  CliResult one = lingua({"graph", "-m", model_, "--dot"});
   ASSERT_EQ(one.rc, 0) << one.err;
   EXPECT_NE(one.out.find("subgraph cluster_0"), std::string::npos);
   EXPECT_EQ(one.out.find("subgraph cluster_1"), std::string::npos);
@@ -250,7 +252,7 @@ TEST_F(GraphCli, DotStartsWithDigraphAndDrawsOneClusterPerSegment) {
 }
 
 TEST_F(GraphCli, TableListsEveryOpThenSegmentsAndTransmissions) {
-  Run r = lingua({"graph", "-m", model_, "--cuts", "2"});
+  CliResult r = lingua({"graph", "-m", model_, "--cuts", "2"});
   ASSERT_EQ(r.rc, 0) << r.err;
   const json doc = graph_json({"--cuts", "2"});
   for (const auto& op : doc["ops"]) EXPECT_NE(r.out.find(op["name"].get<std::string>()), std::string::npos);
@@ -271,7 +273,7 @@ TEST_F(GraphCli, BadInputsEndInOneLineAndExitOne) {
   expect_user_error({"--split", "100000"}, "op 100000");
   expect_user_error({"--json", "--dot"}, "--dot");
 
-  Run missing = lingua({"graph", "-m", (dir_ / "no-such-model.gguf").string()});
+  CliResult missing = lingua({"graph", "-m", (dir_ / "no-such-model.gguf").string()});
   EXPECT_EQ(missing.rc, 1);
   EXPECT_NE(missing.err.find("no-such-model.gguf"), std::string::npos) << missing.err;
   EXPECT_EQ(std::count(missing.err.begin(), missing.err.end(), '\n'), 1) << missing.err;
