@@ -5,7 +5,7 @@
 #include "cli/json_out.h"
 #include "graph/cost_model.h"
 #include "runtime/bench.h"
-#include "runtime/compute_profile.h"
+#include "plan/compute_profile.h"
 
 namespace lingua::cli {
 namespace {

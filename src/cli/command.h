@@ -27,6 +27,8 @@ std::unique_ptr<Command> make_bench_command();
 std::unique_ptr<Command> make_convert_command();
 std::unique_ptr<Command> make_quantize_command();
 std::unique_ptr<Command> make_graph_command();
+std::unique_ptr<Command> make_profile_command();
+std::unique_ptr<Command> make_plan_command();
 
 // Prints "lingua <command>: <message>" to stderr and returns exit code 1.
 int fail(const char* command, const std::string& message);

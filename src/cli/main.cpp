@@ -52,6 +52,8 @@ int main(int argc, char** argv) {
   commands.push_back(make_convert_command());
   commands.push_back(make_quantize_command());
   commands.push_back(make_graph_command());
+  commands.push_back(make_profile_command());
+  commands.push_back(make_plan_command());
 
   if (argc <= 1) {
     print_guide(commands);

@@ -1,6 +1,6 @@
 // measure_compute_rates: timed kernel runs. Each figure is the best of several repetitions, since
 // a shared machine only ever makes a run slower.
-#include "runtime/compute_profile.h"
+#include "plan/compute_profile.h"
 
 #include <algorithm>
 #include <atomic>

@@ -1,0 +1,138 @@
+// `lingua plan`: the optimized assignment of a model to the devices of a devices file, beside the
+// even, memory-proportional and single-device baselines, priced by the same cost model.
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+
+#include "cli/command.h"
+#include "cli/json_out.h"
+#include "graph/cost_model.h"
+#include "model/model.h"
+#include "plan/cluster.h"
+#include "plan/plan_file.h"
+#include "plan/planner.h"
+#include "plan/units.h"
+
+namespace lingua::cli {
+namespace {
+
+// "3-7" for the blocks an op range touches, "-" when none (embedding or output only).
+std::string layers_of(const Graph& g, const Assignment& a) {
+  int lo = -1, hi = -1;
+  for (int i = a.first_op; i <= a.last_op; ++i) {
+    int b = -1;
+    if (std::sscanf(g.op(i).name.c_str(), "blk.%d.", &b) != 1) continue;
+    if (lo < 0) lo = b;
+    hi = b;
+  }
+  if (lo < 0) return "-";
+  return lo == hi ? std::to_string(lo) : std::to_string(lo) + "-" + std::to_string(hi);
+}
+
+class PlanCommand : public Command {
+ public:
+  const char* name() const override { return "plan"; }
+  const char* summary() const override { return "assign a model's ops to devices (optimized and baseline plans)"; }
+
+  void setup(CLI::App& app) override {
+    app.add_option("-m,--model", model_, "GGUF model file")->required();
+    app.add_option("--devices", devices_, "devices file (YAML, see examples/hetero3.yaml)")->required();
+    app.add_option("--objective", objective_, "latency | throughput")->capture_default_str();
+    app.add_option("--solver", solver_, "dp (exact dynamic program) | milp (GLPK)")->capture_default_str();
+    app.add_option("--pick", pick_, "plan written by --out: optimized | even | memory | single")->capture_default_str();
+    app.add_option("--out", out_, "write the picked plan here, for generate --plan");
+    app.add_option("-c,--ctx-size", context_, "KV cache positions each device must hold (0 = the model's)")
+        ->capture_default_str();
+    app.add_flag("--refresh-profile", refresh_, "measure this machine again instead of using the cached profile");
+    app.add_flag("--json", json_, "print one JSON document");
+  }
+
+  int run() override {
+    auto objective = parse_objective(objective_);
+    if (!objective) return fail(name(), objective.error());
+    if (solver_ != "dp" && solver_ != "milp") return fail(name(), "unknown solver '" + solver_ + "' (supported: dp, milp)");
+    if (pick_ != "optimized" && pick_ != "even" && pick_ != "memory" && pick_ != "single")
+      return fail(name(), "unknown plan '" + pick_ + "' for --pick (supported: optimized, even, memory, single)");
+    if (context_ < 0) return fail(name(), "--ctx-size must be 0 (the model's) or more");
+    auto file = load_devices_file(devices_);
+    if (!file) return fail(name(), file.error());
+    auto model = Model::load(model_);
+    if (!model) return fail(name(), model.error());
+    const Graph& graph = (*model)->graph();
+    auto cluster = make_cluster(*file, refresh_);
+    if (!cluster) return fail(name(), cluster.error());
+    const int64_t context = context_ > 0 ? context_ : std::max<int64_t>(1, (*model)->train_context());
+    const auto costs = op_costs(graph, CostShape{64, context / 2});
+    const PlanProblem problem = make_plan_problem(graph, costs, cluster->devices, cluster->link, context);
+
+    const auto t0 = std::chrono::steady_clock::now();
+    auto optimized = plan_optimized(problem, *objective, solver_ == "dp" ? Solver::kDp : Solver::kMilp);
+    const double solve_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    if (!optimized) return fail(name(), optimized.error());
+    std::vector<Plan> plans = {*optimized, plan_even(problem, graph), plan_memory(problem, graph)};
+    auto single = plan_single(problem);
+    std::string single_note;
+    if (single) plans.push_back(*single);
+    else single_note = single.error();
+
+    if (!out_.empty()) {
+      const Plan* picked = nullptr;
+      for (const Plan& p : plans)
+        if (p.name == pick_) picked = &p;
+      if (!picked) return fail(name(), "cannot write the single-device plan: " + single_note);
+      if (!picked->feasible) return fail(name(), "the " + pick_ + " plan does not fit: " + picked->note);
+      if (auto st = write_plan_file(out_, model_, graph, problem, *picked, *objective); !st.is_ok())
+        return fail(name(), st.message());
+    }
+    if (json_) {
+      nlohmann::json list = nlohmann::json::array();
+      for (const Plan& p : plans) {
+        nlohmann::json assignments = nlohmann::json::array();
+        for (const Assignment& a : p.assignments)
+          assignments.push_back({{"device", problem.devices[static_cast<size_t>(a.device)].name}, {"first_op", a.first_op},
+                                 {"last_op", a.last_op}, {"layers", layers_of(graph, a)}, {"memory_bytes", a.memory_bytes},
+                                 {"memory_budget_bytes", problem.devices[static_cast<size_t>(a.device)].memory_bytes},
+                                 {"compute_ms", a.compute_s * 1e3}, {"link_ms", a.link_s * 1e3}});
+        list.push_back({{"name", p.name}, {"predicted_tokens_per_s", p.feasible ? p.tokens_per_s(*objective) : 0.0},
+                        {"latency_ms", p.latency_s * 1e3}, {"period_ms", p.period_s * 1e3}, {"feasible", p.feasible},
+                        {"note", p.note}, {"assignments", assignments}});
+      }
+      print_json({{"model", model_}, {"devices", devices_}, {"objective", objective_name(*objective)}, {"solver", solver_},
+                  {"solve_ms", solve_ms}, {"context", context}, {"notes", cluster->notes}, {"plans", list},
+                  {"single_note", single_note}});
+      return 0;
+    }
+    std::printf("model %s, %d ops; devices %s; objective %s; solver %s (%.1f ms); context %lld\n", model_.c_str(),
+                graph.size(), devices_.c_str(), objective_name(*objective), solver_.c_str(), solve_ms,
+                static_cast<long long>(context));
+    for (const std::string& n : cluster->notes) std::printf("  %s\n", n.c_str());
+    std::printf("\n| plan | tokens/s | latency ms | slowest stage ms | fits |\n|---|---:|---:|---:|---|\n");
+    for (const Plan& p : plans)
+      std::printf("| %s | %.2f | %.1f | %.1f | %s |\n", p.name.c_str(), p.feasible ? p.tokens_per_s(*objective) : 0.0,
+                  p.latency_s * 1e3, p.period_s * 1e3, p.feasible ? "yes" : ("no: " + p.note).c_str());
+    if (!single) std::printf("| single | - | - | - | no: %s |\n", single_note.c_str());
+    for (const Plan& p : plans) {
+      std::printf("\n%s plan:\n| device | ops | layers | memory used / budget | compute ms | link ms |\n|---|---|---|---|---:|---:|\n",
+                  p.name.c_str());
+      for (const Assignment& a : p.assignments) {
+        const PlanDevice& d = problem.devices[static_cast<size_t>(a.device)];
+        std::printf("| %s | %d..%d | %s | %s / %s | %.2f | %.2f |\n", d.name.c_str(), a.first_op, a.last_op,
+                    layers_of(graph, a).c_str(), format_bytes(a.memory_bytes).c_str(), format_bytes(d.memory_bytes).c_str(),
+                    a.compute_s * 1e3, a.link_s * 1e3);
+      }
+    }
+    if (!out_.empty()) std::printf("\nwrote the %s plan to %s\n", pick_.c_str(), out_.c_str());
+    return 0;
+  }
+
+ private:
+  std::string model_, devices_, objective_ = "latency", solver_ = "dp", pick_ = "optimized", out_;
+  int64_t context_ = 0;
+  bool refresh_ = false, json_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<Command> make_plan_command() { return std::make_unique<PlanCommand>(); }
+
+}  // namespace lingua::cli

@@ -1,0 +1,91 @@
+// PlanProblem: per-op, per-device prices from the cost model, and the pricing of any assignment
+// (evaluate_plan), which every solver and baseline shares.
+#include <algorithm>
+#include <set>
+
+#include "plan/planner.h"
+
+namespace lingua {
+
+const char* objective_name(Objective o) { return o == Objective::kLatency ? "latency" : "throughput"; }
+
+Expected<Objective> parse_objective(const std::string& name) {
+  if (name == "latency") return Objective::kLatency;
+  if (name == "throughput") return Objective::kThroughput;
+  return Status::error("unknown objective '" + name + "' (supported: latency, throughput)");
+}
+
+uint64_t PlanProblem::bytes_into(int b, int e) const {
+  uint64_t total = 0;
+  for (int p = 0; p < b; ++p)
+    for (int c : consumers[static_cast<size_t>(p)])
+      if (c >= b && c < e) {
+        total += out_bytes[static_cast<size_t>(p)];
+        break;
+      }
+  return total;
+}
+
+uint64_t PlanProblem::memory_of(int b, int e) const {
+  uint64_t total = device_overhead_bytes;
+  for (int i = b; i < e; ++i) total += op_memory[static_cast<size_t>(i)];
+  return total;
+}
+
+PlanProblem make_plan_problem(const Graph& graph, const std::vector<OpCost>& costs, std::vector<PlanDevice> devices,
+                              PlanLink link, int64_t context, int64_t max_batch) {
+  PlanProblem p;
+  p.n_ops = graph.size();
+  p.devices = std::move(devices);
+  p.link = link;
+  uint64_t widest = 0;  // widest activation row, the logits excepted
+  p.consumers.resize(static_cast<size_t>(p.n_ops));
+  for (const Op& op : graph.ops()) {
+    const OpCost& cost = costs[static_cast<size_t>(op.id)];
+    // Each op counts every tensor it reads in full: a tied embedding read at both ends of the
+    // graph is then held by both devices, as it must be.
+    uint64_t mem = 0;
+    for (const WeightRef& w : op.weights) mem += w.bytes;
+    mem += cost.kv_bytes_per_token * static_cast<uint64_t>(context);
+    if (op.id == graph.output()) mem += cost.out_bytes_per_token * static_cast<uint64_t>(max_batch);  // the logits
+    else widest = std::max(widest, cost.out_bytes_per_token);
+    p.op_memory.push_back(mem);
+    p.out_bytes.push_back(cost.out_bytes_per_token);
+    p.op_names.push_back(op.name);
+    for (int in : op.inputs) p.consumers[static_cast<size_t>(in)].push_back(op.id);
+  }
+  for (auto& c : p.consumers) std::sort(c.begin(), c.end());
+  // A few live activation buffers of the widest row for a full batch (the executor reuses
+  // buffers by liveness), plus a fixed margin for the runtime itself.
+  p.device_overhead_bytes = 6 * widest * static_cast<uint64_t>(max_batch) + (16ull << 20);
+  for (const PlanDevice& d : p.devices) p.op_seconds.push_back(predicted_decode_seconds(costs, d.rates));
+  return p;
+}
+
+double Plan::tokens_per_s(Objective o) const {
+  const double t = o == Objective::kLatency ? latency_s : period_s;
+  return t > 0 ? 1.0 / t : 0.0;
+}
+
+Plan evaluate_plan(const PlanProblem& p, std::string name, std::vector<Assignment> segments) {
+  Plan plan;
+  plan.name = std::move(name);
+  for (Assignment& a : segments) {
+    const PlanDevice& d = p.devices[static_cast<size_t>(a.device)];
+    a.compute_s = 0;
+    for (int i = a.first_op; i <= a.last_op; ++i) a.compute_s += p.op_seconds[static_cast<size_t>(a.device)][static_cast<size_t>(i)];
+    a.link_s = p.link.latency_s + static_cast<double>(p.bytes_into(a.first_op, a.last_op + 1)) / p.link.bytes_per_s;
+    a.memory_bytes = p.memory_of(a.first_op, a.last_op + 1);
+    plan.latency_s += a.compute_s + a.link_s;
+    plan.period_s = std::max({plan.period_s, a.compute_s, a.link_s});
+    if (a.memory_bytes > d.memory_bytes && plan.feasible) {
+      plan.feasible = false;
+      plan.note = d.name + " would need " + std::to_string(a.memory_bytes >> 20) + " MiB but has " +
+                  std::to_string(d.memory_bytes >> 20) + " MiB";
+    }
+  }
+  plan.assignments = std::move(segments);
+  return plan;
+}
+
+}  // namespace lingua

@@ -1,0 +1,87 @@
+// The assignment planner: which devices take part, in which order, and the contiguous op range
+// each runs, priced by the cost model (compute per op per device, memory per op, the bytes the
+// transmission map sends into each segment). Solved exactly by a dynamic program over
+// (op boundary, device) and as a MILP on GLPK; the two must agree. Also the baselines.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "graph/cost_model.h"
+#include "graph/graph.h"
+
+namespace lingua {
+
+enum class Objective { kLatency, kThroughput };
+const char* objective_name(Objective o);
+Expected<Objective> parse_objective(const std::string& name);
+
+struct PlanDevice {
+  std::string name;
+  uint64_t memory_bytes = 0;  // what the plan may use on it
+  ComputeRates rates;         // effective rates (an emulated slowdown already divided in)
+};
+
+struct PlanLink {
+  double bytes_per_s = 100e6 / 8;
+  double latency_s = 0.005;
+};
+
+// Everything the solvers see, precomputed once from the graph and the devices.
+struct PlanProblem {
+  int n_ops = 0;
+  std::vector<PlanDevice> devices;
+  PlanLink link;                                // between any two devices (uniform links)
+  std::vector<std::vector<double>> op_seconds;  // [device][op] predicted decode time
+  std::vector<uint64_t> op_memory;              // weights the op reads + its KV cache at the context
+  uint64_t device_overhead_bytes = 0;           // activations and margin every used device needs
+  // Tensors crossing into a segment: for op p, its output's bytes per token and its consumers.
+  std::vector<uint64_t> out_bytes;
+  std::vector<std::vector<int>> consumers;
+  std::vector<std::string> op_names;
+
+  // Bytes a segment [b, e) receives per decode token: every tensor produced before b with a
+  // reader in [b, e), once.
+  uint64_t bytes_into(int b, int e) const;
+  uint64_t memory_of(int b, int e) const;  // ops [b, e) plus the per-device overhead
+};
+
+// `context`: KV positions each device holds; activations for `max_batch` tokens are budgeted.
+PlanProblem make_plan_problem(const Graph& graph, const std::vector<OpCost>& costs, std::vector<PlanDevice> devices,
+                              PlanLink link, int64_t context, int64_t max_batch = 64);
+
+struct Assignment {
+  int device = 0;  // index into PlanProblem::devices
+  int first_op = 0, last_op = 0;
+  uint64_t memory_bytes = 0;
+  double compute_s = 0;  // per decode token
+  double link_s = 0;     // receiving its inputs per decode token (latency + bytes / bandwidth)
+};
+
+struct Plan {
+  std::string name;  // "optimized", "even", "memory", "single"
+  std::vector<Assignment> assignments;  // in pipeline order
+  double latency_s = 0;                 // one token through the chain
+  double period_s = 0;                  // slowest stage (compute or link), with pipelining
+  bool feasible = true;                 // every device within its memory
+  std::string note;                     // why infeasible, or how it was found
+  double tokens_per_s(Objective o) const;
+};
+
+// Prices a given assignment (used for every plan, so they compare like for like).
+Plan evaluate_plan(const PlanProblem& p, std::string name, std::vector<Assignment> segments);
+
+enum class Solver { kDp, kMilp };
+// The optimum over device subsets and orders (all orders up to 6 devices; beyond that devices
+// in decreasing speed). Error when no subset of devices can hold the model: names the shortfall.
+Expected<Plan> plan_optimized(const PlanProblem& p, Objective objective, Solver solver);
+
+// Baselines: `even` gives every device the same number of transformer blocks, in file order;
+// `memory` gives blocks in proportion to device memory; `single` the fastest device that holds
+// it all (error when none does).
+Plan plan_even(const PlanProblem& p, const Graph& graph);
+Plan plan_memory(const PlanProblem& p, const Graph& graph);
+Expected<Plan> plan_single(const PlanProblem& p);
+
+}  // namespace lingua
