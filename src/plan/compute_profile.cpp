@@ -3,7 +3,6 @@
 #include "plan/compute_profile.h"
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <vector>
@@ -30,28 +29,59 @@ double best_seconds(Fn&& fn, double budget) {
   return best;
 }
 
-// One-token matmul (a decode step's shape) over 32 MiB of weights, more than the caches hold, so
-// the figure is what a decode step really gets from this kernel: arithmetic and memory together.
-// Every row is the same quantized row: the values do not change the speed, and copying is fast.
-struct MatmulRate {
-  double flops_per_s;
-  double bytes_per_s;  // weight bytes streamed per second
+// One-token matmuls (a decode step's shape) of the sizes transformer blocks have, each on weights
+// not in any cache (a 96 MiB region is walked through, as a decode step streams a model larger
+// than the caches). The time of a call is fitted as fixed + bytes / bandwidth: the fixed part is
+// what every matmul pays (waking the pool, quantizing the activations, the slowest thread), the
+// slope the kernel's streaming rate. Every row is the same quantized row: values do not change the
+// speed, and copying is fast.
+struct MatmulFit {
+  double flops_per_s;     // arithmetic rate as streamed: FLOPs per byte / slope
+  double bytes_per_s;     // 1 / slope
+  double fixed_seconds;   // intercept
 };
 
-MatmulRate matmul_rate(DType type, ThreadPool& pool) {
-  const int64_t cols = 4096;
+MatmulFit matmul_fit(DType type, ThreadPool& pool) {
+  const int64_t cols = 2048;
   const uint64_t row_bytes = dtype_bytes(type, static_cast<uint64_t>(cols)).value();
-  const int64_t rows = static_cast<int64_t>((32u << 20) / row_bytes);
+  const uint64_t region = 96ull << 20;
+  const int64_t region_rows = static_cast<int64_t>(region / row_bytes);
   std::vector<float> source(static_cast<size_t>(cols));
   for (size_t i = 0; i < source.size(); ++i) source[i] = static_cast<float>((i * 7919) % 200) / 100.0f - 1.0f;
-  std::vector<uint8_t> weights(static_cast<size_t>(rows) * row_bytes);
+  std::vector<uint8_t> weights(static_cast<size_t>(region_rows) * row_bytes);
   kernels::quantize_row(type, source.data(), weights.data(), cols);
-  for (int64_t r = 1; r < rows; ++r) std::memcpy(weights.data() + r * row_bytes, weights.data(), row_bytes);
-  const MatrixView w{type, weights.data(), rows, cols, static_cast<size_t>(row_bytes)};
-  std::vector<float> x(source), y(static_cast<size_t>(rows));
-  const double call = best_seconds([&] { kernels::matmul(w, x.data(), 1, y.data(), pool); }, 0.15);
-  return {2.0 * static_cast<double>(rows) * static_cast<double>(cols) / call,
-          static_cast<double>(rows) * static_cast<double>(row_bytes) / call};
+  for (int64_t r = 1; r < region_rows; ++r) std::memcpy(weights.data() + r * row_bytes, weights.data(), row_bytes);
+  std::vector<float> x(source), y(16384);
+  // Seconds per call for matrices of `rows` rows, consecutive in the region so each call reads
+  // cold memory; the best of repeated passes.
+  auto per_call = [&](int64_t rows) {
+    const int64_t calls = region_rows / rows;
+    return best_seconds(
+               [&] {
+                 for (int64_t c = 0; c < calls; ++c) {
+                   const MatrixView w{type, weights.data() + static_cast<size_t>(c * rows) * row_bytes, rows, cols,
+                                      static_cast<size_t>(row_bytes)};
+                   kernels::matmul(w, x.data(), 1, y.data(), pool);
+                 }
+               },
+               0.15) /
+           static_cast<double>(calls);
+  };
+  // Least squares over the block-sized matrices a decode step multiplies: what matters is how a
+  // model's mix of sizes behaves, and the fit captures the fixed cost and how mid-sized matrices
+  // stream, which two extreme sizes alone do not.
+  double sx = 0, sy = 0, sxx = 0, sxy = 0;
+  int points = 0;
+  for (int64_t rows : {256, 1024, 2048, 5632, 8192}) {
+    const double bytes = static_cast<double>(rows) * static_cast<double>(row_bytes);
+    const double seconds = per_call(rows);
+    sx += bytes, sy += seconds, sxx += bytes * bytes, sxy += bytes * seconds;
+    ++points;
+  }
+  const double slope = std::max(1e-15, (points * sxy - sx * sy) / (points * sxx - sx * sx));
+  const double intercept = std::max(0.0, (sy - slope * sx) / points);
+  const double flops_per_byte = 2.0 * static_cast<double>(cols) / static_cast<double>(row_bytes);
+  return {flops_per_byte / slope, 1.0 / slope, intercept};
 }
 
 // Streaming read of 256 MiB split over the pool, as a decode step streams its weights.
@@ -74,19 +104,6 @@ double read_bytes_per_s(ThreadPool& pool) {
   return static_cast<double>(n * sizeof(float)) / s;
 }
 
-// Time of one parallel_for with next to no work: the fixed cost every op pays.
-double seconds_per_op(ThreadPool& pool) {
-  std::atomic<int64_t> sink{0};
-  const int reps = 2000;
-  const double s = best_seconds(
-      [&] {
-        for (int i = 0; i < reps; ++i)
-          pool.parallel_for(pool.size(), [&](int64_t b, int64_t e, int) { sink.fetch_add(e - b, std::memory_order_relaxed); });
-      },
-      0.1);
-  return s / reps;
-}
-
 }  // namespace
 
 std::vector<DType> profiled_types() {
@@ -95,15 +112,20 @@ std::vector<DType> profiled_types() {
 
 ComputeRates measure_compute_rates(ThreadPool& pool, const std::vector<DType>& types) {
   ComputeRates r;
-  // Bandwidth: the better of a plain streaming read and what the matmul kernels achieve, since
-  // the kernels' prefetching can beat a simple loop.
+  // Bandwidth (for KV cache reads and other streams): the better of a plain streaming read and
+  // what the matmul kernels achieve. The fixed cost per parallel op: the median of the types'.
   r.bytes_per_s = read_bytes_per_s(pool);
+  std::vector<double> fixed;
   for (DType t : types) {
-    const MatmulRate m = matmul_rate(t, pool);
+    const MatmulFit m = matmul_fit(t, pool);
     r.flops_per_s[static_cast<size_t>(t)] = m.flops_per_s;
     r.bytes_per_s = std::max(r.bytes_per_s, m.bytes_per_s);
+    fixed.push_back(m.fixed_seconds);
   }
-  r.seconds_per_op = seconds_per_op(pool);
+  if (!fixed.empty()) {
+    std::nth_element(fixed.begin(), fixed.begin() + static_cast<std::ptrdiff_t>(fixed.size() / 2), fixed.end());
+    r.seconds_per_op = fixed[fixed.size() / 2];
+  }
   return r;
 }
 
