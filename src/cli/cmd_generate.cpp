@@ -6,6 +6,7 @@
 #include "cli/command.h"
 #include "cli/json_out.h"
 #include "model/model.h"
+#include "plan/plan_file.h"
 #include "runtime/generator.h"
 
 namespace lingua::cli {
@@ -38,6 +39,7 @@ class GenerateCommand : public Command {
     app.add_option("--segments", opts_.segments, "run as K cost-balanced segments in this process (tests, debugging)");
     app.add_option("--split", opts_.split, "run as segments starting at these op ids, e.g. 40,81 (see lingua graph)")
         ->delimiter(',');
+    app.add_option("--plan", plan_, "run the segments of a plan file (lingua plan --out) in this process");
     app.add_flag("--json", json_, "print one JSON document on stdout");
   }
 
@@ -53,6 +55,14 @@ class GenerateCommand : public Command {
 
     auto model = Model::load(model_);
     if (!model) return fail(name(), model.error());
+    if (!plan_.empty()) {
+      if (!opts_.split.empty() || opts_.segments > 1) return fail(name(), "give --plan or --split/--segments, not both");
+      auto plan = read_plan_file(plan_, (*model)->graph());
+      if (!plan) return fail(name(), plan.error());
+      opts_.split = plan->starts();
+      std::fprintf(stderr, "lingua: running the %s plan from %s as %zu segments in this process\n", plan->name.c_str(),
+                   plan_.c_str(), plan->segments.size());
+    }
     Generator gen(**model, threads_);
     auto on_text = [&](const std::string& piece) {
       if (json_) return;
@@ -87,7 +97,7 @@ class GenerateCommand : public Command {
   }
 
  private:
-  std::string model_, prompt_;
+  std::string model_, prompt_, plan_;
   int n_ = 128;
   int64_t seed_ = -1;
   int threads_ = default_threads();

@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "plan/planner.h"
+#include "plan/units.h"
 
 namespace lingua {
 namespace {
@@ -82,7 +83,7 @@ Expected<Plan> plan_single(const PlanProblem& p) {
     if (best < 0 || s < best_seconds) best = static_cast<int>(d), best_seconds = s;
   }
   if (best < 0)
-    return Status::error("no single device can hold the model (" + std::to_string(need >> 20) + " MiB needed)");
+    return Status::error("no single device can hold the model (" + format_bytes(need) + " needed)");
   return evaluate_plan(p, "single", {{best, 0, p.n_ops - 1}});
 }
 

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "plan/planner.h"
+#include "plan/units.h"
 
 namespace lingua {
 
@@ -80,8 +81,7 @@ Plan evaluate_plan(const PlanProblem& p, std::string name, std::vector<Assignmen
     plan.period_s = std::max({plan.period_s, a.compute_s, a.link_s});
     if (a.memory_bytes > d.memory_bytes && plan.feasible) {
       plan.feasible = false;
-      plan.note = d.name + " would need " + std::to_string(a.memory_bytes >> 20) + " MiB but has " +
-                  std::to_string(d.memory_bytes >> 20) + " MiB";
+      plan.note = d.name + " would need " + format_bytes(a.memory_bytes) + " but has " + format_bytes(d.memory_bytes);
     }
   }
   plan.assignments = std::move(segments);

@@ -12,6 +12,7 @@
 #include "model/gguf.h"
 #include "model/model.h"
 #include "model/synth.h"
+#include "cli_runner.h"
 #include "test_paths.h"
 
 namespace lingua {
@@ -19,29 +20,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct CliRun {
-  int rc = -1;
-  std::string out, err;
-};
-
-std::string quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) {
-    if (c == '\'')
-      q.append("'\\''");
-    else
-      q.push_back(c);
-  }
-  q.push_back('\'');
-  return q;
-}
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using testing::CliRun;
+using testing::slurp;
 
 fs::path scratch_dir() {
   static const fs::path dir = [] {
@@ -52,25 +32,7 @@ fs::path scratch_dir() {
   return dir;
 }
 
-CliRun lingua(const std::vector<std::string>& args) {
-  std::string cmd = "timeout 120 ";
-  cmd += quote(testing::lingua_binary());
-  for (const auto& a : args) {
-    cmd += ' ';
-    cmd += quote(a);
-  }
-  const fs::path out = scratch_dir() / "out.txt", err = scratch_dir() / "err.txt";
-  cmd += " </dev/null >";
-  cmd += quote(out.string());
-  cmd += " 2>";
-  cmd += quote(err.string());
-  CliRun r;
-  const int status = std::system(cmd.c_str());
-  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.out = slurp(out);
-  r.err = slurp(err);
-  return r;
-}
+CliRun lingua(const std::vector<std::string>& args) { return testing::run_lingua(args, scratch_dir()); }
 
 std::string shipped() { return testing::source_dir() + "/models/kjv-fortunes-3M-f32.gguf"; }
 

@@ -13,6 +13,7 @@
 #include <set>
 #include <sstream>
 
+#include "cli_runner.h"
 #include "test_paths.h"
 
 namespace lingua {
@@ -21,29 +22,8 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-struct CliResult {
-  int rc = -1;
-  std::string out, err;
-};
-
-std::string shell_quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) {
-    if (c == '\'')
-      q.append("'\\''");
-    else
-      q.push_back(c);
-  }
-  q.push_back('\'');
-  return q;
-}
-
-std::string read_all(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using CliResult = testing::CliRun;
+using testing::slurp;
 
 // A synthetic llama (3 blocks) written by the binary itself into a directory removed afterwards.
 class GraphCli : public ::testing::Test {
@@ -61,18 +41,8 @@ class GraphCli : public ::testing::Test {
     fs::remove_all(dir_, ec);
   }
 
-  static CliResult lingua(const std::vector<std::string>& args) {
-    std::string cmd = "timeout 120 " + shell_quote(testing::lingua_binary());
-    for (const auto& a : args) cmd += ' ' + shell_quote(a);
-    const fs::path out = dir_ / "out.txt", err = dir_ / "err.txt";
-    cmd += " </dev/null >" + shell_quote(out.string()) + " 2>" + shell_quote(err.string());
-    CliResult r;
-    const int status = std::system(cmd.c_str());
-    r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    r.out = read_all(out);
-    r.err = read_all(err);
-    return r;
-  }
+  static CliResult lingua(const std::vector<std::string>& args) { return testing::run_lingua(args, dir_); }
+
 
   static json graph_json(std::vector<std::string> extra) {
     std::vector<std::string> args = {"graph", "-m", model_, "--json"};
