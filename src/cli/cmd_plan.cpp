@@ -37,7 +37,10 @@ class PlanCommand : public Command {
   void setup(CLI::App& app) override {
     app.add_option("-m,--model", model_, "GGUF model file")->required();
     app.add_option("--devices", devices_, "devices file (YAML, see examples/hetero3.yaml)")->required();
-    app.add_option("--objective", objective_, "latency | throughput")->capture_default_str();
+    app.add_option("--objective", objective_, "latency | throughput | energy")->capture_default_str();
+    app.add_option("--latency-bound-ms", latency_bound_ms_,
+                   "energy objective: the slowest token time allowed (0 = 1.5x the fastest plan's)")
+        ->capture_default_str();
     app.add_option("--solver", solver_, "dp (exact dynamic program) | milp (GLPK)")->capture_default_str();
     app.add_option("--pick", pick_, "plan written by --out: optimized | even | memory | single")->capture_default_str();
     app.add_option("--out", out_, "write the picked plan here, for generate --plan");
@@ -63,7 +66,9 @@ class PlanCommand : public Command {
     if (!cluster) return fail(name(), cluster.error());
     const int64_t context = context_ > 0 ? context_ : std::max<int64_t>(1, (*model)->train_context());
     const auto costs = op_costs(graph, CostShape{64, context / 2});
-    const PlanProblem problem = make_plan_problem(graph, costs, cluster->devices, cluster->link, context);
+    PlanProblem problem = make_plan_problem(graph, costs, cluster->devices, cluster->link, context);
+    if (latency_bound_ms_ < 0) return fail(name(), "--latency-bound-ms must be 0 (automatic) or more");
+    problem.latency_bound_s = latency_bound_ms_ / 1e3;
 
     const auto t0 = std::chrono::steady_clock::now();
     auto optimized = plan_optimized(problem, *objective, solver_ == "dp" ? Solver::kDp : Solver::kMilp);
@@ -94,7 +99,8 @@ class PlanCommand : public Command {
                                  {"memory_budget_bytes", problem.devices[static_cast<size_t>(a.device)].memory_bytes},
                                  {"compute_ms", a.compute_s * 1e3}, {"link_ms", a.link_s * 1e3}});
         list.push_back({{"name", p.name}, {"predicted_tokens_per_s", p.feasible ? p.tokens_per_s(*objective) : 0.0},
-                        {"latency_ms", p.latency_s * 1e3}, {"period_ms", p.period_s * 1e3}, {"feasible", p.feasible},
+                        {"latency_ms", p.latency_s * 1e3}, {"period_ms", p.period_s * 1e3},
+                        {"joules_per_token", p.energy_j}, {"feasible", p.feasible},
                         {"note", p.note}, {"assignments", assignments}});
       }
       print_json({{"model", model_}, {"devices", devices_}, {"objective", objective_name(*objective)}, {"solver", solver_},
@@ -106,11 +112,12 @@ class PlanCommand : public Command {
                 graph.size(), devices_.c_str(), objective_name(*objective), solver_.c_str(), solve_ms,
                 static_cast<long long>(context));
     for (const std::string& n : cluster->notes) std::printf("  %s\n", n.c_str());
-    std::printf("\n| plan | tokens/s | latency ms | slowest stage ms | fits |\n|---|---:|---:|---:|---|\n");
+    std::printf("\n| plan | tokens/s | latency ms | slowest stage ms | J/token | fits |\n|---|---:|---:|---:|---:|---|\n");
     for (const Plan& p : plans)
-      std::printf("| %s | %.2f | %.1f | %.1f | %s |\n", p.name.c_str(), p.feasible ? p.tokens_per_s(*objective) : 0.0,
-                  p.latency_s * 1e3, p.period_s * 1e3, p.feasible ? "yes" : ("no: " + p.note).c_str());
-    if (!single) std::printf("| single | - | - | - | no: %s |\n", single_note.c_str());
+      std::printf("| %s | %.2f | %.1f | %.1f | %.3f | %s |\n", p.name.c_str(), p.feasible ? p.tokens_per_s(*objective) : 0.0,
+                  p.latency_s * 1e3, p.period_s * 1e3, p.energy_j, p.feasible ? "yes" : ("no: " + p.note).c_str());
+    if (!single) std::printf("| single | - | - | - | - | no: %s |\n", single_note.c_str());
+    if (*objective == Objective::kEnergy) std::printf("optimized: %s\n", optimized->note.c_str());
     for (const Plan& p : plans) {
       std::printf("\n%s plan:\n| device | ops | layers | memory used / budget | compute ms | link ms |\n|---|---|---|---|---:|---:|\n",
                   p.name.c_str());
@@ -128,6 +135,7 @@ class PlanCommand : public Command {
  private:
   std::string model_, devices_, objective_ = "latency", solver_ = "dp", pick_ = "optimized", out_;
   int64_t context_ = 0;
+  double latency_bound_ms_ = 0;
   bool refresh_ = false, json_ = false;
 };
 

@@ -48,6 +48,13 @@ Expected<Cluster> make_cluster(const DevicesFile& file, bool refresh_profile) {
     } else if (spec.slowdown.after_tokens > 0) {
       origin += ", full speed until token " + std::to_string(spec.slowdown.after_tokens) + " (planned at full speed)";
     }
+    if (spec.power_busy_w > 0) {
+      d.power_busy_w = spec.power_busy_w;
+      d.power_idle_w = spec.power_idle_w;
+    } else {
+      origin += ", power not given (energy assumes 4 W busy, 0.5 W idle)";
+    }
+    d.battery = spec.battery;
     c.notes.push_back(d.name + ": " + origin);
     c.devices.push_back(std::move(d));
   }

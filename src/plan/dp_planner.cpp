@@ -98,6 +98,74 @@ OrderResult solve_order_dp(const PlanProblem& p, const SegmentTables& t, const s
   return r;
 }
 
+// Energy under a latency bound is a resource-constrained shortest path: each state keeps its
+// Pareto front of (energy, latency) labels instead of one value, which keeps it exact.
+OrderResult solve_order_energy_dp(const PlanProblem& p, const SegmentTables& t, const std::vector<int>& order) {
+  const int n = p.n_ops, k = static_cast<int>(order.size());
+  struct Label {
+    double energy, latency;
+    int position, first_op, end, parent;  // the segment that made it, and the label before it
+  };
+  std::vector<Label> arena;
+  // Keeps the labels that no other beats on both energy and latency.
+  auto pareto = [&](std::vector<int>& ids) {
+    std::sort(ids.begin(), ids.end(), [&](int a, int b) {
+      const Label &x = arena[static_cast<size_t>(a)], &y = arena[static_cast<size_t>(b)];
+      return x.latency != y.latency ? x.latency < y.latency : x.energy < y.energy;
+    });
+    std::vector<int> kept;
+    double best = kInf;
+    for (int id : ids)
+      if (arena[static_cast<size_t>(id)].energy < best - 1e-15) {
+        kept.push_back(id);
+        best = arena[static_cast<size_t>(id)].energy;
+      }
+    ids.swap(kept);
+  };
+  std::vector<std::vector<int>> before(static_cast<size_t>(n) + 1);  // labels ending at boundary b
+  arena.push_back({0.0, 0.0, -1, 0, 0, -1});
+  before[0] = {0};
+  for (int j = 0; j < k; ++j) {
+    const int d = order[static_cast<size_t>(j)];
+    const PlanDevice& dev = p.devices[static_cast<size_t>(d)];
+    const double joules_per_s = dev.energy_weight() * (dev.power_busy_w - dev.power_idle_w);
+    const auto& sec = t.seconds_prefix[static_cast<size_t>(d)];
+    std::vector<std::vector<int>> here(static_cast<size_t>(n) + 1);
+    for (int b = 0; b < n; ++b) {
+      if (before[static_cast<size_t>(b)].empty()) continue;
+      for (int e = b + 1; e <= n; ++e) {
+        if (t.memory(b, e) + p.device_overhead_bytes > dev.memory_bytes) break;
+        const double compute = sec[static_cast<size_t>(e)] - sec[static_cast<size_t>(b)];
+        const double stage = compute + p.link.latency_s + static_cast<double>(t.bytes_into(b, e)) / p.link.bytes_per_s;
+        auto& out = here[static_cast<size_t>(e)];
+        for (int id : before[static_cast<size_t>(b)]) {
+          const Label& prev = arena[static_cast<size_t>(id)];
+          if (prev.latency + stage > p.latency_bound_s) continue;
+          arena.push_back({prev.energy + joules_per_s * compute, prev.latency + stage, j, b, e, id});
+          out.push_back(static_cast<int>(arena.size()) - 1);
+        }
+        if (out.size() > 4096) pareto(out);
+      }
+    }
+    for (int e = 1; e <= n; ++e) {
+      auto& merged = before[static_cast<size_t>(e)];
+      merged.insert(merged.end(), here[static_cast<size_t>(e)].begin(), here[static_cast<size_t>(e)].end());
+      pareto(merged);
+    }
+  }
+  OrderResult r;
+  r.value = kInf;
+  int best = -1;
+  for (int id : before[static_cast<size_t>(n)])
+    if (id != 0 && arena[static_cast<size_t>(id)].energy < r.value) r.value = arena[static_cast<size_t>(id)].energy, best = id;
+  for (int id = best; id > 0; id = arena[static_cast<size_t>(id)].parent) {
+    const Label& l = arena[static_cast<size_t>(id)];
+    r.segments.push_back({order[static_cast<size_t>(l.position)], l.first_op, l.end - 1});
+  }
+  std::reverse(r.segments.begin(), r.segments.end());
+  return r;
+}
+
 std::vector<std::vector<int>> candidate_orders(const PlanProblem& p) {
   std::vector<int> order(p.devices.size());
   std::iota(order.begin(), order.end(), 0);
@@ -146,25 +214,39 @@ std::string memory_shortfall(const PlanProblem& p) {
   return msg;
 }
 
-Expected<Plan> plan_optimized(const PlanProblem& p, Objective objective, Solver solver) {
-  if (p.devices.empty()) return Status::error("no devices to plan for");
+Expected<Plan> plan_optimized(const PlanProblem& problem, Objective objective, Solver solver) {
+  if (problem.devices.empty()) return Status::error("no devices to plan for");
+  PlanProblem p = problem;
+  if (objective == Objective::kEnergy && p.latency_bound_s <= 0) {
+    // No bound given: allow half again the fastest plan's latency.
+    LINGUA_ASSIGN_OR_RETURN(Plan fastest, plan_optimized(problem, Objective::kLatency, solver));
+    p.latency_bound_s = 1.5 * fastest.latency_s;
+  }
   const SegmentTables tables(p);
   OrderResult best;
   best.value = kInf;
   for (const auto& order : candidate_orders(p)) {
     OrderResult r;
-    if (solver == Solver::kDp) {
-      r = solve_order_dp(p, tables, order, objective);
-    } else {
+    if (solver == Solver::kMilp) {
       LINGUA_ASSIGN_OR_RETURN(r, solve_order_milp(p, tables, order, objective));
+    } else if (objective == Objective::kEnergy) {
+      r = solve_order_energy_dp(p, tables, order);
+    } else {
+      r = solve_order_dp(p, tables, order, objective);
     }
     if (r.value < best.value - 1e-12) best = std::move(r);
   }
-  if (best.value == kInf) return Status::error(memory_shortfall(p));
+  if (best.value == kInf) {
+    if (objective == Objective::kEnergy && plan_optimized(problem, Objective::kLatency, Solver::kDp))
+      return Status::error("no plan meets the latency bound of " + std::to_string(p.latency_bound_s * 1e3) +
+                           " ms; the fastest possible is slower");
+    return Status::error(memory_shortfall(p));
+  }
   std::vector<Assignment> segments;
   for (const auto& s : best.segments) segments.push_back({s.device, s.first_op, s.last_op});
   Plan plan = evaluate_plan(p, "optimized", std::move(segments));
   plan.note = solver == Solver::kDp ? "dynamic program" : "MILP (GLPK)";
+  if (objective == Objective::kEnergy) plan.note += ", latency bound " + std::to_string(p.latency_bound_s * 1e3).substr(0, 6) + " ms";
   return plan;
 }
 

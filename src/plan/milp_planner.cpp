@@ -11,8 +11,10 @@
 // read here is received, once).
 // Per position: compute_k = sum_i x[k][i] t[k][i], link_k = latency u[k] + sum_p s[k][p] bytes_p / bw.
 // Latency: minimize sum_k compute_k + link_k. Throughput: minimize P with P >= compute_k, P >= link_k.
+// Energy: minimize sum_k w_k (busy_k - idle_k) compute_k with sum_k compute_k + link_k <= the bound.
 #include <glpk.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <memory>
@@ -85,10 +87,16 @@ Expected<OrderResult> solve_order_milp(const PlanProblem& p, const SegmentTables
   };
 
   Rows m;
-  auto add_row = [&](const std::vector<std::pair<int, double>>& cols, int type, double lo, double hi) {
+  // GLPK aborts the process on a repeated column within a row, so terms are merged first.
+  auto add_row = [&](std::vector<std::pair<int, double>> cols, int type, double lo, double hi) {
     const int r = glp_add_rows(lp.get(), 1);
     glp_set_row_bnds(lp.get(), r, type, lo, hi);
-    for (const auto& [c, v] : cols) m.add(r, c, v);
+    std::sort(cols.begin(), cols.end());
+    for (size_t i = 0; i < cols.size(); ++i) {
+      double v = cols[i].second;
+      while (i + 1 < cols.size() && cols[i + 1].first == cols[i].first) v += cols[++i].second;
+      if (v != 0.0) m.add(r, cols[i].first, v);
+    }
   };
   // Contiguity and nesting of the prefixes.
   for (int k = 0; k + 1 < K; ++k)
@@ -143,7 +151,23 @@ Expected<OrderResult> solve_order_milp(const PlanProblem& p, const SegmentTables
     }
   }
   // Objective.
-  if (o == Objective::kLatency) {
+  if (o == Objective::kEnergy) {
+    // min sum_k w_k (busy - idle) compute_k  subject to  sum_k compute_k + link_k <= bound.
+    std::vector<std::pair<int, double>> latency_row;
+    double latency_const = 0;
+    for (int k = 0; k < K; ++k) {
+      const PlanDevice& dev = p.devices[static_cast<size_t>(order[static_cast<size_t>(k)])];
+      const double joules_per_s = dev.energy_weight() * (dev.power_busy_w - dev.power_idle_w);
+      for (const auto& [c, v] : compute[static_cast<size_t>(k)]) {
+        glp_set_obj_coef(lp.get(), c, glp_get_obj_coef(lp.get(), c) + joules_per_s * v);
+        latency_row.push_back({c, v});
+      }
+      glp_set_obj_coef(lp.get(), 0, glp_get_obj_coef(lp.get(), 0) + joules_per_s * compute_const[static_cast<size_t>(k)]);
+      latency_const += compute_const[static_cast<size_t>(k)];
+      for (const auto& [c, v] : link[static_cast<size_t>(k)]) latency_row.push_back({c, v});
+    }
+    add_row(latency_row, GLP_UP, 0.0, p.latency_bound_s - latency_const);
+  } else if (o == Objective::kLatency) {
     for (int k = 0; k < K; ++k) {
       for (const auto& [c, v] : compute[static_cast<size_t>(k)]) glp_set_obj_coef(lp.get(), c, glp_get_obj_coef(lp.get(), c) + v);
       for (const auto& [c, v] : link[static_cast<size_t>(k)]) glp_set_obj_coef(lp.get(), c, glp_get_obj_coef(lp.get(), c) + v);

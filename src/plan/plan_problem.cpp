@@ -8,12 +8,19 @@
 
 namespace lingua {
 
-const char* objective_name(Objective o) { return o == Objective::kLatency ? "latency" : "throughput"; }
+const char* objective_name(Objective o) {
+  switch (o) {
+    case Objective::kLatency: return "latency";
+    case Objective::kThroughput: return "throughput";
+    case Objective::kEnergy: return "energy";
+  }
+  return "?";
+}
 
 Expected<Objective> parse_objective(const std::string& name) {
-  if (name == "latency") return Objective::kLatency;
-  if (name == "throughput") return Objective::kThroughput;
-  return Status::error("unknown objective '" + name + "' (supported: latency, throughput)");
+  for (Objective o : {Objective::kLatency, Objective::kThroughput, Objective::kEnergy})
+    if (name == objective_name(o)) return o;
+  return Status::error("unknown objective '" + name + "' (supported: latency, throughput, energy)");
 }
 
 uint64_t PlanProblem::bytes_into(int b, int e) const {
@@ -64,7 +71,7 @@ PlanProblem make_plan_problem(const Graph& graph, const std::vector<OpCost>& cos
 }
 
 double Plan::tokens_per_s(Objective o) const {
-  const double t = o == Objective::kLatency ? latency_s : period_s;
+  const double t = o == Objective::kThroughput ? period_s : latency_s;
   return t > 0 ? 1.0 / t : 0.0;
 }
 
@@ -79,6 +86,7 @@ Plan evaluate_plan(const PlanProblem& p, std::string name, std::vector<Assignmen
     a.memory_bytes = p.memory_of(a.first_op, a.last_op + 1);
     plan.latency_s += a.compute_s + a.link_s;
     plan.period_s = std::max({plan.period_s, a.compute_s, a.link_s});
+    plan.energy_j += d.energy_weight() * (d.power_busy_w - d.power_idle_w) * a.compute_s;
     if (a.memory_bytes > d.memory_bytes && plan.feasible) {
       plan.feasible = false;
       plan.note = d.name + " would need " + format_bytes(a.memory_bytes) + " but has " + format_bytes(d.memory_bytes);

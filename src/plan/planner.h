@@ -3,6 +3,7 @@
 // transmission map sends into each segment). Solved exactly by a dynamic program over
 // (op boundary, device) and as a MILP on GLPK; the two must agree. Also the baselines.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -13,7 +14,10 @@
 
 namespace lingua {
 
-enum class Objective { kLatency, kThroughput };
+// latency: one stream, time of a token through the chain. throughput: pipelined streams, the
+// slowest stage. energy: joules per token above idle, each device's weighted by 1 / battery level,
+// with the latency at most PlanProblem::latency_bound_s.
+enum class Objective { kLatency, kThroughput, kEnergy };
 const char* objective_name(Objective o);
 Expected<Objective> parse_objective(const std::string& name);
 
@@ -21,6 +25,11 @@ struct PlanDevice {
   std::string name;
   uint64_t memory_bytes = 0;  // what the plan may use on it
   ComputeRates rates;         // effective rates (an emulated slowdown already divided in)
+  double power_busy_w = 4.0;  // computing
+  double power_idle_w = 0.5;  // waiting
+  double battery = -1;        // 0..1, -1 = mains power
+  // Energy weight: joules on a device at 20% battery count 5x; mains power counts 1x.
+  double energy_weight() const { return battery < 0 ? 1.0 : 1.0 / std::max(0.05, battery); }
 };
 
 struct PlanLink {
@@ -40,6 +49,7 @@ struct PlanProblem {
   std::vector<uint64_t> out_bytes;
   std::vector<std::vector<int>> consumers;
   std::vector<std::string> op_names;
+  double latency_bound_s = 0;                   // energy objective: the largest latency allowed
 
   // Bytes a segment [b, e) receives per decode token: every tensor produced before b with a
   // reader in [b, e), once.
@@ -64,6 +74,7 @@ struct Plan {
   std::vector<Assignment> assignments;  // in pipeline order
   double latency_s = 0;                 // one token through the chain
   double period_s = 0;                  // slowest stage (compute or link), with pipelining
+  double energy_j = 0;                  // weighted joules per token above idle (energy objective)
   bool feasible = true;                 // every device within its memory
   std::string note;                     // why infeasible, or how it was found
   double tokens_per_s(Objective o) const;

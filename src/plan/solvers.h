@@ -26,11 +26,12 @@ struct OrderSegment {
   int device, first_op, last_op;
 };
 struct OrderResult {
-  double value = 0;  // objective: latency or period, seconds; +inf when nothing fits
+  double value = 0;  // objective: latency or period in seconds, or joules; +inf when nothing fits
   std::vector<OrderSegment> segments;
 };
 
 OrderResult solve_order_dp(const PlanProblem& p, const SegmentTables& t, const std::vector<int>& order, Objective o);
+OrderResult solve_order_energy_dp(const PlanProblem& p, const SegmentTables& t, const std::vector<int>& order);
 Expected<OrderResult> solve_order_milp(const PlanProblem& p, const SegmentTables& t, const std::vector<int>& order,
                                        Objective o);
 std::vector<std::vector<int>> candidate_orders(const PlanProblem& p);

@@ -45,6 +45,9 @@ PlanProblem random_problem(std::mt19937& rng, int n_ops, int n_devices) {
     dev.name += std::to_string(d);
     // Between a third and all of the model each, so some instances need two or three devices.
     dev.memory_bytes = p.device_overhead_bytes + static_cast<uint64_t>(static_cast<double>(total) * (0.35 + 0.7 * (rng() % 100) / 100.0));
+    dev.power_busy_w = 1.0 + static_cast<double>(rng() % 60) / 10.0;
+    dev.power_idle_w = 0.3;
+    dev.battery = rng() % 2 ? -1.0 : 0.1 + static_cast<double>(rng() % 90) / 100.0;
     p.devices.push_back(dev);
     const double s = speed(rng);
     std::vector<double> per_op;
@@ -63,7 +66,12 @@ double brute_force(const PlanProblem& p, Objective o) {
   std::function<void(int, std::vector<Assignment>&)> place = [&](int first, std::vector<Assignment>& segs) {
     if (first == n) {
       const Plan plan = evaluate_plan(p, "x", segs);
-      if (plan.feasible) best = std::min(best, o == Objective::kLatency ? plan.latency_s : plan.period_s);
+      if (!plan.feasible) return;
+      if (o == Objective::kEnergy) {
+        if (plan.latency_s <= p.latency_bound_s) best = std::min(best, plan.energy_j);
+      } else {
+        best = std::min(best, o == Objective::kLatency ? plan.latency_s : plan.period_s);
+      }
       return;
     }
     for (int dev = 0; dev < d; ++dev) {
@@ -82,13 +90,27 @@ double brute_force(const PlanProblem& p, Objective o) {
   return best;
 }
 
-double value(const Plan& plan, Objective o) { return o == Objective::kLatency ? plan.latency_s : plan.period_s; }
+double value(const Plan& plan, Objective o) {
+  switch (o) {
+    case Objective::kLatency: return plan.latency_s;
+    case Objective::kThroughput: return plan.period_s;
+    case Objective::kEnergy: return plan.energy_j;
+  }
+  return 0;
+}
+
+// The energy objective needs a latency bound: 1.3x the fastest plan's, so it binds sometimes.
+void bound_latency(PlanProblem& p) {
+  auto fastest = plan_optimized(p, Objective::kLatency, Solver::kDp);
+  p.latency_bound_s = fastest ? 1.3 * fastest->latency_s : 1.0;
+}
 
 TEST(Planner, DpMilpAndBruteForceAgreeOnSmallInstances) {
   std::mt19937 rng(7);
   for (int trial = 0; trial < 24; ++trial) {
-    const PlanProblem p = random_problem(rng, 6 + trial % 4, 2 + trial % 2);
-    for (Objective o : {Objective::kLatency, Objective::kThroughput}) {
+    PlanProblem p = random_problem(rng, 6 + trial % 4, 2 + trial % 2);
+    bound_latency(p);
+    for (Objective o : {Objective::kLatency, Objective::kThroughput, Objective::kEnergy}) {
       const double want = brute_force(p, o);
       auto dp = plan_optimized(p, o, Solver::kDp);
       auto milp = plan_optimized(p, o, Solver::kMilp);
@@ -101,6 +123,9 @@ TEST(Planner, DpMilpAndBruteForceAgreeOnSmallInstances) {
       ASSERT_TRUE(milp) << milp.error();
       EXPECT_TRUE(dp->feasible && milp->feasible);
       EXPECT_NEAR(value(*dp, o), want, 1e-9 * want) << "trial " << trial << " " << objective_name(o);
+      if (o == Objective::kEnergy) {
+        EXPECT_LE(dp->latency_s, p.latency_bound_s * (1 + 1e-12));
+      }
       EXPECT_NEAR(value(*milp, o), want, 1e-7 * want) << "trial " << trial << " " << objective_name(o);
     }
   }
@@ -109,8 +134,9 @@ TEST(Planner, DpMilpAndBruteForceAgreeOnSmallInstances) {
 TEST(Planner, DpAndMilpAgreeOnLargerInstances) {
   std::mt19937 rng(11);
   for (int trial = 0; trial < 6; ++trial) {
-    const PlanProblem p = random_problem(rng, 30 + 10 * trial, 3);
-    for (Objective o : {Objective::kLatency, Objective::kThroughput}) {
+    PlanProblem p = random_problem(rng, 30 + 10 * trial, 3);
+    bound_latency(p);
+    for (Objective o : {Objective::kLatency, Objective::kThroughput, Objective::kEnergy}) {
       auto dp = plan_optimized(p, o, Solver::kDp);
       auto milp = plan_optimized(p, o, Solver::kMilp);
       ASSERT_EQ(static_cast<bool>(dp), static_cast<bool>(milp)) << "trial " << trial;
@@ -161,9 +187,38 @@ TEST(Planner, ImpossibleClusterNamesTheShortfall) {
   EXPECT_FALSE(plan_single(p));
 }
 
+// Energy prefers the device with the cheapest joules when the latency bound allows, and weighs a
+// low battery: the same two devices with one at 10% battery flip the choice.
+TEST(Planner, EnergyFollowsPowerAndBatteryWithinTheLatencyBound) {
+  std::mt19937 rng(9);
+  PlanProblem p = random_problem(rng, 20, 2);
+  const uint64_t total = std::accumulate(p.op_memory.begin(), p.op_memory.end(), uint64_t{0});
+  for (int d = 0; d < 2; ++d) {
+    p.op_seconds[static_cast<size_t>(d)] = p.op_seconds[0];
+    p.devices[static_cast<size_t>(d)].memory_bytes = p.device_overhead_bytes + total * 2;
+    p.devices[static_cast<size_t>(d)].battery = -1;
+  }
+  p.devices[0].power_busy_w = 6.0;
+  p.devices[1].power_busy_w = 3.0;
+  p.latency_bound_s = 10.0;  // loose
+  auto plan = plan_optimized(p, Objective::kEnergy, Solver::kDp);
+  ASSERT_TRUE(plan) << plan.error();
+  ASSERT_EQ(plan->assignments.size(), 1u);
+  EXPECT_EQ(plan->assignments[0].device, 1) << "the 3 W device";
+  p.devices[1].battery = 0.1;  // 3 W at 10% battery weighs as 30 W
+  plan = plan_optimized(p, Objective::kEnergy, Solver::kDp);
+  ASSERT_TRUE(plan);
+  EXPECT_EQ(plan->assignments[0].device, 0);
+  p.latency_bound_s = 1e-9;  // impossible
+  auto none = plan_optimized(p, Objective::kEnergy, Solver::kDp);
+  ASSERT_FALSE(none);
+  EXPECT_NE(none.error().find("latency bound"), std::string::npos) << none.error();
+}
+
 TEST(Planner, ObjectivesParseAndNameThemselves) {
   EXPECT_EQ(parse_objective("latency").value(), Objective::kLatency);
   EXPECT_EQ(parse_objective("throughput").value(), Objective::kThroughput);
+  EXPECT_EQ(parse_objective("energy").value(), Objective::kEnergy);
   auto bad = parse_objective("speed");
   ASSERT_FALSE(bad);
   EXPECT_NE(bad.error().find("speed"), std::string::npos);
