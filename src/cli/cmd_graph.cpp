@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cli/command.h"
+#include "cli/format.h"
 #include "cli/json_out.h"
 #include "graph/cost_model.h"
 #include "graph/partition.h"
@@ -19,15 +20,6 @@
 
 namespace lingua::cli {
 namespace {
-
-std::string human_bytes(uint64_t b) {
-  char buf[32];
-  if (b >= (1ull << 30)) std::snprintf(buf, sizeof buf, "%.2f GiB", static_cast<double>(b) / (1ull << 30));
-  else if (b >= (1ull << 20)) std::snprintf(buf, sizeof buf, "%.2f MiB", static_cast<double>(b) / (1ull << 20));
-  else if (b >= 1024) std::snprintf(buf, sizeof buf, "%.1f KiB", static_cast<double>(b) / 1024);
-  else std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(b));
-  return buf;
-}
 
 // 1234567 -> "1.23 M": FLOP counts span nine orders of magnitude in one column.
 std::string human_count(double v) {

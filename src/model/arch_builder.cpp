@@ -217,6 +217,29 @@ int ArchBuilder::slice(const std::string& name, int input, int64_t offset, int64
   return push(std::move(op));
 }
 
+bool ArchBuilder::check_heads(int64_t n_embd, int64_t n_head, int64_t n_head_kv, bool need_divisible_embd) {
+  if (n_head > 0 && n_head_kv > 0 && n_head % n_head_kv == 0 && (!need_divisible_embd || n_embd % n_head == 0))
+    return true;
+  fail("inconsistent head counts: embedding " + std::to_string(n_embd) + ", heads " + std::to_string(n_head) +
+       ", kv heads " + std::to_string(n_head_kv));
+  return false;
+}
+
+int ArchBuilder::swiglu_ffn(const std::string& prefix, int x, float eps) {
+  // One statement per op: argument evaluation order is unspecified, and op ids must not depend on
+  // the compiler.
+  const int h = rms_norm(prefix + "ffn_norm", x, prefix + "ffn_norm.weight", eps);
+  const int gate = matmul(prefix + "ffn_gate", h, prefix + "ffn_gate.weight");
+  const int up = matmul(prefix + "ffn_up", h, prefix + "ffn_up.weight");
+  const int g = swiglu(prefix + "ffn_swiglu", gate, up);
+  return add(prefix + "ffn_residual", x, matmul(prefix + "ffn_down", g, prefix + "ffn_down.weight"));
+}
+
+int ArchBuilder::rms_norm_output(int x, float eps) {
+  x = rms_norm("output_norm", x, "output_norm.weight", eps);
+  return matmul("output", x, has_tensor("output.weight") ? "output.weight" : "token_embd.weight");
+}
+
 Expected<Graph> ArchBuilder::finish() {
   if (!error_.is_ok()) return error_;
   LINGUA_TRY(graph_.validate());

@@ -39,6 +39,16 @@ class ArchBuilder {
   int gelu(const std::string& name, int input);
   int slice(const std::string& name, int input, int64_t offset, int64_t width);
 
+  // Blocks several architectures share.
+  // Records an error unless heads divide evenly (n_head_kv divides n_head; `need_divisible_embd`:
+  // and n_head divides n_embd). Returns whether they do.
+  bool check_heads(int64_t n_embd, int64_t n_head, int64_t n_head_kv, bool need_divisible_embd = true);
+  // x + ffn_down(silu(ffn_gate(h)) * ffn_up(h)) with h = RMSNorm(x): the llama-family FFN of block
+  // `prefix` ("blk.N.").
+  int swiglu_ffn(const std::string& prefix, int x, float eps);
+  // RMSNorm then the output matrix (output.weight, or the embedding when tied): the logits.
+  int rms_norm_output(int x, float eps);
+
   void fail(const std::string& message);
   Expected<Graph> finish();
 

@@ -15,11 +15,7 @@ void build_bloom(ArchBuilder& b) {
   const int64_t n_head = b.hparam("attention.head_count");
   const int64_t n_head_kv = b.hparam_or("attention.head_count_kv", n_head);
   const float eps = b.fparam_or("attention.layer_norm_epsilon", 1e-5f);
-  if (n_head <= 0 || n_head_kv <= 0 || n_embd % n_head != 0 || n_head % n_head_kv != 0) {
-    b.fail("inconsistent head counts: embedding " + std::to_string(n_embd) + ", heads " + std::to_string(n_head) +
-           ", kv heads " + std::to_string(n_head_kv));
-    return;
-  }
+  if (!b.check_heads(n_embd, n_head, n_head_kv)) return;
   const int64_t head_dim = n_embd / n_head, kv_dim = head_dim * n_head_kv;
   AttentionParams attn{n_head, n_head_kv, head_dim, 1.0f / std::sqrt(static_cast<float>(head_dim))};
   attn.alibi_max_bias = b.fparam_or("attention.max_alibi_bias", 8.0f);

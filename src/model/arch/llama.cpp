@@ -14,11 +14,7 @@ void build_llama(ArchBuilder& b) {
   const int64_t n_head = b.hparam("attention.head_count");
   const int64_t n_head_kv = b.hparam_or("attention.head_count_kv", n_head);
   const float eps = b.fparam_or("attention.layer_norm_rms_epsilon", 1e-5f);
-  if (n_head <= 0 || n_head_kv <= 0 || n_embd % n_head != 0 || n_head % n_head_kv != 0) {
-    b.fail("inconsistent head counts: embedding " + std::to_string(n_embd) + ", heads " + std::to_string(n_head) +
-           ", kv heads " + std::to_string(n_head_kv));
-    return;
-  }
+  if (!b.check_heads(n_embd, n_head, n_head_kv)) return;
   const int64_t head_dim = b.hparam_or("attention.key_length", n_embd / n_head);
   if (b.has_tensor("rope_freqs.weight")) {
     b.fail("per-dimension RoPE frequency factors (rope_freqs.weight, Llama 3.1 long context) are not supported yet");
@@ -39,19 +35,15 @@ void build_llama(ArchBuilder& b) {
   int x = b.embed("token_embd", "token_embd.weight");
   for (int64_t l = 0; l < n_layer; ++l) {
     const std::string p = "blk." + std::to_string(l) + ".";
-    int h = b.rms_norm(p + "attn_norm", x, p + "attn_norm.weight", eps);
+    const int h = b.rms_norm(p + "attn_norm", x, p + "attn_norm.weight", eps);
     int q = b.rope(p + "rope_q", b.matmul(p + "attn_q", h, p + "attn_q.weight"), rope_q);
     int k = b.rope(p + "rope_k", b.matmul(p + "attn_k", h, p + "attn_k.weight"), rope_k);
     int v = b.matmul(p + "attn_v", h, p + "attn_v.weight");
     int a = b.attention(p + "attention", q, k, v, attn);
     x = b.add(p + "attn_residual", x, b.matmul(p + "attn_output", a, p + "attn_output.weight"));
-    h = b.rms_norm(p + "ffn_norm", x, p + "ffn_norm.weight", eps);
-    int g = b.swiglu(p + "ffn_swiglu", b.matmul(p + "ffn_gate", h, p + "ffn_gate.weight"),
-                     b.matmul(p + "ffn_up", h, p + "ffn_up.weight"));
-    x = b.add(p + "ffn_residual", x, b.matmul(p + "ffn_down", g, p + "ffn_down.weight"));
+    x = b.swiglu_ffn(p, x, eps);
   }
-  x = b.rms_norm("output_norm", x, "output_norm.weight", eps);
-  b.matmul("output", x, b.has_tensor("output.weight") ? "output.weight" : "token_embd.weight");
+  b.rms_norm_output(x, eps);
 }
 
 // Norm weights are exactly 1 so synth llama files stay byte-identical to earlier releases (the

@@ -15,10 +15,7 @@ void build_qwen3(ArchBuilder& b) {
   const int64_t n_head = b.hparam("attention.head_count");
   const int64_t n_head_kv = b.hparam_or("attention.head_count_kv", n_head);
   const float eps = b.fparam_or("attention.layer_norm_rms_epsilon", 1e-6f);
-  if (n_head <= 0 || n_head_kv <= 0 || n_head % n_head_kv != 0) {
-    b.fail("inconsistent head counts: heads " + std::to_string(n_head) + ", kv heads " + std::to_string(n_head_kv));
-    return;
-  }
+  if (!b.check_heads(n_embd, n_head, n_head_kv, /*need_divisible_embd=*/false)) return;
   const int64_t head_dim = b.hparam_or("attention.key_length", n_embd / n_head);
   if (b.hparam_or("attention.value_length", head_dim) != head_dim) {
     b.fail("different key and value head widths are not supported");
@@ -37,7 +34,7 @@ void build_qwen3(ArchBuilder& b) {
   int x = b.embed("token_embd", "token_embd.weight");
   for (int64_t l = 0; l < n_layer; ++l) {
     const std::string p = "blk." + std::to_string(l) + ".";
-    int h = b.rms_norm(p + "attn_norm", x, p + "attn_norm.weight", eps);
+    const int h = b.rms_norm(p + "attn_norm", x, p + "attn_norm.weight", eps);
     int q = b.rms_norm(p + "attn_q_norm", b.matmul(p + "attn_q", h, p + "attn_q.weight"), p + "attn_q_norm.weight",
                        eps, head_dim);
     int k = b.rms_norm(p + "attn_k_norm", b.matmul(p + "attn_k", h, p + "attn_k.weight"), p + "attn_k_norm.weight",
@@ -47,13 +44,9 @@ void build_qwen3(ArchBuilder& b) {
     int v = b.matmul(p + "attn_v", h, p + "attn_v.weight");
     int a = b.attention(p + "attention", q, k, v, attn);
     x = b.add(p + "attn_residual", x, b.matmul(p + "attn_output", a, p + "attn_output.weight"));
-    h = b.rms_norm(p + "ffn_norm", x, p + "ffn_norm.weight", eps);
-    int g = b.swiglu(p + "ffn_swiglu", b.matmul(p + "ffn_gate", h, p + "ffn_gate.weight"),
-                     b.matmul(p + "ffn_up", h, p + "ffn_up.weight"));
-    x = b.add(p + "ffn_residual", x, b.matmul(p + "ffn_down", g, p + "ffn_down.weight"));
+    x = b.swiglu_ffn(p, x, eps);
   }
-  x = b.rms_norm("output_norm", x, "output_norm.weight", eps);
-  b.matmul("output", x, b.has_tensor("output.weight") ? "output.weight" : "token_embd.weight");
+  b.rms_norm_output(x, eps);
 }
 
 void synth_qwen3(SynthLayout& s) {
