@@ -1,5 +1,5 @@
-// Keys and values of past positions for every attention op of a graph, so each new token costs
-// one step instead of the whole prefix. Plain f32 rows [position][kv_dim] per attention op, kept
+// Keys and values of past positions for every attention op of a segment (the whole graph on one
+// device), so each new token costs one step instead of the whole prefix. Plain f32 rows [position][kv_dim] per attention op, kept
 // contiguous so a later migration can ship them as bytes.
 #pragma once
 #include <cstddef>

@@ -1,6 +1,6 @@
-// Measures this machine's compute rates with the real kernels (matmul FLOP/s per weight type on a
-// matrix larger than the caches, streaming read bandwidth, the cost of one parallel op), so the cost
-// model can predict how long a segment takes here. `lingua profile` will build on it.
+// Measures this machine's compute rates with the real kernels (matmul rate per weight type and the
+// fixed cost per matmul, fitted on cold block-sized matrices; streaming bandwidth), so the cost
+// model can predict how long a segment takes here (`lingua profile`, `bench --predict`).
 #pragma once
 #include <vector>
 
@@ -13,7 +13,7 @@ namespace lingua {
 // The weight types measured by default: every computable matmul type.
 std::vector<DType> profiled_types();
 
-// Takes about 0.1 s per type plus 0.5 s for bandwidth, on `pool`'s threads.
+// Takes about 1 s per type (five matrix sizes) plus 0.5 s for bandwidth, on the pool's threads.
 ComputeRates measure_compute_rates(ThreadPool& pool, const std::vector<DType>& types = profiled_types());
 
 }  // namespace lingua
