@@ -1,0 +1,373 @@
+// ROUTER/DEALER sockets with CURVE and a ZAP handler (RFC 27) that admits only authorized head
+// keys; every ZeroMQ exception is caught here and turned into a Status naming the endpoint.
+#include "net/secure_channel.h"
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <thread>
+
+namespace lingua {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+template <class... Parts>
+std::string cat(const Parts&... parts) {
+  std::string s;
+  ((s += parts), ...);
+  return s;
+}
+
+constexpr const char* kZapEndpoint = "inproc://zeromq.zap.01";
+constexpr const char* kZapDomain = "lingua";
+
+Status setopt(zmq::socket_t& s, int option, const void* value, size_t size, const char* what) {
+  if (zmq_setsockopt(s.handle(), option, value, size) != 0)
+    return Status::error(cat("cannot set ", what, ": ", zmq_strerror(zmq_errno())));
+  return Status::ok();
+}
+Status setopt_int(zmq::socket_t& s, int option, int value, const char* what) {
+  return setopt(s, option, &value, sizeof value, what);
+}
+
+// Z85 text key -> the 32 bytes ZeroMQ wants (Z85 validity was checked before).
+std::string binary_key(const std::string& z85) {
+  std::string bin(32, '\0');
+  zmq_z85_decode(reinterpret_cast<uint8_t*>(bin.data()), z85.c_str());
+  return bin;
+}
+
+std::string z85_key(const void* bin32) {
+  char text[kZ85KeyChars + 1] = {};
+  zmq_z85_encode(text, static_cast<const uint8_t*>(bin32), 32);
+  return text;
+}
+
+// Reads all parts of one message already waiting on `s`.
+std::vector<zmq::message_t> recv_parts(zmq::socket_t& s, zmq::recv_flags flags) {
+  std::vector<zmq::message_t> parts;
+  for (;;) {
+    zmq::message_t m;
+    if (!s.recv(m, flags)) break;
+    const bool more = m.more();
+    parts.push_back(std::move(m));
+    if (!more) break;
+    flags = zmq::recv_flags::none;  // the rest of a multipart message is already here
+  }
+  return parts;
+}
+
+// Waits up to timeout_ms (negative: forever) for `s` to become readable.
+bool wait_readable(zmq::socket_t& s, int timeout_ms) {
+  zmq::pollitem_t item{s.handle(), 0, ZMQ_POLLIN, 0};
+  return zmq::poll(&item, 1, std::chrono::milliseconds(timeout_ms)) > 0;
+}
+
+std::string wait_text(int timeout_ms) { return cat("within ", std::to_string(timeout_ms), " ms"); }
+
+// Answers ZAP requests on inproc://zeromq.zap.01 of one context until the context shuts down.
+class ZapHandler {
+ public:
+  ZapHandler(zmq::context_t& ctx, const std::vector<std::string>& authorized, bool log)
+      : socket_(ctx, zmq::socket_type::rep), allowed_(authorized.begin(), authorized.end()), log_(log) {
+    socket_.set(zmq::sockopt::linger, 0);
+    socket_.bind(kZapEndpoint);
+  }
+  void start() { thread_ = std::thread([this] { run(); }); }
+  void join() {
+    if (thread_.joinable()) thread_.join();
+  }
+  uint64_t refused() const { return refused_.load(); }
+
+ private:
+  void run() {
+    for (;;) {
+      std::vector<zmq::message_t> req;
+      try {
+        req = recv_parts(socket_, zmq::recv_flags::none);
+        if (req.empty()) continue;
+        reply(req);
+      } catch (const zmq::error_t& e) {
+        if (e.num() == ETERM) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));  // never spin on a broken socket
+      } catch (...) {  // out of memory while answering: deny by not answering this one
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+    }
+    try {
+      socket_.close();
+    } catch (...) {
+    }
+  }
+
+  void reply(const std::vector<zmq::message_t>& req) {
+    // Request: version, request id, domain, address, identity, mechanism, credentials...
+    const auto text = [&](size_t i) { return i < req.size() ? req[i].to_string() : std::string(); };
+    std::string code = "400", status = "key not authorized";
+    if (req.size() < 6 || text(0) != "1.0") {
+      code = "500";
+      status = "malformed ZAP request";
+    } else if (text(5) != "CURVE") {
+      status = "CURVE required";
+    } else if (req.size() >= 7 && req[6].size() == 32 && allowed_.count(z85_key(req[6].data()))) {
+      code = "200";
+      status = "OK";
+    }
+    if (code != "200") note_refusal(text(3), req.size() >= 7 && req[6].size() == 32 ? z85_key(req[6].data()) : "");
+    const std::string parts[6] = {"1.0", text(1), code, status, code == "200" ? "head" : "", ""};
+    for (int i = 0; i < 6; ++i)
+      socket_.send(zmq::buffer(parts[i]), i < 5 ? zmq::send_flags::sndmore : zmq::send_flags::none);
+  }
+
+  // One stderr line per refused (address, key), repeated at most once a minute: a refused
+  // client reconnects every 100 ms and would flood the log otherwise.
+  void note_refusal(const std::string& address, const std::string& key) {
+    refused_.fetch_add(1);
+    if (!log_) return;
+    const auto now = Clock::now();
+    auto [it, fresh] = last_logged_.try_emplace(address + " " + key, now);
+    if (!fresh && now - it->second < std::chrono::minutes(1)) return;
+    it->second = now;
+    if (last_logged_.size() > 4096) last_logged_.clear();
+    std::fprintf(stderr, "lingua worker: refused a connection from %s: key not authorized\n",
+                 address.empty() ? "an unknown address" : address.c_str());
+  }
+
+  zmq::socket_t socket_;
+  std::set<std::string> allowed_;
+  bool log_;
+  std::atomic<uint64_t> refused_{0};
+  std::map<std::string, Clock::time_point> last_logged_;
+  std::thread thread_;
+};
+
+}  // namespace
+
+bool is_loopback_endpoint(const std::string& endpoint) {
+  if (endpoint.rfind("ipc://", 0) == 0 || endpoint.rfind("inproc://", 0) == 0) return true;
+  if (endpoint.rfind("tcp://", 0) != 0) return false;
+  const std::string rest = endpoint.substr(6);
+  if (rest.find(';') != std::string::npos) return false;  // source;destination form
+  const size_t colon = rest.rfind(':');
+  if (colon == std::string::npos) return false;
+  const std::string host = rest.substr(0, colon);
+  if (host == "localhost" || host == "[::1]" || host == "::1") return true;
+  if (host.rfind("127.", 0) != 0) return false;
+  for (char c : host.substr(4))
+    if (!(c == '.' || (c >= '0' && c <= '9'))) return false;
+  return true;
+}
+
+Status check_channel_options(const std::string& endpoint, const ChannelOptions& o, bool server) {
+  if (o.insecure) {
+    if (!o.allow_insecure_network && !is_loopback_endpoint(endpoint))
+      return Status::error(cat("refusing plain (unencrypted) ZeroMQ on ", endpoint,
+                               ": it is not a loopback address; use CURVE keys, or pass --allow-insecure-network"));
+    return Status::ok();
+  }
+  if (!is_z85_key(o.own.public_key) || !is_z85_key(o.own.secret_key))
+    return Status::error(cat("no valid CURVE key pair for ", endpoint, " (make one with `lingua keygen -o DIR`)"));
+  if (server) {
+    if (o.authorized.empty())
+      return Status::error(cat("no authorized head keys for ", endpoint, ": nobody could connect"));
+    for (const auto& k : o.authorized)
+      if (!is_z85_key(k)) return Status::error(cat("an authorized key for ", endpoint, " is not a 40-character Z85 CURVE key"));
+  } else if (!is_z85_key(o.server_public)) {
+    return Status::error(cat("no valid public key of the server at ", endpoint, " (its NAME.pub file)"));
+  }
+  return Status::ok();
+}
+
+// ---------------------------------------------------------------- Server
+
+struct Server::Impl {
+  zmq::context_t ctx{1};
+  std::optional<zmq::socket_t> router;
+  std::unique_ptr<ZapHandler> zap;
+  std::string endpoint;
+
+  ~Impl() {
+    try {
+      if (router) router->close();
+      ctx.shutdown();  // the ZAP thread's blocking receive returns ETERM
+      if (zap) zap->join();
+      zap.reset();
+      ctx.close();
+    } catch (...) {
+    }
+  }
+};
+
+Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Server::Server(Server&&) noexcept = default;
+Server& Server::operator=(Server&&) noexcept = default;
+Server::~Server() = default;
+
+Expected<Server> Server::bind(const std::string& endpoint, const ChannelOptions& options) {
+  LINGUA_TRY(check_channel_options(endpoint, options, /*server=*/true));
+  auto impl = std::make_unique<Impl>();
+  try {
+    if (!options.insecure) {
+      // Bound before the server socket, so no handshake can ever skip authentication.
+      impl->zap = std::make_unique<ZapHandler>(impl->ctx, options.authorized, options.log_refusals);
+      impl->zap->start();
+    }
+    impl->router.emplace(impl->ctx, zmq::socket_type::router);
+    zmq::socket_t& s = *impl->router;
+    const int64_t max_bytes = options.max_message_bytes;
+    LINGUA_TRY(setopt_int(s, ZMQ_LINGER, 0, "linger"));
+    LINGUA_TRY(setopt_int(s, ZMQ_ROUTER_MANDATORY, 1, "router-mandatory"));
+    LINGUA_TRY(setopt_int(s, ZMQ_HANDSHAKE_IVL, 10000, "handshake interval"));
+    LINGUA_TRY(setopt(s, ZMQ_MAXMSGSIZE, &max_bytes, sizeof max_bytes, "maximum message size"));
+    if (!options.insecure) {
+      const std::string secret = binary_key(options.own.secret_key);
+      LINGUA_TRY(setopt_int(s, ZMQ_CURVE_SERVER, 1, "CURVE server mode"));
+      LINGUA_TRY(setopt(s, ZMQ_CURVE_SECRETKEY, secret.data(), secret.size(), "CURVE secret key"));
+      LINGUA_TRY(setopt(s, ZMQ_ZAP_DOMAIN, kZapDomain, std::char_traits<char>::length(kZapDomain), "ZAP domain"));
+    }
+    try {
+      s.bind(endpoint);
+    } catch (const zmq::error_t& e) {
+      return Status::error(cat("cannot listen on ", endpoint, ": ", e.what()));
+    }
+    impl->endpoint = s.get(zmq::sockopt::last_endpoint);
+  } catch (const zmq::error_t& e) {
+    return Status::error(cat("cannot set up a socket for ", endpoint, ": ", e.what()));
+  } catch (const std::exception& e) {
+    return Status::error(cat("cannot set up a socket for ", endpoint, ": ", e.what()));
+  }
+  return Server(std::move(impl));
+}
+
+Expected<std::pair<std::string, std::vector<uint8_t>>> Server::receive(int timeout_ms) {
+  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms < 0 ? 0 : timeout_ms);
+  try {
+    for (;;) {
+      int left = -1;
+      if (timeout_ms >= 0) {
+        const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+        left = ms < 0 ? 0 : static_cast<int>(ms);
+      }
+      if (!wait_readable(*impl_->router, left)) {
+        if (timeout_ms >= 0 && Clock::now() >= deadline)
+          return Status::error(cat("no message on ", impl_->endpoint, " ", wait_text(timeout_ms)));
+        continue;
+      }
+      auto parts = recv_parts(*impl_->router, zmq::recv_flags::dontwait);
+      if (parts.size() != 2) continue;  // [peer id, payload] only; anything else is dropped
+      const auto* p = static_cast<const uint8_t*>(parts[1].data());
+      return std::make_pair(parts[0].to_string(), std::vector<uint8_t>(p, p + parts[1].size()));
+    }
+  } catch (const zmq::error_t& e) {
+    return Status::error(cat("receiving on ", impl_->endpoint, ": ", e.what()));
+  }
+}
+
+Status Server::send(const std::string& peer, const std::vector<uint8_t>& payload) {
+  try {
+    if (!impl_->router->send(zmq::buffer(peer), zmq::send_flags::sndmore | zmq::send_flags::dontwait))
+      return Status::error(cat("the peer's queue on ", impl_->endpoint, " is full"));
+    if (!impl_->router->send(zmq::buffer(payload), zmq::send_flags::dontwait))
+      return Status::error(cat("the peer's queue on ", impl_->endpoint, " is full"));
+  } catch (const zmq::error_t& e) {
+    if (e.num() == EHOSTUNREACH) return Status::error(cat("the peer is no longer connected to ", impl_->endpoint));
+    return Status::error(cat("sending on ", impl_->endpoint, ": ", e.what()));
+  }
+  return Status::ok();
+}
+
+std::string Server::endpoint() const { return impl_->endpoint; }
+uint64_t Server::refused() const { return impl_->zap ? impl_->zap->refused() : 0; }
+
+// ---------------------------------------------------------------- Client
+
+struct Client::Impl {
+  std::optional<zmq::socket_t> dealer;
+  std::string endpoint;
+  int timeout_ms = 5000;
+  ~Impl() {
+    try {
+      if (dealer) dealer->close();
+    } catch (...) {
+    }
+  }
+};
+
+Client::Client(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Client::Client(Client&&) noexcept = default;
+Client& Client::operator=(Client&&) noexcept = default;
+Client::~Client() = default;
+
+Expected<Client> Client::connect(zmq::context_t& context, const std::string& endpoint, const ChannelOptions& options) {
+  LINGUA_TRY(check_channel_options(endpoint, options, /*server=*/false));
+  auto impl = std::make_unique<Impl>();
+  impl->endpoint = endpoint;
+  impl->timeout_ms = options.timeout_ms;
+  try {
+    impl->dealer.emplace(context, zmq::socket_type::dealer);
+    zmq::socket_t& s = *impl->dealer;
+    const int64_t max_bytes = options.max_message_bytes;
+    LINGUA_TRY(setopt_int(s, ZMQ_LINGER, 0, "linger"));
+    LINGUA_TRY(setopt_int(s, ZMQ_SNDTIMEO, options.timeout_ms, "send timeout"));
+    LINGUA_TRY(setopt(s, ZMQ_MAXMSGSIZE, &max_bytes, sizeof max_bytes, "maximum message size"));
+    if (!options.insecure) {
+      const std::string server = binary_key(options.server_public), pub = binary_key(options.own.public_key),
+                        sec = binary_key(options.own.secret_key);
+      LINGUA_TRY(setopt(s, ZMQ_CURVE_SERVERKEY, server.data(), server.size(), "CURVE server key"));
+      LINGUA_TRY(setopt(s, ZMQ_CURVE_PUBLICKEY, pub.data(), pub.size(), "CURVE public key"));
+      LINGUA_TRY(setopt(s, ZMQ_CURVE_SECRETKEY, sec.data(), sec.size(), "CURVE secret key"));
+    }
+    try {
+      s.connect(endpoint);
+    } catch (const zmq::error_t& e) {
+      return Status::error(cat("cannot connect to ", endpoint, ": ", e.what()));
+    }
+  } catch (const zmq::error_t& e) {
+    return Status::error(cat("cannot set up a socket for ", endpoint, ": ", e.what()));
+  }
+  return Client(std::move(impl));
+}
+
+Status Client::send(const std::vector<uint8_t>& payload) {
+  try {
+    if (!impl_->dealer->send(zmq::buffer(payload), zmq::send_flags::none))
+      return Status::error(cat("cannot queue a message to ", impl_->endpoint, " ", wait_text(impl_->timeout_ms)));
+  } catch (const zmq::error_t& e) {
+    return Status::error(cat("sending to ", impl_->endpoint, ": ", e.what()));
+  }
+  return Status::ok();
+}
+
+Expected<std::vector<uint8_t>> Client::receive(int timeout_ms) {
+  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms < 0 ? 0 : timeout_ms);
+  try {
+    for (;;) {
+      int left = -1;
+      if (timeout_ms >= 0) {
+        const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+        left = ms < 0 ? 0 : static_cast<int>(ms);
+      }
+      if (!wait_readable(*impl_->dealer, left)) {
+        if (timeout_ms >= 0 && Clock::now() >= deadline)
+          return Status::error(cat("no answer from ", impl_->endpoint, " ", wait_text(timeout_ms)));
+        continue;
+      }
+      auto parts = recv_parts(*impl_->dealer, zmq::recv_flags::dontwait);
+      if (parts.size() != 1) continue;
+      const auto* p = static_cast<const uint8_t*>(parts[0].data());
+      return std::vector<uint8_t>(p, p + parts[0].size());
+    }
+  } catch (const zmq::error_t& e) {
+    return Status::error(cat("receiving from ", impl_->endpoint, ": ", e.what()));
+  }
+}
+
+const std::string& Client::endpoint() const { return impl_->endpoint; }
+
+}  // namespace lingua

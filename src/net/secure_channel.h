@@ -1,0 +1,83 @@
+// The ZeroMQ sockets the runtime talks over, ROUTER (worker) / DEALER (head) pattern, encrypted
+// and authenticated with CURVE, or plain on loopback only. No zmq::error_t ever leaves here.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+#include <zmq.hpp>
+
+#include "core/status.h"
+#include "net/keys.h"
+
+namespace lingua {
+
+struct ChannelOptions {
+  // Plain ZeroMQ without CURVE: allowed only on loopback (tcp://127.0.0.1, tcp://localhost,
+  // ipc://, inproc://) unless allow_insecure_network (`--allow-insecure-network`).
+  bool insecure = false;
+  bool allow_insecure_network = false;
+  KeyPair own;                          // this side's keys (CURVE mode)
+  std::vector<std::string> authorized;  // Server: client public keys it accepts (Z85)
+  std::string server_public;            // Client: the server's public key (Z85)
+  int timeout_ms = 5000;                // Client: how long a send may wait to be queued
+  int64_t max_message_bytes = int64_t{1} << 30;  // larger frames drop the connection
+  bool log_refusals = true;             // Server: one stderr line per refused peer
+};
+
+// True for endpoints that never leave this machine (see ChannelOptions::insecure).
+bool is_loopback_endpoint(const std::string& endpoint);
+
+// Checks options against the endpoint: keys present and valid for CURVE, plain mode only where
+// allowed. `server`: the ROUTER side (needs authorized keys) rather than the client.
+Status check_channel_options(const std::string& endpoint, const ChannelOptions& options, bool server);
+
+// Worker side: a ROUTER socket bound to one endpoint. In CURVE mode it runs a ZAP handler
+// (RFC 27) that admits only the authorized client keys and logs each refused peer. It owns its
+// own ZeroMQ context because a ZAP handler is per context.
+class Server {
+ public:
+  static Expected<Server> bind(const std::string& endpoint, const ChannelOptions& options);
+  Server(Server&&) noexcept;
+  Server& operator=(Server&&) noexcept;
+  ~Server();
+
+  // The next message and the id of the peer that sent it; an error when none arrives within
+  // timeout_ms (negative: wait forever). Messages of the wrong shape are dropped.
+  Expected<std::pair<std::string, std::vector<uint8_t>>> receive(int timeout_ms);
+  Status send(const std::string& peer, const std::vector<uint8_t>& payload);
+  // The bound address, with the real port when bound to port 0 or "*".
+  std::string endpoint() const;
+  // Connections the ZAP handler refused so far (CURVE mode).
+  uint64_t refused() const;
+
+ private:
+  struct Impl;
+  explicit Server(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Head side: a DEALER socket connected to one worker, CURVE client with the worker's public
+// key (or plain where allowed). Messages queue until the connection is up. `context` must
+// outlive the Client (zmq_ctx_term waits for every socket of the context to close).
+class Client {
+ public:
+  static Expected<Client> connect(zmq::context_t& context, const std::string& endpoint,
+                                  const ChannelOptions& options);
+  Client(Client&&) noexcept;
+  Client& operator=(Client&&) noexcept;
+  ~Client();
+
+  Status send(const std::vector<uint8_t>& payload);
+  // The next message; "no answer from <endpoint> within N ms" when none arrives in time.
+  Expected<std::vector<uint8_t>> receive(int timeout_ms);
+  const std::string& endpoint() const;
+
+ private:
+  struct Impl;
+  explicit Client(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace lingua
