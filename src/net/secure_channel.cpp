@@ -71,6 +71,26 @@ bool wait_readable(zmq::socket_t& s, int timeout_ms) {
 
 std::string wait_text(int timeout_ms) { return cat("within ", std::to_string(timeout_ms), " ms"); }
 
+// Waits (up to timeout_ms; < 0 = forever) for a message of exactly `want` parts; messages of
+// another shape are dropped. `silence` is the error text when the time runs out.
+Expected<std::vector<zmq::message_t>> receive_message(zmq::socket_t& s, size_t want, int timeout_ms,
+                                                      const std::string& silence) {
+  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms < 0 ? 0 : timeout_ms);
+  for (;;) {
+    int left = -1;
+    if (timeout_ms >= 0) {
+      const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+      left = ms < 0 ? 0 : static_cast<int>(ms);
+    }
+    if (!wait_readable(s, left)) {
+      if (timeout_ms >= 0 && Clock::now() >= deadline) return Status::error(cat(silence, " ", wait_text(timeout_ms)));
+      continue;
+    }
+    auto parts = recv_parts(s, zmq::recv_flags::dontwait);
+    if (parts.size() == want) return parts;
+  }
+}
+
 // Answers ZAP requests on inproc://zeromq.zap.01 of one context until the context shuts down.
 class ZapHandler {
  public:
@@ -246,24 +266,11 @@ Expected<Server> Server::bind(const std::string& endpoint, const ChannelOptions&
 }
 
 Expected<std::pair<std::string, std::vector<uint8_t>>> Server::receive(int timeout_ms) {
-  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms < 0 ? 0 : timeout_ms);
   try {
-    for (;;) {
-      int left = -1;
-      if (timeout_ms >= 0) {
-        const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-        left = ms < 0 ? 0 : static_cast<int>(ms);
-      }
-      if (!wait_readable(*impl_->router, left)) {
-        if (timeout_ms >= 0 && Clock::now() >= deadline)
-          return Status::error(cat("no message on ", impl_->endpoint, " ", wait_text(timeout_ms)));
-        continue;
-      }
-      auto parts = recv_parts(*impl_->router, zmq::recv_flags::dontwait);
-      if (parts.size() != 2) continue;  // [peer id, payload] only; anything else is dropped
-      const auto* p = static_cast<const uint8_t*>(parts[1].data());
-      return std::make_pair(parts[0].to_string(), std::vector<uint8_t>(p, p + parts[1].size()));
-    }
+    // [peer id, payload] only; anything else is dropped.
+    LINGUA_ASSIGN_OR_RETURN(auto parts, receive_message(*impl_->router, 2, timeout_ms, cat("no message on ", impl_->endpoint)));
+    const auto* p = static_cast<const uint8_t*>(parts[1].data());
+    return std::make_pair(parts[0].to_string(), std::vector<uint8_t>(p, p + parts[1].size()));
   } catch (const zmq::error_t& e) {
     return Status::error(cat("receiving on ", impl_->endpoint, ": ", e.what()));
   }
@@ -345,24 +352,10 @@ Status Client::send(const std::vector<uint8_t>& payload) {
 }
 
 Expected<std::vector<uint8_t>> Client::receive(int timeout_ms) {
-  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms < 0 ? 0 : timeout_ms);
   try {
-    for (;;) {
-      int left = -1;
-      if (timeout_ms >= 0) {
-        const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-        left = ms < 0 ? 0 : static_cast<int>(ms);
-      }
-      if (!wait_readable(*impl_->dealer, left)) {
-        if (timeout_ms >= 0 && Clock::now() >= deadline)
-          return Status::error(cat("no answer from ", impl_->endpoint, " ", wait_text(timeout_ms)));
-        continue;
-      }
-      auto parts = recv_parts(*impl_->dealer, zmq::recv_flags::dontwait);
-      if (parts.size() != 1) continue;
-      const auto* p = static_cast<const uint8_t*>(parts[0].data());
-      return std::vector<uint8_t>(p, p + parts[0].size());
-    }
+    LINGUA_ASSIGN_OR_RETURN(auto parts, receive_message(*impl_->dealer, 1, timeout_ms, cat("no answer from ", impl_->endpoint)));
+    const auto* p = static_cast<const uint8_t*>(parts[0].data());
+    return std::vector<uint8_t>(p, p + parts[0].size());
   } catch (const zmq::error_t& e) {
     return Status::error(cat("receiving from ", impl_->endpoint, ": ", e.what()));
   }
