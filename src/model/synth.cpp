@@ -76,6 +76,30 @@ void SynthLayout::vector(const std::string& name, int64_t n, Fill fill) {
   tensors.push_back({name, {static_cast<uint64_t>(n)}, DType::F32, fill, tensors.size()});
 }
 
+void SynthLayout::llama_family_tensors(const LlamaFamily& f) {
+  const SynthSpec& p = spec;
+  const int64_t head_dim = p.dim / p.heads, kv_dim = head_dim * p.kv_heads;
+  matrix("token_embd.weight", p.dim, p.vocab);
+  for (int64_t l = 0; l < p.layers; ++l) {
+    const std::string b = "blk." + std::to_string(l) + ".";
+    vector(b + "attn_norm.weight", p.dim, f.norms);
+    for (const auto& [name, rows] : {std::pair{"attn_q", p.dim}, std::pair{"attn_k", kv_dim}}) {
+      matrix(b + name + ".weight", p.dim, rows);
+      if (f.qkv_bias) vector(b + name + ".bias", rows, Fill::kRandom);
+      if (f.qk_norm) vector(b + name + "_norm.weight", head_dim, f.norms);
+    }
+    matrix(b + "attn_v.weight", p.dim, kv_dim);
+    if (f.qkv_bias) vector(b + "attn_v.bias", kv_dim, Fill::kRandom);
+    matrix(b + "attn_output.weight", p.dim, p.dim);
+    vector(b + "ffn_norm.weight", p.dim, f.norms);
+    matrix(b + "ffn_gate.weight", p.dim, p.ffn);
+    matrix(b + "ffn_up.weight", p.dim, p.ffn);
+    matrix(b + "ffn_down.weight", p.ffn, p.dim);
+  }
+  vector("output_norm.weight", p.dim, f.norms);
+  if (!p.tied_output) matrix("output.weight", p.dim, p.vocab);
+}
+
 std::string synth_presets() {
   std::string out;
   for (const auto& p : kPresets) out += (out.empty() ? "" : ", ") + std::string(p.name);

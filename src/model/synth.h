@@ -53,6 +53,16 @@ class SynthLayout {
   void vector(const std::string& name, int64_t n, Fill fill);
   void fail(const std::string& message) { if (error.empty()) error = message; }
 
+  // The tensors of a llama-family model (llama, qwen2, qwen3) in file order: embedding, then per
+  // block attn_norm, q (+bias, +per-head norm), k (likewise), v (+bias), output, ffn_norm, gate,
+  // up, down; then output_norm and, unless tied, output. Norm weights get `norms`.
+  struct LlamaFamily {
+    bool qkv_bias = false;  // qwen2
+    bool qk_norm = false;   // qwen3: RMSNorm weights of one head width on Q and K
+    Fill norms = Fill::kOnes;
+  };
+  void llama_family_tensors(const LlamaFamily& f);
+
   std::vector<std::pair<std::string, gguf::Value>> metadata;
   std::vector<Tensor> tensors;
   std::string error;

@@ -50,26 +50,10 @@ void build_llama(ArchBuilder& b) {
 // benchmarks in bench/RESULTS.md were measured on them).
 void synth_llama(SynthLayout& s) {
   const SynthSpec& p = s.spec;
-  const int64_t head_dim = p.dim / p.heads, kv_dim = head_dim * p.kv_heads;
-  s.u32("rope.dimension_count", head_dim);
+  s.u32("rope.dimension_count", p.dim / p.heads);
   s.f32("attention.layer_norm_rms_epsilon", 1e-5f);
   s.f32("rope.freq_base", p.rope_base);
-  const auto ones = SynthLayout::Fill::kOnes;
-  s.matrix("token_embd.weight", p.dim, p.vocab);
-  for (int64_t l = 0; l < p.layers; ++l) {
-    const std::string b = "blk." + std::to_string(l) + ".";
-    s.vector(b + "attn_norm.weight", p.dim, ones);
-    s.matrix(b + "attn_q.weight", p.dim, p.dim);
-    s.matrix(b + "attn_k.weight", p.dim, kv_dim);
-    s.matrix(b + "attn_v.weight", p.dim, kv_dim);
-    s.matrix(b + "attn_output.weight", p.dim, p.dim);
-    s.vector(b + "ffn_norm.weight", p.dim, ones);
-    s.matrix(b + "ffn_gate.weight", p.dim, p.ffn);
-    s.matrix(b + "ffn_up.weight", p.dim, p.ffn);
-    s.matrix(b + "ffn_down.weight", p.ffn, p.dim);
-  }
-  s.vector("output_norm.weight", p.dim, ones);
-  if (!p.tied_output) s.matrix("output.weight", p.dim, p.vocab);
+  s.llama_family_tensors({});  // norms exactly 1
 }
 
 }  // namespace

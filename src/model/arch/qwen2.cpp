@@ -42,28 +42,9 @@ void build_qwen2(ArchBuilder& b) {
 
 void synth_qwen2(SynthLayout& s) {
   const SynthSpec& p = s.spec;
-  const int64_t kv_dim = p.dim / p.heads * p.kv_heads;
   s.f32("attention.layer_norm_rms_epsilon", 1e-6f);
   s.f32("rope.freq_base", p.rope_base);
-  const auto near_one = SynthLayout::Fill::kNearOne, random = SynthLayout::Fill::kRandom;
-  s.matrix("token_embd.weight", p.dim, p.vocab);
-  for (int64_t l = 0; l < p.layers; ++l) {
-    const std::string b = "blk." + std::to_string(l) + ".";
-    s.vector(b + "attn_norm.weight", p.dim, near_one);
-    s.matrix(b + "attn_q.weight", p.dim, p.dim);
-    s.vector(b + "attn_q.bias", p.dim, random);
-    s.matrix(b + "attn_k.weight", p.dim, kv_dim);
-    s.vector(b + "attn_k.bias", kv_dim, random);
-    s.matrix(b + "attn_v.weight", p.dim, kv_dim);
-    s.vector(b + "attn_v.bias", kv_dim, random);
-    s.matrix(b + "attn_output.weight", p.dim, p.dim);
-    s.vector(b + "ffn_norm.weight", p.dim, near_one);
-    s.matrix(b + "ffn_gate.weight", p.dim, p.ffn);
-    s.matrix(b + "ffn_up.weight", p.dim, p.ffn);
-    s.matrix(b + "ffn_down.weight", p.ffn, p.dim);
-  }
-  s.vector("output_norm.weight", p.dim, near_one);
-  if (!p.tied_output) s.matrix("output.weight", p.dim, p.vocab);
+  s.llama_family_tensors({/*qkv_bias=*/true, /*qk_norm=*/false, SynthLayout::Fill::kNearOne});
 }
 
 }  // namespace

@@ -51,29 +51,12 @@ void build_qwen3(ArchBuilder& b) {
 
 void synth_qwen3(SynthLayout& s) {
   const SynthSpec& p = s.spec;
-  const int64_t head_dim = p.dim / p.heads, kv_dim = head_dim * p.kv_heads;
+  const int64_t head_dim = p.dim / p.heads;
   s.u32("attention.key_length", head_dim);
   s.u32("attention.value_length", head_dim);
   s.f32("attention.layer_norm_rms_epsilon", 1e-6f);
   s.f32("rope.freq_base", p.rope_base);
-  const auto near_one = SynthLayout::Fill::kNearOne;
-  s.matrix("token_embd.weight", p.dim, p.vocab);
-  for (int64_t l = 0; l < p.layers; ++l) {
-    const std::string b = "blk." + std::to_string(l) + ".";
-    s.vector(b + "attn_norm.weight", p.dim, near_one);
-    s.matrix(b + "attn_q.weight", p.dim, p.dim);
-    s.vector(b + "attn_q_norm.weight", head_dim, near_one);
-    s.matrix(b + "attn_k.weight", p.dim, kv_dim);
-    s.vector(b + "attn_k_norm.weight", head_dim, near_one);
-    s.matrix(b + "attn_v.weight", p.dim, kv_dim);
-    s.matrix(b + "attn_output.weight", p.dim, p.dim);
-    s.vector(b + "ffn_norm.weight", p.dim, near_one);
-    s.matrix(b + "ffn_gate.weight", p.dim, p.ffn);
-    s.matrix(b + "ffn_up.weight", p.dim, p.ffn);
-    s.matrix(b + "ffn_down.weight", p.ffn, p.dim);
-  }
-  s.vector("output_norm.weight", p.dim, near_one);
-  if (!p.tied_output) s.matrix("output.weight", p.dim, p.vocab);
+  s.llama_family_tensors({/*qkv_bias=*/false, /*qk_norm=*/true, SynthLayout::Fill::kNearOne});
 }
 
 }  // namespace
