@@ -7,6 +7,9 @@
 #include "cli/json_out.h"
 #include "model/model.h"
 #include "plan/plan_file.h"
+#include "net/wire.h"
+#include "plan/cluster_plans.h"
+#include "runtime/cluster_run.h"
 #include "runtime/generator.h"
 
 namespace lingua::cli {
@@ -39,7 +42,16 @@ class GenerateCommand : public Command {
     app.add_option("--segments", opts_.segments, "run as K cost-balanced segments in this process (tests, debugging)");
     app.add_option("--split", opts_.split, "run as segments starting at these op ids, e.g. 40,81 (see lingua graph)")
         ->delimiter(',');
-    app.add_option("--plan", plan_, "run the segments of a plan file (lingua plan --out) in this process");
+    app.add_option("--plan", plan_, "run the segments of a plan file (lingua plan --out): on its devices with "
+                   "--devices/--local-devices, otherwise in this process");
+    app.add_option("--local-devices", local_devices_, "split the model across K worker processes started here");
+    app.add_option("--devices", devices_, "devices file (YAML): plan on these devices and run there");
+    app.add_option("--wire-dtype", wire_dtype_, "activations on the wire: f32 (exact) | f16 (half the bytes)")
+        ->capture_default_str();
+    app.add_option("--keys", keys_, "the head's key directory (lingua.key, workers/NAME.pub); default $LINGUA_KEYS "
+                   "or ~/.config/lingua/keys");
+    app.add_flag("--insecure", insecure_, "plain sockets to the workers (loopback only, unless --allow-insecure-network)");
+    app.add_flag("--allow-insecure-network", allow_insecure_network_, "allow --insecure beyond loopback");
     app.add_flag("--json", json_, "print one JSON document on stdout");
   }
 
@@ -55,7 +67,13 @@ class GenerateCommand : public Command {
 
     auto model = Model::load(model_);
     if (!model) return fail(name(), model.error());
-    if (!plan_.empty()) {
+    std::unique_ptr<ClusterRun> cluster;
+    if (local_devices_ != 0 || !devices_.empty()) {
+      auto run = start_cluster(**model);
+      if (!run) return fail(name(), run.error());
+      cluster = std::move(*run);
+      opts_.pipeline = &cluster->pipeline();
+    } else if (!plan_.empty()) {
       if (!opts_.split.empty() || opts_.segments > 1) return fail(name(), "give --plan or --split/--segments, not both");
       auto plan = read_plan_file(plan_, (*model)->graph());
       if (!plan) return fail(name(), plan.error());
@@ -79,7 +97,7 @@ class GenerateCommand : public Command {
       doc["tokens"] = r.tokens;
       doc["text"] = r.text;
       doc["prompt_tokens"] = r.prompt_tokens;
-      doc["devices"] = 1;
+      doc["devices"] = cluster ? cluster->pipeline().devices() : 1;
       doc["segments"] = r.segments;
       doc["stop_reason"] = r.stop_reason;
       doc["seed"] = seed_;
@@ -97,7 +115,67 @@ class GenerateCommand : public Command {
   }
 
  private:
-  std::string model_, prompt_, plan_;
+  // The plan's segments with the devices that run them, from --plan, the planner (--devices) or
+  // cost-balanced cuts (--local-devices alone).
+  Expected<std::vector<PlannedSegment>> segments_for(const Model& model, const DevicesFile& file) {
+    const Graph& g = model.graph();
+    std::vector<PlannedSegment> out;
+    if (!plan_.empty()) {
+      LINGUA_ASSIGN_OR_RETURN(PlanFile plan, read_plan_file(plan_, g));
+      for (const auto& s : plan.segments) out.push_back({s.device, s.first_op, s.last_op});
+      return out;
+    }
+    if (!devices_.empty()) {
+      ClusterPlanOptions po;
+      po.context = opts_.context;
+      po.train_context = model.train_context();
+      LINGUA_ASSIGN_OR_RETURN(ClusterPlans plans, plan_cluster(g, file, po));
+      LINGUA_ASSIGN_OR_RETURN(Plan best, plans.pick("optimized"));
+      for (const Assignment& a : best.assignments)
+        out.push_back({plans.problem.devices[static_cast<size_t>(a.device)].name, a.first_op, a.last_op});
+      return out;
+    }
+    LINGUA_ASSIGN_OR_RETURN(Partition p, partition_for(g, {}, local_devices_));
+    for (int i = 0; i < p.size(); ++i)
+      out.push_back({file.devices[static_cast<size_t>(i)].name, p.segments()[static_cast<size_t>(i)].first_op,
+                     p.segments()[static_cast<size_t>(i)].last_op});
+    return out;
+  }
+
+  Expected<std::unique_ptr<ClusterRun>> start_cluster(const Model& model) {
+    if (local_devices_ < 0) return Status::error("--local-devices must be 1 or more");
+    if (!opts_.split.empty() || opts_.segments > 1)
+      return Status::error("--split/--segments cut the model in this process; with devices use --plan");
+    LINGUA_ASSIGN_OR_RETURN(DType wire, parse_wire_dtype(wire_dtype_));
+    DevicesFile file;
+    if (!devices_.empty()) {
+      LINGUA_ASSIGN_OR_RETURN(file, load_devices_file(devices_));
+      if (local_devices_ > 0 && static_cast<size_t>(local_devices_) != file.devices.size())
+        return Status::error("--local-devices " + std::to_string(local_devices_) + " but " + devices_ + " lists " +
+                             std::to_string(file.devices.size()) + " devices");
+    } else {
+      file = local_devices_file(local_devices_, std::max(1, threads_ / local_devices_));
+    }
+    LINGUA_ASSIGN_OR_RETURN(std::vector<PlannedSegment> segments, segments_for(model, file));
+    ClusterRunOptions o;
+    o.model_path = model_;
+    o.context = opts_.context > 0 ? opts_.context : std::max<int64_t>(1, model.train_context());
+    o.max_batch = opts_.batch;
+    o.wire_dtype = wire;
+    o.all_local = local_devices_ > 0;
+    o.keys_dir = keys_;
+    o.insecure = insecure_;
+    o.allow_insecure_network = allow_insecure_network_;
+    std::string summary;
+    for (const PlannedSegment& s : segments)
+      summary += " " + s.device + "[" + std::to_string(s.first_op) + ".." + std::to_string(s.last_op) + "]";
+    std::fprintf(stderr, "lingua: %zu devices:%s\n", segments.size(), summary.c_str());
+    return ClusterRun::start(model.graph(), file, segments, o);
+  }
+
+  std::string model_, prompt_, plan_, devices_, keys_, wire_dtype_ = "f32";
+  int local_devices_ = 0;
+  bool insecure_ = false, allow_insecure_network_ = false;
   int n_ = 128;
   int64_t seed_ = -1;
   int threads_ = default_threads();

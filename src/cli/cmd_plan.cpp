@@ -8,7 +8,7 @@
 #include "cli/json_out.h"
 #include "graph/cost_model.h"
 #include "model/model.h"
-#include "plan/cluster.h"
+#include "plan/cluster_plans.h"
 #include "plan/plan_file.h"
 #include "plan/planner.h"
 #include "plan/units.h"
@@ -62,30 +62,27 @@ class PlanCommand : public Command {
     auto model = Model::load(model_);
     if (!model) return fail(name(), model.error());
     const Graph& graph = (*model)->graph();
-    auto cluster = make_cluster(*file, refresh_);
-    if (!cluster) return fail(name(), cluster.error());
-    const int64_t context = context_ > 0 ? context_ : std::max<int64_t>(1, (*model)->train_context());
-    const auto costs = op_costs(graph, CostShape{64, context / 2});
-    PlanProblem problem = make_plan_problem(graph, costs, cluster->devices, cluster->link, context);
     if (latency_bound_ms_ < 0) return fail(name(), "--latency-bound-ms must be 0 (automatic) or more");
-    problem.latency_bound_s = latency_bound_ms_ / 1e3;
-
-    const auto t0 = std::chrono::steady_clock::now();
-    auto optimized = plan_optimized(problem, *objective, solver_ == "dp" ? Solver::kDp : Solver::kMilp);
-    const double solve_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    if (!optimized) return fail(name(), optimized.error());
-    std::vector<Plan> plans = {*optimized, plan_even(problem, graph), plan_memory(problem, graph)};
-    auto single = plan_single(problem);
-    std::string single_note;
-    if (single) plans.push_back(*single);
-    else single_note = single.error();
-
+    ClusterPlanOptions po;
+    po.objective = *objective;
+    po.solver = solver_ == "dp" ? Solver::kDp : Solver::kMilp;
+    po.context = context_;
+    po.train_context = (*model)->train_context();
+    po.latency_bound_s = latency_bound_ms_ / 1e3;
+    po.refresh_profile = refresh_;
+    auto planned = plan_cluster(graph, *file, po);
+    if (!planned) return fail(name(), planned.error());
+    const Cluster* cluster = &planned->cluster;
+    const PlanProblem& problem = planned->problem;
+    const std::vector<Plan>& plans = planned->plans;
+    const Plan* optimized = &plans.front();
+    const std::string& single_note = planned->single_note;
+    const bool single = single_note.empty();
+    const double solve_ms = planned->solve_ms;
+    const int64_t context = context_ > 0 ? context_ : std::max<int64_t>(1, (*model)->train_context());
     if (!out_.empty()) {
-      const Plan* picked = nullptr;
-      for (const Plan& p : plans)
-        if (p.name == pick_) picked = &p;
-      if (!picked) return fail(name(), "cannot write the single-device plan: " + single_note);
-      if (!picked->feasible) return fail(name(), "the " + pick_ + " plan does not fit: " + picked->note);
+      auto picked = planned->pick(pick_);
+      if (!picked) return fail(name(), "cannot write the plan: " + picked.error());
       if (auto st = write_plan_file(out_, model_, graph, problem, *picked, *objective); !st.is_ok())
         return fail(name(), st.message());
     }

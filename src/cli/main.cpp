@@ -55,6 +55,7 @@ int main(int argc, char** argv) {
   commands.push_back(make_profile_command());
   commands.push_back(make_plan_command());
   commands.push_back(make_keygen_command());
+  commands.push_back(make_worker_command());
 
   if (argc <= 1) {
     print_guide(commands);

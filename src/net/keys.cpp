@@ -175,13 +175,25 @@ Status write_keypair(const fs::path& dir, const std::string& name, const KeyPair
   secret_text += "\nsecret-key = ";
   secret_text += keys.secret_key;
   secret_text += "\n";
+  LINGUA_TRY(write_file(key, secret_text, 0600, force));
+  return write_public_key(dir, name, keys.public_key, force);
+}
+
+Status write_public_key(const fs::path& dir, const std::string& name, const std::string& public_key, bool force) {
+  if (!plain_file_name(name))
+    return Status::error(cat("key name '", name, "' must be a plain file name (no '/', not starting with '.')"));
+  if (!is_z85_key(public_key)) return Status::error(cat("refusing to write an invalid CURVE public key to ", quoted(dir)));
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) {
+    fs::create_directories(dir, ec);
+    if (ec) return Status::error(cat("cannot create directory ", quoted(dir), ": ", ec.message()));
+  }
   std::string public_text = "# lingua CURVE public key: copy it to the machines that must trust ";
   public_text += name;
   public_text += "\npublic-key = ";
-  public_text += keys.public_key;
+  public_text += public_key;
   public_text += "\n";
-  LINGUA_TRY(write_file(key, secret_text, 0600, force));
-  return write_file(pub, public_text, 0644, force);
+  return write_file(public_key_path(dir, name), public_text, 0644, force);
 }
 
 Expected<KeyPair> load_keypair(const fs::path& key_file) {

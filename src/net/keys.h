@@ -40,6 +40,10 @@ Expected<KeyPair> generate_keypair();
 Status write_keypair(const std::filesystem::path& dir, const std::string& name, const KeyPair& keys,
                      bool force);
 
+// Writes DIR/NAME.pub (0644) alone, creating DIR when needed: a key this machine trusts.
+Status write_public_key(const std::filesystem::path& dir, const std::string& name, const std::string& public_key,
+                        bool force);
+
 // Reads a NAME.key file: both keys present and valid, the public key matching the secret key,
 // and the file not readable by group or others.
 Expected<KeyPair> load_keypair(const std::filesystem::path& key_file);

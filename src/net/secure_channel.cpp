@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -95,9 +96,16 @@ Expected<std::vector<zmq::message_t>> receive_message(zmq::socket_t& s, size_t w
 class ZapHandler {
  public:
   ZapHandler(zmq::context_t& ctx, const std::vector<std::string>& authorized, bool log)
-      : socket_(ctx, zmq::socket_type::rep), allowed_(authorized.begin(), authorized.end()), log_(log) {
+      : socket_(ctx, zmq::socket_type::rep), log_(log) {
+    for (const auto& k : authorized) allowed_[k] = kRoleHead;
     socket_.set(zmq::sockopt::linger, 0);
     socket_.bind(kZapEndpoint);
+  }
+  // Admits `key` from now on with `role` (the User-Id its messages carry); a head key stays a head.
+  void trust(const std::string& key, const std::string& role) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto [it, fresh] = allowed_.try_emplace(key, role);
+    if (!fresh && role == kRoleHead) it->second = role;
   }
   void start() { thread_ = std::thread([this] { run(); }); }
   void join() {
@@ -129,18 +137,23 @@ class ZapHandler {
   void reply(const std::vector<zmq::message_t>& req) {
     // Request: version, request id, domain, address, identity, mechanism, credentials...
     const auto text = [&](size_t i) { return i < req.size() ? req[i].to_string() : std::string(); };
-    std::string code = "400", status = "key not authorized";
+    std::string code = "400", status = "key not authorized", role;
     if (req.size() < 6 || text(0) != "1.0") {
       code = "500";
       status = "malformed ZAP request";
     } else if (text(5) != "CURVE") {
       status = "CURVE required";
-    } else if (req.size() >= 7 && req[6].size() == 32 && allowed_.count(z85_key(req[6].data()))) {
-      code = "200";
-      status = "OK";
+    } else if (req.size() >= 7 && req[6].size() == 32) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto it = allowed_.find(z85_key(req[6].data()));
+      if (it != allowed_.end()) {
+        code = "200";
+        status = "OK";
+        role = it->second;
+      }
     }
     if (code != "200") note_refusal(text(3), req.size() >= 7 && req[6].size() == 32 ? z85_key(req[6].data()) : "");
-    const std::string parts[6] = {"1.0", text(1), code, status, code == "200" ? "head" : "", ""};
+    const std::string parts[6] = {"1.0", text(1), code, status, role, ""};
     for (int i = 0; i < 6; ++i)
       socket_.send(zmq::buffer(parts[i]), i < 5 ? zmq::send_flags::sndmore : zmq::send_flags::none);
   }
@@ -160,7 +173,8 @@ class ZapHandler {
   }
 
   zmq::socket_t socket_;
-  std::set<std::string> allowed_;
+  std::mutex mutex_;
+  std::map<std::string, std::string> allowed_;  // Z85 key -> role
   bool log_;
   std::atomic<uint64_t> refused_{0};
   std::map<std::string, Clock::time_point> last_logged_;
@@ -194,7 +208,7 @@ Status check_channel_options(const std::string& endpoint, const ChannelOptions& 
   if (!is_z85_key(o.own.public_key) || !is_z85_key(o.own.secret_key))
     return Status::error(cat("no valid CURVE key pair for ", endpoint, " (make one with `lingua keygen -o DIR`)"));
   if (server) {
-    if (o.authorized.empty())
+    if (o.authorized.empty() && !o.authorized_may_grow)
       return Status::error(cat("no authorized head keys for ", endpoint, ": nobody could connect"));
     for (const auto& k : o.authorized)
       if (!is_z85_key(k)) return Status::error(cat("an authorized key for ", endpoint, " is not a 40-character Z85 CURVE key"));
@@ -276,6 +290,26 @@ Expected<std::pair<std::string, std::vector<uint8_t>>> Server::receive(int timeo
   }
 }
 
+Expected<Received> Server::receive_from(int timeout_ms) {
+  try {
+    LINGUA_ASSIGN_OR_RETURN(auto parts, receive_message(*impl_->router, 2, timeout_ms, cat("no message on ", impl_->endpoint)));
+    Received r;
+    r.peer = parts[0].to_string();
+    // The ZAP handler's User-Id; plain mode has none, and everyone there counts as a head.
+    const char* user = impl_->zap ? zmq_msg_gets(parts[1].handle(), "User-Id") : nullptr;
+    r.role = user ? user : (impl_->zap ? "" : kRoleHead);
+    const auto* p = static_cast<const uint8_t*>(parts[1].data());
+    r.payload.assign(p, p + parts[1].size());
+    return r;
+  } catch (const zmq::error_t& e) {
+    return Status::error(cat("receiving on ", impl_->endpoint, ": ", e.what()));
+  }
+}
+
+void Server::trust(const std::string& key, const std::string& role) {
+  if (impl_->zap) impl_->zap->trust(key, role);
+}
+
 Status Server::send(const std::string& peer, const std::vector<uint8_t>& payload) {
   try {
     if (!impl_->router->send(zmq::buffer(peer), zmq::send_flags::sndmore | zmq::send_flags::dontwait))
@@ -296,15 +330,22 @@ uint64_t Server::refused() const { return impl_->zap ? impl_->zap->refused() : 0
 
 struct Client::Impl {
   std::optional<zmq::socket_t> dealer;
+  std::optional<zmq::socket_t> monitor;  // PAIR socket receiving the dealer's connection events
   std::string endpoint;
   int timeout_ms = 5000;
+  LinkState state = LinkState::kConnecting;
   ~Impl() {
     try {
+      if (monitor) monitor->close();
       if (dealer) dealer->close();
     } catch (...) {
     }
   }
 };
+
+namespace {
+std::atomic<uint64_t> monitor_counter{0};
+}  // namespace
 
 Client::Client(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Client::Client(Client&&) noexcept = default;
@@ -330,6 +371,22 @@ Expected<Client> Client::connect(zmq::context_t& context, const std::string& end
       LINGUA_TRY(setopt(s, ZMQ_CURVE_PUBLICKEY, pub.data(), pub.size(), "CURVE public key"));
       LINGUA_TRY(setopt(s, ZMQ_CURVE_SECRETKEY, sec.data(), sec.size(), "CURVE secret key"));
     }
+    if (options.heartbeat_ms > 0) {
+      // ZMTP PING/PONG answered by the peer's I/O thread: a peer that is gone, frozen or cut off
+      // is noticed within heartbeat_timeout even while it computes a long step.
+      LINGUA_TRY(setopt_int(s, ZMQ_HEARTBEAT_IVL, options.heartbeat_ms, "heartbeat interval"));
+      LINGUA_TRY(setopt_int(s, ZMQ_HEARTBEAT_TIMEOUT, 3 * options.heartbeat_ms, "heartbeat timeout"));
+      LINGUA_TRY(setopt_int(s, ZMQ_HEARTBEAT_TTL, 3 * options.heartbeat_ms, "heartbeat TTL"));
+    }
+    const std::string monitor_endpoint = cat("inproc://lingua-monitor-", std::to_string(monitor_counter.fetch_add(1)));
+    if (zmq_socket_monitor(s.handle(), monitor_endpoint.c_str(),
+                           ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) != 0)
+      return Status::error(cat("cannot watch the connection to ", endpoint, ": ", zmq_strerror(zmq_errno())));
+    impl->monitor.emplace(context, zmq::socket_type::pair);
+    impl->monitor->set(zmq::sockopt::linger, 0);
+    impl->monitor->connect(monitor_endpoint);
     try {
       s.connect(endpoint);
     } catch (const zmq::error_t& e) {
@@ -362,5 +419,42 @@ Expected<std::vector<uint8_t>> Client::receive(int timeout_ms) {
 }
 
 const std::string& Client::endpoint() const { return impl_->endpoint; }
+
+int Client::wait_any(const std::vector<Client*>& clients, int timeout_ms) {
+  std::vector<zmq::pollitem_t> items;
+  for (Client* c : clients) items.push_back({c->impl_->dealer->handle(), 0, ZMQ_POLLIN, 0});
+  try {
+    if (zmq::poll(items.data(), items.size(), std::chrono::milliseconds(timeout_ms)) <= 0) return -1;
+  } catch (const zmq::error_t&) {
+    return -1;
+  }
+  for (size_t i = 0; i < items.size(); ++i)
+    if (items[i].revents & ZMQ_POLLIN) return static_cast<int>(i);
+  return -1;
+}
+
+LinkState Client::state() {
+  try {
+    // Event messages: [uint16 event, uint32 value] then the endpoint; only the first part matters.
+    while (impl_->monitor) {
+      auto parts = recv_parts(*impl_->monitor, zmq::recv_flags::dontwait);
+      if (parts.empty()) break;
+      if (parts[0].size() < 2) continue;
+      uint16_t event = 0;
+      std::memcpy(&event, parts[0].data(), sizeof event);
+      if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+        impl_->state = LinkState::kUp;
+      } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+        impl_->state = LinkState::kRefused;
+      } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL || event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) {
+        if (impl_->state != LinkState::kRefused) impl_->state = LinkState::kBroken;
+      } else if (event == ZMQ_EVENT_DISCONNECTED) {
+        if (impl_->state == LinkState::kUp) impl_->state = LinkState::kLost;
+      }
+    }
+  } catch (const zmq::error_t&) {
+  }
+  return impl_->state;
+}
 
 }  // namespace lingua

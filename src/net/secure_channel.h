@@ -24,7 +24,24 @@ struct ChannelOptions {
   int timeout_ms = 5000;                // Client: how long a send may wait to be queued
   int64_t max_message_bytes = int64_t{1} << 30;  // larger frames drop the connection
   bool log_refusals = true;             // Server: one stderr line per refused peer
+  bool authorized_may_grow = false;     // Server: start with no authorized key (Server::trust adds)
+  int heartbeat_ms = 0;                 // Client: ZMTP heartbeats (0 = off); a silent peer is lost after 3x
 };
+
+// The role the ZAP handler gives a key: a head (may assign work) or a peer worker (may send
+// tensors). It travels with each message as its ZeroMQ User-Id.
+inline constexpr const char* kRoleHead = "head";
+inline constexpr const char* kRolePeer = "peer";
+
+struct Received {
+  std::string peer;              // ROUTER routing id
+  std::string role;              // kRoleHead or kRolePeer
+  std::vector<uint8_t> payload;
+};
+
+// What a Client knows of its connection: not up yet, up (handshake done), refused (the server
+// does not accept our key), broken (handshake failed otherwise), lost (was up, then dropped).
+enum class LinkState { kConnecting, kUp, kRefused, kBroken, kLost };
 
 // True for endpoints that never leave this machine (see ChannelOptions::insecure).
 bool is_loopback_endpoint(const std::string& endpoint);
@@ -46,7 +63,11 @@ class Server {
   // The next message and the id of the peer that sent it; an error when none arrives within
   // timeout_ms (negative: wait forever). Messages of the wrong shape are dropped.
   Expected<std::pair<std::string, std::vector<uint8_t>>> receive(int timeout_ms);
+  // As receive, with the role of the sender's key.
+  Expected<Received> receive_from(int timeout_ms);
   Status send(const std::string& peer, const std::vector<uint8_t>& payload);
+  // Admits a further client key (CURVE mode; no effect in plain mode), as head or peer.
+  void trust(const std::string& key, const std::string& role);
   // The bound address, with the real port when bound to port 0 or "*".
   std::string endpoint() const;
   // Connections the ZAP handler refused so far (CURVE mode).
@@ -73,6 +94,10 @@ class Client {
   // The next message; "no answer from <endpoint> within N ms" when none arrives in time.
   Expected<std::vector<uint8_t>> receive(int timeout_ms);
   const std::string& endpoint() const;
+  // Reads the connection events that came since the last call.
+  LinkState state();
+  // Index of a client with a message waiting, or -1 when none has one within timeout_ms.
+  static int wait_any(const std::vector<Client*>& clients, int timeout_ms);
 
  private:
   struct Impl;

@@ -45,13 +45,29 @@ Expected<GenerateResult> Generator::generate(const std::string& prompt, const Ge
   ExecutorConfig config;
   config.context = context;
   config.max_batch = std::max<int64_t>(1, options.batch);
-  LINGUA_ASSIGN_OR_RETURN(Partition partition, partition_for(model_.graph(), options.split, options.segments));
-  LINGUA_ASSIGN_OR_RETURN(SegmentedExecutor executor, SegmentedExecutor::create(model_.graph(), partition, config));
-  result.segments = partition.size();
+  std::vector<float> logits;
+  std::unique_ptr<InProcessPipeline> in_process;
+  Pipeline* pipeline = options.pipeline;
+  if (!pipeline) {
+    LINGUA_ASSIGN_OR_RETURN(Partition partition, partition_for(model_.graph(), options.split, options.segments));
+    result.segments = partition.size();
+    in_process = std::make_unique<InProcessPipeline>(model_.graph(), std::move(partition), config, pool_);
+    pipeline = in_process.get();
+  } else {
+    result.segments = pipeline->devices();
+  }
+  constexpr uint64_t kSequence = 1;
+  // One forward pass; its logits land in `logits`.
+  auto forward = [&](const int32_t* tokens, int64_t n, int64_t pos, bool want) -> Status {
+    LINGUA_TRY(pipeline->submit(kSequence, tokens, n, pos, want, options.keep_all_logits));
+    if (!want) return Status::ok();
+    LINGUA_ASSIGN_OR_RETURN(StepLogits answer, pipeline->next());
+    logits = std::move(answer.logits);
+    return Status::ok();
+  };
   Sampler sampler(options.sampling);
   for (TokenId t : result.prompt_tokens) sampler.accept(t);
 
-  std::vector<float> logits;
   const int32_t n_vocab = static_cast<int32_t>(model_.graph().vocab_size());
   auto keep_rows = [&](int64_t rows) {
     if (!options.keep_all_logits) return;
@@ -64,7 +80,8 @@ Expected<GenerateResult> Generator::generate(const std::string& prompt, const Ge
   const auto n_prompt = static_cast<int64_t>(result.prompt_tokens.size());
   for (int64_t pos = 0; pos < n_prompt; pos += config.max_batch) {
     const int64_t n = std::min(config.max_batch, n_prompt - pos);
-    LINGUA_TRY(executor.forward(result.prompt_tokens.data() + pos, n, pos, pool_, logits, options.keep_all_logits));
+    const bool last_batch = pos + n >= n_prompt;
+    LINGUA_TRY(forward(result.prompt_tokens.data() + pos, n, pos, last_batch || options.keep_all_logits));
     keep_rows(n);
   }
   result.prompt_ms = ms_since(t0);
@@ -97,7 +114,7 @@ Expected<GenerateResult> Generator::generate(const std::string& prompt, const Ge
       result.per_token_ms.push_back(ms_since(t_tok));
       break;
     }
-    LINGUA_TRY(executor.forward(&next, 1, pos, pool_, logits, options.keep_all_logits));
+    LINGUA_TRY(forward(&next, 1, pos, true));
     keep_rows(1);
     last = logits.data();
     ++pos;
@@ -107,6 +124,7 @@ Expected<GenerateResult> Generator::generate(const std::string& prompt, const Ge
   result.text += rest;
   if (on_text && !rest.empty()) on_text(rest);
   result.gen_ms = ms_since(t_gen);
+  LINGUA_TRY(pipeline->end_sequence(kSequence));
   return result;
 }
 

@@ -13,6 +13,7 @@
 #include "graph/segmented_executor.h"
 #include "model/model.h"
 #include "model/sampler.h"
+#include "runtime/pipeline.h"
 
 namespace lingua {
 
@@ -29,6 +30,9 @@ struct GenerateOptions {
   // or `segments` > 1 cuts into that many cost-balanced segments. Neither: one segment.
   std::vector<int> split;
   int segments = 0;
+  // Where the forward passes run: nullptr = in this process (split/segments apply), otherwise
+  // e.g. a RemotePipeline over workers that already hold their segments.
+  Pipeline* pipeline = nullptr;
 };
 
 // The partition `options` asks for on `graph` (see GenerateOptions::split and ::segments).

@@ -1,0 +1,87 @@
+// `lingua worker`: a device agent that runs the op range a head assigns it (runtime/worker.h).
+// Secure by default: CURVE keys from --keys DIR, heads admitted by their public keys.
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+
+#include "cli/command.h"
+#include "net/keys.h"
+#include "runtime/cluster_run.h"
+#include "runtime/worker.h"
+
+namespace lingua::cli {
+namespace {
+
+std::atomic<bool> g_stop{false};
+extern "C" void on_stop_signal(int) { g_stop.store(true); }
+
+class WorkerCommand : public Command {
+ public:
+  const char* name() const override { return "worker"; }
+  const char* summary() const override { return "run as a device: serve the model segment a head assigns"; }
+
+  void setup(CLI::App& app) override {
+    app.add_option("--listen", listen_, "endpoint to listen on, e.g. tcp://0.0.0.0:7700 (port 0: any free port)")
+        ->required();
+    app.add_option("--name", name_, "this device's name in messages")->capture_default_str();
+    app.add_option("--keys", keys_,
+                   "key directory: lingua.key (this worker, made when missing) and heads/*.pub (the heads it "
+                   "accepts); default $LINGUA_KEYS or ~/.config/lingua/keys");
+    app.add_flag("--insecure", insecure_, "no encryption or authentication (loopback only, see --allow-insecure-network)");
+    app.add_flag("--allow-insecure-network", allow_insecure_network_, "allow --insecure on a non-loopback address");
+    app.add_flag("--quiet", quiet_, "log errors only");
+    // Used by a head that starts local workers; not for people.
+    app.add_option("--ready-fd", ready_fd_, "write the bound endpoint to this file descriptor")->group("");
+    app.add_flag("--exit-after-session", exit_after_session_, "exit when the head ends its session")->group("");
+  }
+
+  int run() override {
+    WorkerOptions o;
+    o.listen = listen_;
+    o.name = name_;
+    o.ready_fd = ready_fd_;
+    o.exit_after_session = exit_after_session_;
+    o.channel.insecure = insecure_;
+    o.channel.allow_insecure_network = allow_insecure_network_;
+    o.channel.log_refusals = true;
+    if (!insecure_) {
+      const std::string dir = keys_.empty() ? default_keys_dir() : keys_;
+      bool made = false;
+      auto own = load_or_make_identity(dir, &made);
+      if (!own) return fail(name(), own.error());
+      o.channel.own = *own;
+      if (made)
+        std::fprintf(stderr, "lingua worker: made this worker's key pair in %s; its public key (give it to heads as workers/%s.pub):\n%s\n",
+                     dir.c_str(), name_.c_str(), own->public_key.c_str());
+      o.trusted_dir = (std::filesystem::path(dir) / "heads").string();
+      auto heads = load_authorized_keys(o.trusted_dir);
+      if (heads) {
+        o.channel.authorized = *heads;
+      } else {
+        o.channel.authorized_may_grow = true;
+        std::fprintf(stderr,
+                     "lingua worker: no head keys in %s yet: every head is refused until its lingua.pub is copied there "
+                     "(the folder is read again every 2 s)\n",
+                     o.trusted_dir.c_str());
+      }
+    }
+    std::signal(SIGINT, on_stop_signal);
+    std::signal(SIGTERM, on_stop_signal);
+    std::signal(SIGPIPE, SIG_IGN);
+    if (quiet_) o.quiet = true;
+    Status st = run_worker(o, g_stop);
+    if (!st) return fail(name(), st.message());
+    return 0;
+  }
+
+ private:
+  std::string listen_, name_ = "worker", keys_;
+  bool insecure_ = false, allow_insecure_network_ = false, quiet_ = false, exit_after_session_ = false;
+  int ready_fd_ = -1;
+};
+
+}  // namespace
+
+std::unique_ptr<Command> make_worker_command() { return std::make_unique<WorkerCommand>(); }
+
+}  // namespace lingua::cli

@@ -1,0 +1,56 @@
+// What the head and the workers say to each other beyond tensors: the HELLO a worker answers
+// with and the ASSIGN that gives it a segment, as JSON payloads of the wire frames (net/wire.h),
+// parsed and checked here so the worker trusts nothing it did not validate.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/dtype.h"
+#include "core/status.h"
+#include "graph/partition.h"
+
+namespace lingua {
+
+// Worker -> head, in answer to the head's HELLO.
+struct WorkerHello {
+  std::string name;        // --name, for messages
+  std::string public_key;  // its CURVE key (Z85), "" in plain mode
+  int cores = 0;           // hardware threads of its machine
+};
+
+// A downstream worker this one sends tensors to.
+struct PeerLink {
+  int segment = 0;            // the segment it runs
+  std::string endpoint;       // where it listens
+  std::string public_key;     // its CURVE server key ("" in plain mode)
+  double latency_s = 0;       // emulated link: added to each message
+  double bytes_per_s = 0;     // emulated link: 0 = not shaped
+};
+
+// Head -> worker: run `segment` of the partition of the model at `model_path`.
+struct SegmentAssignment {
+  std::string device;                 // the devices-file name it plays
+  std::string model_path;
+  std::vector<Segment> partition;     // every segment, so the worker derives the transmission map
+  int segment = 0;                    // its own
+  int64_t context = 0;                // KV positions per sequence
+  int64_t max_batch = 64;             // tokens per step
+  int max_sequences = 1;              // sequences in flight at once (each has its own KV cache)
+  int threads = 1;
+  uint64_t memory_bytes = 0;          // budget; 0 = no limit
+  double slowdown = 1.0;              // emulation: compute this many times slower...
+  int64_t slowdown_after_tokens = 0;  // ...from this many decode tokens on
+  DType wire_dtype = DType::F32;
+  std::vector<PeerLink> peers;        // downstream segments it sends to
+  std::vector<std::string> trusted_peers;  // upstream workers' keys it must accept
+};
+
+std::string to_json(const WorkerHello& h);
+Expected<WorkerHello> parse_worker_hello(const std::string& json);
+std::string to_json(const SegmentAssignment& a);
+// Checks every field (types, ranges, a partition that is contiguous from op 0, the segment within
+// it, peers naming later segments); the error names the field.
+Expected<SegmentAssignment> parse_assignment(const std::string& json);
+
+}  // namespace lingua

@@ -1,0 +1,360 @@
+// Worker: a single-threaded event loop over one ROUTER socket. Frames are validated by the wire
+// decoder, then by role (only a head assigns; peers may only send tensors), then by step state.
+#include "runtime/worker.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <thread>
+
+#include "core/thread_pool.h"
+#include "graph/cost_model.h"
+#include "graph/executor.h"
+#include "model/model.h"
+#include "net/keys.h"
+#include "net/wire.h"
+#include "runtime/link_sender.h"
+#include "runtime/protocol.h"
+
+namespace lingua {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr int kMaxPendingSteps = 256;  // per sequence: more means a confused or hostile peer
+
+std::string mib(uint64_t bytes) { return std::to_string((bytes + (1u << 19)) >> 20) + " MiB"; }
+
+struct Step {
+  std::optional<std::vector<int32_t>> tokens;     // from the head: the step's token ids
+  std::map<int, Frame> inputs;                    // imported op -> its TENSOR frame
+};
+
+struct SequenceState {
+  std::unique_ptr<Executor> executor;
+  int64_t next_pos = 0;
+  std::map<int64_t, Step> steps;  // by first position
+};
+
+class Worker {
+ public:
+  Worker(const WorkerOptions& options, Server server) : options_(options), server_(std::move(server)) {}
+
+  Status run(const std::atomic<bool>& stop) {
+    auto last_reload = Clock::now();
+    while (!stop.load()) {
+      auto msg = server_.receive_from(200);
+      if (Clock::now() - last_reload > std::chrono::seconds(2)) {
+        reload_trusted();
+        last_reload = Clock::now();
+      }
+      if (!msg) continue;  // a timeout (or a dropped connection): keep serving
+      handle(*msg);
+      if (session_over_ && options_.exit_after_session) break;
+    }
+    return Status::ok();
+  }
+
+ private:
+  void info(const std::string& line) {
+    if (!options_.quiet) log(line);
+  }
+  void log(const std::string& line) { std::fprintf(stderr, "lingua worker %s: %s\n", options_.name.c_str(), line.c_str()); }
+
+  void reload_trusted() {
+    if (options_.trusted_dir.empty()) return;
+    std::error_code ec;
+    if (!std::filesystem::is_directory(options_.trusted_dir, ec)) return;
+    auto keys = load_authorized_keys(options_.trusted_dir);
+    if (!keys) return;
+    for (const auto& k : *keys) server_.trust(k, kRoleHead);
+  }
+
+  void reply(const std::string& peer, const Frame& f) {
+    if (Status st = server_.send(peer, encode_frame(f)); !st) log("cannot answer: " + st.message());
+  }
+  void report_error(uint64_t sequence, const std::string& text) {
+    log(text);
+    if (!head_peer_.empty()) reply(head_peer_, bytes_frame(MessageType::kError, sequence, "device " + device_name() + ": " + text));
+  }
+  std::string device_name() const { return assignment_ ? assignment_->device : options_.name; }
+
+  void handle(const Received& msg) {
+    auto decoded = decode_frame(msg.payload);
+    if (!decoded) {
+      log("dropped a frame: " + decoded.error());
+      return;
+    }
+    Frame& f = *decoded;
+    const bool from_head = msg.role == kRoleHead;
+    switch (f.header.type) {
+      case MessageType::kHello:
+        if (!from_head) return log("dropped a HELLO from a peer that is not a head");
+        head_peer_ = msg.peer;
+        session_over_ = false;
+        reply(msg.peer, bytes_frame(MessageType::kHello, 0,
+                                    to_json(WorkerHello{options_.name, options_.channel.insecure ? "" : options_.channel.own.public_key,
+                                                        ThreadPool::hardware_threads()})));
+        return;
+      case MessageType::kAssign:
+        if (!from_head) return log("dropped an ASSIGN from a peer that is not a head");
+        head_peer_ = msg.peer;
+        if (Status st = assign(std::string(f.payload.begin(), f.payload.end())); !st) {
+          report_error(0, st.message());
+          release();
+        } else {
+          reply(msg.peer, bytes_frame(MessageType::kAssign, 0, "{\"ok\":true}"));
+        }
+        return;
+      case MessageType::kToken:
+        if (!from_head) return log("dropped a TOKEN from a peer that is not a head");
+        return on_step_tokens(std::move(f));
+      case MessageType::kTensor:
+        return on_tensor(std::move(f));
+      case MessageType::kBye:
+        if (!from_head) return log("dropped a BYE from a peer that is not a head");
+        if (f.header.sequence != 0) {
+          sequences_.erase(f.header.sequence);
+        } else {
+          release();
+          session_over_ = true;
+        }
+        return;
+      default:
+        return log(std::string("dropped an unexpected ") + message_type_name(f.header.type) + " frame");
+    }
+  }
+
+  void release() {
+    links_.clear();
+    sequences_.clear();
+    assignment_.reset();
+    pool_.reset();
+    probe_.reset();
+    model_.reset();
+  }
+
+  Status assign(const std::string& json) {
+    release();
+    LINGUA_ASSIGN_OR_RETURN(SegmentAssignment a, parse_assignment(json));
+    auto model = Model::load(a.model_path);
+    if (!model) return Status::error("cannot load the model: " + model.error());
+    const Graph& g = (*model)->graph();
+    if (a.partition.back().last_op != g.size() - 1)
+      return Status::error("the assignment's partition does not match the model (" + std::to_string(g.size()) + " ops)");
+    const Segment seg = a.partition[static_cast<size_t>(a.segment)];
+    // The memory budget is checked before anything is allocated or touched.
+    const auto costs = op_costs(g);
+    uint64_t kv_per_token = 0;
+    for (int i = seg.first_op; i <= seg.last_op; ++i) kv_per_token += costs[static_cast<size_t>(i)].kv_bytes_per_token;
+    const uint64_t weights = segment_weight_bytes(g, seg);
+    const uint64_t kv = kv_per_token * static_cast<uint64_t>(a.context) * static_cast<uint64_t>(a.max_sequences);
+    if (a.memory_bytes > 0 && weights + kv > a.memory_bytes)
+      return Status::error("ops " + std::to_string(seg.first_op) + ".." + std::to_string(seg.last_op) + " need " + mib(weights + kv) +
+                           " (weights " + mib(weights) + ", KV cache " + mib(kv) + " for " + std::to_string(a.max_sequences) +
+                           " sequence(s) of " + std::to_string(a.context) + " positions), more than its memory budget of " +
+                           mib(a.memory_bytes));
+    Partition partition;
+    LINGUA_ASSIGN_OR_RETURN(partition, partition_from(g, a.partition));
+    sends_.clear();
+    for (const Transmission& t : transmission_map(g, partition))
+      if (t.from == a.segment) sends_.push_back(t);
+    // One link per downstream segment this one sends to.
+    for (const PeerLink& p : a.peers) {
+      ChannelOptions o = options_.channel;
+      o.server_public = p.public_key;
+      auto link = LinkSender::start(context_, p.endpoint, o, LinkShape{p.latency_s, p.bytes_per_s});
+      if (!link) return Status::error("cannot reach the worker of segment " + std::to_string(p.segment) + ": " + link.error());
+      links_[p.segment] = std::move(*link);
+    }
+    for (const Transmission& t : sends_)
+      for (int to : t.to)
+        if (!links_.count(to)) return Status::error("no peer given for segment " + std::to_string(to));
+    for (const std::string& k : a.trusted_peers) server_.trust(k, kRolePeer);
+    model_ = std::move(*model);
+    pool_ = std::make_unique<ThreadPool>(a.threads);
+    assignment_ = std::move(a);
+    decode_tokens_ = 0;
+    info("runs ops " + std::to_string(seg.first_op) + ".." + std::to_string(seg.last_op) + " of " + model_path_name() + " (" +
+        mib(weights) + " of weights) with " + std::to_string(assignment_->threads) + " thread(s)");
+    return Status::ok();
+  }
+
+  std::string model_path_name() const { return std::filesystem::path(assignment_->model_path).filename().string(); }
+
+  static Expected<Partition> partition_from(const Graph& g, const std::vector<Segment>& segments) {
+    std::vector<int> starts;
+    for (size_t i = 1; i < segments.size(); ++i) starts.push_back(segments[i].first_op);
+    return Partition::from_starts(g, starts);
+  }
+
+  // The sequence's state, created on first use within the max_sequences limit.
+  SequenceState* sequence(uint64_t id) {
+    auto it = sequences_.find(id);
+    if (it != sequences_.end()) return &it->second;
+    if (static_cast<int>(sequences_.size()) >= assignment_->max_sequences) {
+      report_error(id, "more sequences in flight than the " + std::to_string(assignment_->max_sequences) + " assigned");
+      return nullptr;
+    }
+    ExecutorConfig c;
+    c.context = assignment_->context;
+    c.max_batch = assignment_->max_batch;
+    c.segment = assignment_->partition[static_cast<size_t>(assignment_->segment)];
+    auto ex = Executor::create(model_->graph(), c);
+    if (!ex) {
+      report_error(id, ex.error());
+      return nullptr;
+    }
+    SequenceState& s = sequences_[id];
+    s.executor = std::make_unique<Executor>(std::move(*ex));
+    return &s;
+  }
+
+  Step* step(SequenceState& s, uint64_t id, int64_t pos) {
+    if (pos < s.next_pos) {
+      report_error(id, "a frame for position " + std::to_string(pos) + ", which is already done");
+      return nullptr;
+    }
+    if (!s.steps.count(pos) && static_cast<int>(s.steps.size()) >= kMaxPendingSteps) {
+      report_error(id, "too many steps waiting for their inputs");
+      return nullptr;
+    }
+    return &s.steps[pos];
+  }
+
+  void on_step_tokens(Frame f) {
+    if (!assignment_) return log("dropped a TOKEN frame: no segment assigned");
+    auto ids = token_payload(f);
+    if (!ids) return report_error(f.header.sequence, ids.error());
+    if (ids->empty() || static_cast<int64_t>(ids->size()) > assignment_->max_batch)
+      return report_error(f.header.sequence, "a step of " + std::to_string(ids->size()) + " tokens");
+    SequenceState* s = sequence(f.header.sequence);
+    if (!s) return;
+    Step* st = step(*s, f.header.sequence, f.header.position);
+    if (!st) return;
+    st->tokens = std::move(*ids);
+    run_ready(f.header.sequence, *s);
+  }
+
+  void on_tensor(Frame f) {
+    if (!assignment_) return log("dropped a TENSOR frame: no segment assigned");
+    const int op = static_cast<int>(f.header.tensor_id);
+    const auto& imports = sequences_.empty() ? imports_of_segment() : sequences_.begin()->second.executor->imports();
+    if (std::find(imports.begin(), imports.end(), op) == imports.end())
+      return log("dropped a TENSOR frame for op " + std::to_string(op) + ", which this segment does not read");
+    SequenceState* s = sequence(f.header.sequence);
+    if (!s) return;
+    Step* st = step(*s, f.header.sequence, f.header.position);
+    if (!st) return;
+    const uint64_t id = f.header.sequence;
+    st->inputs[op] = std::move(f);
+    run_ready(id, *s);
+  }
+
+  const std::vector<int>& imports_of_segment() {
+    // Any sequence's executor knows; make a throwaway one only when none exists yet.
+    if (!probe_) {
+      ExecutorConfig c;
+      c.context = 1;
+      c.max_batch = 1;
+      c.segment = assignment_->partition[static_cast<size_t>(assignment_->segment)];
+      auto ex = Executor::create(model_->graph(), c);
+      if (ex) probe_ = std::make_unique<Executor>(std::move(*ex));
+    }
+    static const std::vector<int> none;
+    return probe_ ? probe_->imports() : none;
+  }
+
+  // Runs every step of the sequence whose turn it is and whose inputs are all here.
+  void run_ready(uint64_t id, SequenceState& s) {
+    while (!s.steps.empty()) {
+      auto it = s.steps.begin();
+      if (it->first != s.next_pos || !it->second.tokens) return;
+      Executor& ex = *s.executor;
+      for (int op : ex.imports())
+        if (!it->second.inputs.count(op)) return;
+      Step st = std::move(it->second);
+      s.steps.erase(it);
+      if (Status r = run_step(id, s, st); !r) {
+        sequences_.erase(id);
+        return report_error(id, r.message());
+      }
+    }
+  }
+
+  Status run_step(uint64_t id, SequenceState& s, const Step& st) {
+    Executor& ex = *s.executor;
+    const auto n = static_cast<int64_t>(st.tokens->size());
+    const int64_t pos0 = s.next_pos;
+    const Graph& g = model_->graph();
+    for (int op : ex.imports()) {
+      const Frame& f = st.inputs.at(op);
+      LINGUA_ASSIGN_OR_RETURN(std::vector<float> rows, tensor_payload_f32(f));
+      const int64_t want = ex.rows_of(op, n, false);
+      if (static_cast<int64_t>(f.header.dims[0]) != want || static_cast<int64_t>(f.header.dims[1]) != g.op(op).out_dim)
+        return Status::error("tensor of op " + std::to_string(op) + " has the wrong shape");
+      LINGUA_TRY(ex.set_input(op, rows.data(), want));
+    }
+    const auto t0 = Clock::now();
+    LINGUA_TRY(ex.forward(st.tokens->data(), n, pos0, *pool_, logits_, false));
+    const double took = std::chrono::duration<double>(Clock::now() - t0).count();
+    if (n == 1) ++decode_tokens_;
+    // Emulated slower device: wait as long as the extra compute would have taken.
+    if (assignment_->slowdown > 1.0 && decode_tokens_ >= assignment_->slowdown_after_tokens)
+      std::this_thread::sleep_for(std::chrono::duration<double>((assignment_->slowdown - 1.0) * took));
+    s.next_pos = pos0 + n;
+    for (const Transmission& t : sends_) {
+      const int64_t rows = ex.rows_of(t.op, n, false);
+      const Frame out = tensor_frame(id, pos0, static_cast<uint32_t>(t.op), ex.output(t.op), static_cast<uint64_t>(rows),
+                                     static_cast<uint64_t>(g.op(t.op).out_dim), assignment_->wire_dtype);
+      const std::vector<uint8_t> bytes = encode_frame(out);
+      for (int to : t.to) LINGUA_TRY(links_.at(to)->send(bytes));
+    }
+    if (ex.segment().last_op == g.size() - 1) {
+      Frame out = tensor_frame(id, pos0, static_cast<uint32_t>(g.output()), logits_.data(), 1,
+                               static_cast<uint64_t>(logits_.size()), DType::F32);
+      out.header.type = MessageType::kLogits;
+      reply(head_peer_, out);
+    }
+    return Status::ok();
+  }
+
+  WorkerOptions options_;
+  Server server_;
+  zmq::context_t context_{1};
+  std::string head_peer_;
+  bool session_over_ = false;
+  std::optional<SegmentAssignment> assignment_;
+  std::unique_ptr<Model> model_;
+  std::unique_ptr<ThreadPool> pool_;
+  std::unique_ptr<Executor> probe_;
+  std::vector<Transmission> sends_;
+  std::map<int, std::unique_ptr<LinkSender>> links_;
+  std::map<uint64_t, SequenceState> sequences_;
+  std::vector<float> logits_;
+  int64_t decode_tokens_ = 0;
+};
+
+}  // namespace
+
+Status run_worker(const WorkerOptions& options, const std::atomic<bool>& stop) {
+  LINGUA_ASSIGN_OR_RETURN(Server server, Server::bind(options.listen, options.channel));
+  const std::string endpoint = server.endpoint();
+  if (options.ready_fd >= 0) {
+    const std::string line = endpoint + "\n";
+    if (::write(options.ready_fd, line.data(), line.size()) < 0) return Status::error("cannot tell the head where it listens");
+    ::close(options.ready_fd);
+  }
+  if (!options.quiet)
+    std::fprintf(stderr, "lingua worker %s: listening on %s (%s)\n", options.name.c_str(), endpoint.c_str(),
+                 options.channel.insecure ? "plain, no encryption" : "CURVE");
+  Worker w(options, std::move(server));
+  return w.run(stop);
+}
+
+}  // namespace lingua

@@ -1,0 +1,27 @@
+// The device agent (`lingua worker`): listens for a head, loads the op range it is assigned,
+// runs it for every step of every sequence in flight with a KV cache per sequence, and sends
+// each tensor it makes straight to the workers the transmission map names (logits to the head).
+#pragma once
+#include <atomic>
+#include <string>
+
+#include "core/status.h"
+#include "net/secure_channel.h"
+
+namespace lingua {
+
+struct WorkerOptions {
+  std::string listen;          // tcp://HOST:PORT (port 0: any free one)
+  std::string name = "worker";
+  ChannelOptions channel;      // own keys and the trusted head keys (or insecure)
+  std::string trusted_dir;     // re-read for new head keys while running ("" = never)
+  int ready_fd = -1;           // when >= 0: the bound endpoint is written here, then closed
+  bool exit_after_session = false;  // local devices: end when the head says goodbye
+  bool quiet = false;               // log errors only
+};
+
+// Runs until `stop` becomes true (signals), or the head ends the session when
+// exit_after_session. Errors: cannot listen, bad keys.
+Status run_worker(const WorkerOptions& options, const std::atomic<bool>& stop);
+
+}  // namespace lingua
