@@ -4,7 +4,10 @@
 #include "cli/command.h"
 #include "cli/json_out.h"
 #include "graph/cost_model.h"
+#include "net/wire.h"
+#include "plan/devices_file.h"
 #include "runtime/bench.h"
+#include "runtime/cluster_bench.h"
 #include "plan/compute_profile.h"
 
 namespace lingua::cli {
@@ -16,7 +19,7 @@ class BenchCommand : public Command {
   const char* summary() const override { return "measure prompt and generation speed"; }
 
   void setup(CLI::App& app) override {
-    app.add_option("-m,--model", model_, "GGUF model file")->required();
+    app.add_option("-m,--model", model_, "GGUF model file (required)");
     app.add_option("-p,--prompt-tokens", opts_.prompt_tokens, "prompt tokens (0 = skip)")->capture_default_str();
     app.add_option("-n,--gen-tokens", opts_.gen_tokens, "generated tokens (0 = skip)")->capture_default_str();
     app.add_option("-t,--threads", opts_.threads, "compute threads")->capture_default_str();
@@ -27,9 +30,23 @@ class BenchCommand : public Command {
     app.add_option("--only-segment", opts_.only_segment, "run only this segment (inputs fed as zeros): its speed and memory alone");
     app.add_flag("--predict", predict_, "measure this machine's compute rates and show each segment's predicted decode time");
     app.add_flag("--json", json_, "print one JSON document");
+    cluster_ = app.add_subcommand("cluster", "run each plan on emulated local devices: measured vs predicted tokens/s");
+    cluster_->add_option("-m,--model", model_, "GGUF model file")->required();
+    cluster_->add_option("--devices", devices_, "devices file (YAML), e.g. examples/hetero3.yaml")->required();
+    cluster_->add_option("--plans", cluster_opts_.plans, "plans to run, e.g. optimized,even,memory,single")->delimiter(',');
+    cluster_->add_option("--streams", cluster_opts_.streams, "sequences in flight at once (pipelined)")->capture_default_str();
+    cluster_->add_option("--objective", objective_, "what the optimized plan optimizes: latency | throughput | energy")
+        ->capture_default_str();
+    cluster_->add_option("-n,--gen-tokens", cluster_opts_.gen_tokens, "tokens generated per stream")->capture_default_str();
+    cluster_->add_option("-c,--ctx-size", cluster_opts_.context, "KV positions planned per device (0 = the model's)")
+        ->capture_default_str();
+    cluster_->add_option("--wire-dtype", wire_dtype_, "activations on the wire: f32 | f16")->capture_default_str();
+    cluster_->add_flag("--json", json_, "print one JSON document");
   }
 
   int run() override {
+    if (cluster_->parsed()) return run_cluster();
+    if (model_.empty()) return fail(name(), "-m MODEL is required");
     if (auto e = check_threads(opts_.threads); !e.empty()) return fail(name(), e);
     if (opts_.batch < 1) return fail(name(), "--batch must be at least 1");
     auto model = Model::load(model_);
@@ -101,7 +118,57 @@ class BenchCommand : public Command {
   }
 
  private:
-  std::string model_;
+  int run_cluster() {
+    auto objective = parse_objective(objective_);
+    if (!objective) return fail("bench cluster", objective.error());
+    auto wire = parse_wire_dtype(wire_dtype_);
+    if (!wire) return fail("bench cluster", wire.error());
+    cluster_opts_.objective = *objective;
+    cluster_opts_.wire_dtype = *wire;
+    cluster_opts_.model_path = model_;
+    for (const std::string& p : cluster_opts_.plans)
+      if (p != "optimized" && p != "even" && p != "memory" && p != "single")
+        return fail("bench cluster", "unknown plan '" + p + "' (supported: optimized, even, memory, single)");
+    auto file = load_devices_file(devices_);
+    if (!file) return fail("bench cluster", file.error());
+    auto model = Model::load(model_);
+    if (!model) return fail("bench cluster", model.error());
+    auto rows = run_cluster_bench(**model, *file, cluster_opts_,
+                                  [](const std::string& line) { std::fprintf(stderr, "lingua bench cluster: %s\n", line.c_str()); });
+    if (!rows) return fail("bench cluster", rows.error());
+    if (json_) {
+      nlohmann::json results = nlohmann::json::array();
+      for (const ClusterBenchRow& r : *rows) {
+        nlohmann::json links = nlohmann::json::array();
+        for (const auto& l : r.links) links.push_back({{"from", l.from}, {"to", l.to}, {"bytes_per_token", l.bytes_per_token}});
+        results.push_back({{"plan", r.plan}, {"ran", r.ran}, {"note", r.note}, {"tokens_per_s", r.tokens_per_s},
+                           {"predicted_tokens_per_s", r.predicted_tokens_per_s}, {"bytes_per_token", r.bytes_per_token},
+                           {"links", links}, {"devices", r.devices}, {"per_token_ms", r.per_token_ms}});
+      }
+      print_json({{"model", model_}, {"devices", devices_}, {"streams", cluster_opts_.streams},
+                  {"objective", objective_name(*objective)}, {"gen_tokens", cluster_opts_.gen_tokens}, {"results", results}});
+      return 0;
+    }
+    std::printf("model %s; devices %s; %d stream(s); objective %s; %d tokens per stream\n\n", model_.c_str(), devices_.c_str(),
+                cluster_opts_.streams, objective_name(*objective), cluster_opts_.gen_tokens);
+    std::printf("| plan | measured tok/s | predicted tok/s | measured/predicted | bytes/token | devices |\n|---|---:|---:|---:|---:|---|\n");
+    for (const ClusterBenchRow& r : *rows) {
+      if (!r.ran) {
+        std::printf("| %s | - | - | - | - | not run: %s |\n", r.plan.c_str(), r.note.c_str());
+        continue;
+      }
+      std::string devs;
+      for (const auto& d : r.devices) devs += (devs.empty() ? "" : " ") + d;
+      std::printf("| %s | %.2f | %.2f | %.2f | %llu | %s |\n", r.plan.c_str(), r.tokens_per_s, r.predicted_tokens_per_s,
+                  r.predicted_tokens_per_s > 0 ? r.tokens_per_s / r.predicted_tokens_per_s : 0.0,
+                  static_cast<unsigned long long>(r.bytes_per_token), devs.c_str());
+    }
+    return 0;
+  }
+
+  std::string model_, devices_, objective_ = "latency", wire_dtype_ = "f32";
+  CLI::App* cluster_ = nullptr;
+  ClusterBenchOptions cluster_opts_;
   BenchOptions opts_;
   bool json_ = false, predict_ = false;
 };

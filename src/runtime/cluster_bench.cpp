@@ -1,0 +1,115 @@
+// run_cluster_bench: plan, start the devices, prefill every stream, then decode greedily with
+// every stream in flight (a stream's next step is submitted the moment its logits arrive).
+#include "runtime/cluster_bench.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "plan/cluster_plans.h"
+#include "runtime/cluster_run.h"
+
+namespace lingua {
+namespace {
+
+int32_t argmax(const std::vector<float>& v) {
+  return static_cast<int32_t>(std::max_element(v.begin(), v.end()) - v.begin());
+}
+
+Status run_plan(const Model& model, const DevicesFile& devices, const ClusterPlans& plans, const Plan& plan,
+                const ClusterBenchOptions& o, int64_t context, ClusterBenchRow& row) {
+  std::vector<PlannedSegment> segments;
+  for (const Assignment& a : plan.assignments) {
+    const std::string& name = plans.problem.devices[static_cast<size_t>(a.device)].name;
+    segments.push_back({name, a.first_op, a.last_op});
+    row.devices.push_back(name + "[" + std::to_string(a.first_op) + ".." + std::to_string(a.last_op) + "]");
+  }
+  ClusterRunOptions ro;
+  ro.model_path = o.model_path;
+  ro.context = std::max<int64_t>(16, context / o.streams);
+  ro.max_sequences = o.streams;
+  ro.wire_dtype = o.wire_dtype;
+  ro.all_local = true;
+  LINGUA_ASSIGN_OR_RETURN(auto run, ClusterRun::start(model.graph(), devices, segments, ro));
+  RemotePipeline& pipe = run->pipeline();
+  for (const auto& l : pipe.link_bytes_per_token()) {
+    row.links.push_back({segments[static_cast<size_t>(l.from)].device, segments[static_cast<size_t>(l.to)].device, l.bytes});
+    row.bytes_per_token += l.bytes;
+  }
+  // The same short prompt for every stream; the streams are independent sequences.
+  TokenizeOptions topt;
+  topt.add_bos = model.vocab().add_bos && model.vocab().bos >= 0;
+  LINGUA_ASSIGN_OR_RETURN(std::vector<TokenId> prompt, model.tokenizer().encode("Once upon a time", topt));
+  const auto n_prompt = static_cast<int64_t>(prompt.size());
+  if (n_prompt + o.gen_tokens > ro.context)
+    return Status::error("the context per stream (" + std::to_string(ro.context) + ") is too small for the run");
+  std::vector<int32_t> next(static_cast<size_t>(o.streams));
+  std::vector<int64_t> pos(static_cast<size_t>(o.streams), n_prompt);
+  std::vector<int> left(static_cast<size_t>(o.streams), o.gen_tokens);
+  for (int s = 0; s < o.streams; ++s) LINGUA_TRY(pipe.submit(static_cast<uint64_t>(s + 1), prompt.data(), n_prompt, 0, true));
+  for (int s = 0; s < o.streams; ++s) {
+    LINGUA_ASSIGN_OR_RETURN(StepLogits r, pipe.next());
+    next[r.sequence - 1] = argmax(r.logits);
+  }
+  using Clock = std::chrono::steady_clock;
+  const auto t0 = Clock::now();
+  auto last = t0;
+  for (int s = 0; s < o.streams; ++s)
+    LINGUA_TRY(pipe.submit(static_cast<uint64_t>(s + 1), &next[static_cast<size_t>(s)], 1, pos[static_cast<size_t>(s)], true));
+  int in_flight = o.streams;
+  int64_t generated = 0;
+  while (in_flight > 0) {
+    LINGUA_ASSIGN_OR_RETURN(StepLogits r, pipe.next());
+    const size_t s = r.sequence - 1;
+    ++generated;
+    if (s == 0) {
+      const auto now = Clock::now();
+      row.per_token_ms.push_back(std::chrono::duration<double, std::milli>(now - last).count());
+      last = now;
+    }
+    if (--left[s] == 0) {
+      --in_flight;
+      continue;
+    }
+    next[s] = argmax(r.logits);
+    ++pos[s];
+    LINGUA_TRY(pipe.submit(r.sequence, &next[s], 1, pos[s], true));
+  }
+  const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  row.tokens_per_s = seconds > 0 ? static_cast<double>(generated) / seconds : 0;
+  row.ran = true;
+  return Status::ok();
+}
+
+}  // namespace
+
+Expected<std::vector<ClusterBenchRow>> run_cluster_bench(const Model& model, const DevicesFile& devices,
+                                                         const ClusterBenchOptions& o,
+                                                         const std::function<void(const std::string&)>& progress) {
+  if (o.streams < 1 || o.streams > 64) return Status::error("--streams must be between 1 and 64");
+  if (o.gen_tokens < 1) return Status::error("-n must be at least 1");
+  ClusterPlanOptions po;
+  po.objective = o.objective;
+  po.context = o.context;
+  po.train_context = model.train_context();
+  LINGUA_ASSIGN_OR_RETURN(ClusterPlans plans, plan_cluster(model.graph(), devices, po));
+  const int64_t context = o.context > 0 ? o.context : std::max<int64_t>(1, model.train_context());
+  std::vector<ClusterBenchRow> rows;
+  for (const std::string& name : o.plans) {
+    ClusterBenchRow row;
+    row.plan = name;
+    auto plan = plans.pick(name);
+    if (!plan) {
+      row.note = plan.error();
+      rows.push_back(row);
+      continue;
+    }
+    row.predicted_tokens_per_s = plan->tokens_per_s(o.objective);
+    if (progress) progress("running the " + name + " plan on " + std::to_string(plan->assignments.size()) + " device(s)");
+    if (Status st = run_plan(model, devices, plans, *plan, o, context, row); !st)
+      return st.with_context("the " + name + " plan");
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+}  // namespace lingua
