@@ -108,9 +108,11 @@ class GenerateCommand : public Command {
       std::fputc('\n', stdout);
     }
     std::fflush(stdout);
-    std::fprintf(stderr, "lingua: prompt %zu tokens %.1f tok/s | generated %zu tokens %.1f tok/s | stop: %s | seed %lld | %d threads\n",
+    const std::string where = cluster ? std::to_string(cluster->pipeline().devices()) + " devices"
+                                      : std::to_string(threads_) + " threads";
+    std::fprintf(stderr, "lingua: prompt %zu tokens %.1f tok/s | generated %zu tokens %.1f tok/s | stop: %s | seed %lld | %s\n",
                  r.prompt_tokens.size(), pp, r.tokens.size(), tg, r.stop_reason.c_str(),
-                 static_cast<long long>(seed_), threads_);
+                 static_cast<long long>(seed_), where.c_str());
     return 0;
   }
 
