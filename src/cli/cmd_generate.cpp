@@ -5,6 +5,7 @@
 
 #include "cli/command.h"
 #include "cli/json_out.h"
+#include "cli/progress.h"
 #include "model/model.h"
 #include "plan/plan_file.h"
 #include "net/wire.h"
@@ -172,7 +173,20 @@ class GenerateCommand : public Command {
     for (const PlannedSegment& s : segments)
       summary += " " + s.device + "[" + std::to_string(s.first_op) + ".." + std::to_string(s.last_op) + "]";
     std::fprintf(stderr, "lingua: %zu devices:%s\n", segments.size(), summary.c_str());
-    return ClusterRun::start(model.graph(), file, segments, o);
+    ProgressBar* bar = nullptr;
+    std::unique_ptr<ProgressBar> owned;
+    o.on_weights = [&owned, &bar](const std::string& device, uint64_t done, uint64_t total) {
+      if (!bar) {
+        owned = std::make_unique<ProgressBar>("sending weights to " + device);
+        bar = owned.get();
+      }
+      bar->update(done, total);
+      if (done >= total) {
+        bar->finish();
+        bar = nullptr;
+      }
+    };
+    return ClusterRun::start(model, file, segments, o);
   }
 
   std::string model_, prompt_, plan_, devices_, keys_, wire_dtype_ = "f32";

@@ -27,6 +27,7 @@ class WorkerCommand : public Command {
     app.add_option("--keys", keys_,
                    "key directory: lingua.key (this worker, made when missing) and heads/*.pub (the heads it "
                    "accepts); default $LINGUA_KEYS or ~/.config/lingua/keys");
+    app.add_option("--models", models_, "directory of model files this worker may use (matched by content, not name)");
     app.add_flag("--insecure", insecure_, "no encryption or authentication (loopback only, see --allow-insecure-network)");
     app.add_flag("--allow-insecure-network", allow_insecure_network_, "allow --insecure on a non-loopback address");
     app.add_flag("--quiet", quiet_, "log errors only");
@@ -41,6 +42,8 @@ class WorkerCommand : public Command {
     o.name = name_;
     o.ready_fd = ready_fd_;
     o.exit_after_session = exit_after_session_;
+    o.models_dir = models_;
+    o.cache_dir = default_segment_cache_dir();
     o.channel.insecure = insecure_;
     o.channel.allow_insecure_network = allow_insecure_network_;
     o.channel.log_refusals = true;
@@ -75,7 +78,7 @@ class WorkerCommand : public Command {
   }
 
  private:
-  std::string listen_, name_ = "worker", keys_;
+  std::string listen_, name_ = "worker", keys_, models_;
   bool insecure_ = false, allow_insecure_network_ = false, quiet_ = false, exit_after_session_ = false;
   int ready_fd_ = -1;
 };

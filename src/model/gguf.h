@@ -87,6 +87,7 @@ class File {
   uint64_t alignment() const { return alignment_; }
   const std::string& path() const { return path_; }
   size_t file_size() const { return size_; }
+  const uint8_t* bytes() const { return bytes_; }  // the whole file (mapped, or as given to parse)
   uint64_t data_offset() const { return data_offset_; }
 
   const std::vector<std::pair<std::string, Value>>& metadata() const { return metadata_; }
@@ -109,6 +110,7 @@ class File {
   MappedFile map_;
   std::string path_;
   size_t size_ = 0;
+  const uint8_t* bytes_ = nullptr;
   uint32_t version_ = 0;
   uint64_t alignment_ = 32;
   uint64_t data_offset_ = 0;

@@ -209,6 +209,7 @@ Expected<File> File::parse(const uint8_t* bytes, size_t size, const std::string&
   File f;
   f.path_ = name;
   f.size_ = size;
+  f.bytes_ = bytes;
   Parser p(bytes, size, name);
 
   if (size == 0) return p.fail("the file is empty, not a GGUF file");

@@ -117,6 +117,7 @@ const char* message_type_name(MessageType type) {
     case MessageType::kKvImport: return "KV_IMPORT";
     case MessageType::kError: return "ERROR";
     case MessageType::kBye: return "BYE";
+    case MessageType::kWeights: return "WEIGHTS";
   }
   return "unknown";
 }

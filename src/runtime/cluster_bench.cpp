@@ -29,7 +29,7 @@ Status run_plan(const Model& model, const DevicesFile& devices, const ClusterPla
   ro.max_sequences = o.streams;
   ro.wire_dtype = o.wire_dtype;
   ro.all_local = true;
-  LINGUA_ASSIGN_OR_RETURN(auto run, ClusterRun::start(model.graph(), devices, segments, ro));
+  LINGUA_ASSIGN_OR_RETURN(auto run, ClusterRun::start(model, devices, segments, ro));
   RemotePipeline& pipe = run->pipeline();
   for (const auto& l : pipe.link_bytes_per_token()) {
     row.links.push_back({segments[static_cast<size_t>(l.from)].device, segments[static_cast<size_t>(l.to)].device, l.bytes});

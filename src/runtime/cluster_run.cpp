@@ -30,6 +30,12 @@ std::string default_keys_dir() {
   return std::string(home && *home ? home : ".") + "/.config/lingua/keys";
 }
 
+std::string default_segment_cache_dir() {
+  if (const char* env = std::getenv("LINGUA_CACHE_DIR"); env && *env) return std::string(env) + "/segments";
+  const char* home = std::getenv("HOME");
+  return std::string(home && *home ? home : ".") + "/.cache/lingua/segments";
+}
+
 Expected<KeyPair> load_or_make_identity(const std::string& dir, bool* made) {
   const fs::path key = secret_key_path(dir, "lingua");
   std::error_code ec;
@@ -42,10 +48,11 @@ Expected<KeyPair> load_or_make_identity(const std::string& dir, bool* made) {
   return load_keypair(key);
 }
 
-Expected<std::unique_ptr<ClusterRun>> ClusterRun::start(const Graph& graph, const DevicesFile& devices,
+Expected<std::unique_ptr<ClusterRun>> ClusterRun::start(const Model& model, const DevicesFile& devices,
                                                          const std::vector<PlannedSegment>& plan,
                                                          const ClusterRunOptions& o) {
   if (plan.empty()) return Status::error("the plan has no segments");
+  const Graph& graph = model.graph();
   std::unique_ptr<ClusterRun> run(new ClusterRun());
   std::vector<int> starts;
   for (size_t i = 1; i < plan.size(); ++i) starts.push_back(plan[i].first_op);
@@ -115,6 +122,8 @@ Expected<std::unique_ptr<ClusterRun>> ClusterRun::start(const Graph& graph, cons
   ro.channel = channel;
   std::error_code ec;
   ro.model_path = fs::absolute(o.model_path, ec).string();
+  ro.file = &model.file();
+  ro.on_weights = o.on_weights;
   ro.context = o.context;
   ro.max_batch = o.max_batch;
   ro.max_sequences = o.max_sequences;

@@ -2,6 +2,7 @@
 // the remote ones, gives every segment to its device and returns the pipeline to generate on.
 // Shared by `generate --local-devices/--devices` and `bench cluster`.
 #pragma once
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -9,6 +10,7 @@
 #include "core/dtype.h"
 #include "graph/graph.h"
 #include "graph/partition.h"
+#include "model/model.h"
 #include "plan/devices_file.h"
 #include "runtime/local_devices.h"
 #include "runtime/remote_pipeline.h"
@@ -30,11 +32,13 @@ struct ClusterRunOptions {
   std::string keys_dir;     // the head's keys: lingua.key, and workers/NAME.pub for remote devices
   bool insecure = false;
   bool allow_insecure_network = false;
+  // Progress of weights sent to a worker without a copy (device, bytes sent, bytes in all).
+  std::function<void(const std::string&, uint64_t, uint64_t)> on_weights;
 };
 
 class ClusterRun {
  public:
-  static Expected<std::unique_ptr<ClusterRun>> start(const Graph& graph, const DevicesFile& devices,
+  static Expected<std::unique_ptr<ClusterRun>> start(const Model& model, const DevicesFile& devices,
                                                      const std::vector<PlannedSegment>& plan,
                                                      const ClusterRunOptions& options);
   RemotePipeline& pipeline() { return *pipeline_; }
@@ -53,6 +57,8 @@ DevicesFile local_devices_file(int k, int threads);
 
 // The head's key directory when none is given: $LINGUA_KEYS, else ~/.config/lingua/keys.
 std::string default_keys_dir();
+// Where a worker keeps weights it received: $LINGUA_CACHE_DIR/segments, else ~/.cache/lingua/segments.
+std::string default_segment_cache_dir();
 // DIR/lingua.key, made (with DIR) when it does not exist yet; `made` tells whether it was.
 Expected<KeyPair> load_or_make_identity(const std::string& dir, bool* made);
 

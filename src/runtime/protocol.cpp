@@ -3,6 +3,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "runtime/segment_weights.h"
+
 namespace lingua {
 namespace {
 
@@ -51,6 +53,9 @@ std::string to_json(const SegmentAssignment& a) {
                      {"latency_s", p.latency_s}, {"bytes_per_s", p.bytes_per_s}});
   return json{{"device", a.device},
               {"model", a.model_path},
+              {"weights_hash", hash_hex(a.weights_hash)},
+              {"weights_tensors", a.weights_tensors},
+              {"file_bytes", a.file_bytes},
               {"partition", segments},
               {"segment", a.segment},
               {"context", a.context},
@@ -70,11 +75,14 @@ Expected<SegmentAssignment> parse_assignment(const std::string& text) {
   LINGUA_ASSIGN_OR_RETURN(json j, parse_object(text, "the assignment"));
   SegmentAssignment a;
   std::vector<std::vector<int>> segments;
-  std::string wire;
+  std::string wire, hash_text;
   json peers = json::array();
   const Status st = [&]() -> Status {
     LINGUA_TRY(get(j, "device", a.device));
     LINGUA_TRY(get(j, "model", a.model_path));
+    LINGUA_TRY(get(j, "weights_hash", hash_text));
+    LINGUA_TRY(get(j, "weights_tensors", a.weights_tensors));
+    LINGUA_TRY(get(j, "file_bytes", a.file_bytes));
     LINGUA_TRY(get(j, "partition", segments));
     LINGUA_TRY(get(j, "segment", a.segment));
     LINGUA_TRY(get(j, "context", a.context));
@@ -92,6 +100,11 @@ Expected<SegmentAssignment> parse_assignment(const std::string& text) {
   if (!st) return st.with_context("assignment");
   auto bad = [](const std::string& what) { return Status::error("assignment: " + what); };
   if (a.model_path.empty()) return bad("no model path");
+  auto hash = parse_hash_hex(hash_text);
+  if (!hash) return bad("weights_hash: " + hash.error());
+  a.weights_hash = *hash;
+  if (a.weights_tensors.empty()) return bad("no weight tensors named");
+  if (a.file_bytes == 0 || a.file_bytes > (uint64_t{1} << 40)) return bad("file_bytes out of range");
   if (segments.empty()) return bad("empty partition");
   int next = 0;
   for (const auto& s : segments) {

@@ -31,7 +31,10 @@ struct PeerLink {
 // Head -> worker: run `segment` of the partition of the model at `model_path`.
 struct SegmentAssignment {
   std::string device;                 // the devices-file name it plays
-  std::string model_path;
+  std::string model_path;             // the head's copy: used when it is the same file (same machine)
+  uint64_t weights_hash = 0;          // segment_weights(): what the worker's file must hold
+  std::vector<std::string> weights_tensors;
+  uint64_t file_bytes = 0;            // size of the head's file (for a sparse copy)
   std::vector<Segment> partition;     // every segment, so the worker derives the transmission map
   int segment = 0;                    // its own
   int64_t context = 0;                // KV positions per sequence

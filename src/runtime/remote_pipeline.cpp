@@ -2,11 +2,13 @@
 #include "runtime/remote_pipeline.h"
 
 #include <chrono>
+#include <cstring>
 #include <thread>
 #include <map>
 
 #include "net/wire.h"
 #include "runtime/protocol.h"
+#include "runtime/segment_weights.h"
 
 namespace lingua {
 
@@ -106,6 +108,11 @@ Status RemotePipeline::assign_all(const Graph& graph, const Partition& partition
     a.slowdown = d.slowdown.factor;
     a.slowdown_after_tokens = d.slowdown.after_tokens;
     a.wire_dtype = options_.wire_dtype;
+    const Segment seg = partition.segments()[s];
+    LINGUA_ASSIGN_OR_RETURN(SegmentWeights weights, segment_weights(*options_.file, graph, seg));
+    a.weights_hash = weights.hash;
+    a.weights_tensors = weights.tensors;
+    a.file_bytes = options_.file->file_size();
     for (const auto& [k, b] : bytes) {
       if (k.first == static_cast<int>(s)) {
         const LinkShape shape = options_.link ? options_.link(k.first, k.second) : LinkShape{};
@@ -115,9 +122,42 @@ Status RemotePipeline::assign_all(const Graph& graph, const Partition& partition
       if (k.second == static_cast<int>(s) && !devices_[static_cast<size_t>(k.first)].public_key.empty())
         a.trusted_peers.push_back(devices_[static_cast<size_t>(k.first)].public_key);
     }
-    LINGUA_TRY(clients_[s].send(encode_frame(bytes_frame(MessageType::kAssign, 0, to_json(a)))));
-    auto f = receive_from(s, options_.assign_timeout_ms, MessageType::kAssign);
-    if (!f) return f.status();
+    const std::vector<uint8_t> assign = encode_frame(bytes_frame(MessageType::kAssign, 0, to_json(a)));
+    LINGUA_TRY(clients_[s].send(assign));
+    LINGUA_ASSIGN_OR_RETURN(Frame f, receive_from(s, options_.assign_timeout_ms, MessageType::kAssign));
+    if (std::string(f.payload.begin(), f.payload.end()).find("need_weights") != std::string::npos) {
+      LINGUA_TRY(send_weights(s, weights.tensors));
+      LINGUA_TRY(clients_[s].send(assign));  // the same assignment again: the weights are there now
+      LINGUA_ASSIGN_OR_RETURN(Frame done, receive_from(s, options_.assign_timeout_ms, MessageType::kAssign));
+      if (std::string(done.payload.begin(), done.payload.end()).find("\"ok\"") == std::string::npos)
+        return Status::error("device " + d.name + " did not take the weights it was sent");
+    }
+  }
+  return Status::ok();
+}
+
+Status RemotePipeline::send_weights(size_t d, const std::vector<std::string>& tensors) {
+  constexpr uint64_t kPiece = uint64_t{1} << 20;
+  constexpr uint64_t kAckEvery = 32, kWindow = 64;  // pieces; the worker acknowledges every kAckEvery
+  const gguf::File& file = *options_.file;
+  const auto ranges = segment_file_ranges(file, tensors);
+  uint64_t total = 0, sent = 0, pieces = 0, acked = 0;
+  for (const FileRange& r : ranges) total += r.bytes;
+  for (const FileRange& r : ranges) {
+    for (uint64_t off = r.offset; off < r.offset + r.bytes; off += kPiece) {
+      const uint64_t n = std::min(kPiece, r.offset + r.bytes - off);
+      std::string payload(8 + n, '\0');
+      for (int i = 0; i < 8; ++i) payload[static_cast<size_t>(i)] = static_cast<char>((off >> (8 * i)) & 0xff);
+      std::memcpy(payload.data() + 8, file.bytes() + off, n);
+      LINGUA_TRY(clients_[d].send(encode_frame(bytes_frame(MessageType::kWeights, 0, payload))));
+      sent += n;
+      ++pieces;
+      while (pieces - acked >= kWindow) {
+        LINGUA_TRY(receive_from(d, options_.assign_timeout_ms, MessageType::kWeights).status());
+        acked += kAckEvery;
+      }
+      if (options_.on_weights) options_.on_weights(devices_[d].name, sent, total);
+    }
   }
   return Status::ok();
 }

@@ -12,6 +12,7 @@
 #include "core/dtype.h"
 #include "graph/graph.h"
 #include "graph/partition.h"
+#include "model/gguf.h"
 #include "net/secure_channel.h"
 #include "net/wire.h"
 #include "plan/devices_file.h"
@@ -31,7 +32,10 @@ struct RemoteDevice {
 
 struct RemoteOptions {
   ChannelOptions channel;  // the head's keys (or insecure)
-  std::string model_path;  // as the workers can open it
+  std::string model_path;  // as workers on this machine can open it
+  const gguf::File* file = nullptr;  // the head's copy: segment hashes, and weights for workers without them
+  // Progress of weights sent to a worker that has no copy (device, bytes sent, bytes in all).
+  std::function<void(const std::string&, uint64_t, uint64_t)> on_weights;
   int64_t context = 0;
   int64_t max_batch = 64;
   int max_sequences = 1;
@@ -71,6 +75,7 @@ class RemotePipeline : public Pipeline {
   Status connect_all();
   Status assign_all(const Graph& graph, const Partition& partition);
   Status check_health();
+  Status send_weights(size_t device, const std::vector<std::string>& tensors);
   Expected<Frame> receive_from(size_t device, int timeout_ms, MessageType expected);
 
   std::vector<RemoteDevice> devices_;

@@ -21,12 +21,14 @@
 #include "net/wire.h"
 #include "runtime/link_sender.h"
 #include "runtime/protocol.h"
+#include "runtime/segment_weights.h"
 
 namespace lingua {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr int kMaxPendingSteps = 256;  // per sequence: more means a confused or hostile peer
+constexpr int kMaxPendingSteps = 256;       // per sequence: more means a confused or hostile peer
+constexpr uint64_t kWeightsAckEvery = 32;  // WEIGHTS pieces between acknowledgements
 
 std::string mib(uint64_t bytes) { return std::to_string((bytes + (1u << 19)) >> 20) + " MiB"; }
 
@@ -101,16 +103,21 @@ class Worker {
                                     to_json(WorkerHello{options_.name, options_.channel.insecure ? "" : options_.channel.own.public_key,
                                                         ThreadPool::hardware_threads()})));
         return;
-      case MessageType::kAssign:
+      case MessageType::kAssign: {
         if (!from_head) return log("dropped an ASSIGN from a peer that is not a head");
         head_peer_ = msg.peer;
-        if (Status st = assign(std::string(f.payload.begin(), f.payload.end())); !st) {
+        bool need_weights = false;
+        if (Status st = assign(std::string(f.payload.begin(), f.payload.end()), &need_weights); !st) {
           report_error(0, st.message());
           release();
         } else {
-          reply(msg.peer, bytes_frame(MessageType::kAssign, 0, "{\"ok\":true}"));
+          reply(msg.peer, bytes_frame(MessageType::kAssign, 0, need_weights ? "{\"need_weights\":true}" : "{\"ok\":true}"));
         }
         return;
+      }
+      case MessageType::kWeights:
+        if (!from_head) return log("dropped a WEIGHTS frame from a peer that is not a head");
+        return on_weights(f);
       case MessageType::kToken:
         if (!from_head) return log("dropped a TOKEN from a peer that is not a head");
         return on_step_tokens(std::move(f));
@@ -130,7 +137,27 @@ class Worker {
     }
   }
 
+  void on_weights(const Frame& f) {
+    if (!receiver_) return log("dropped a WEIGHTS frame: none expected");
+    if (Status st = receiver_->write(f.payload); !st) {
+      receiver_.reset();
+      return report_error(0, st.message());
+    }
+    // Acknowledge every so often: the head keeps at most a window of pieces in flight.
+    if (++pieces_ % kWeightsAckEvery == 0) {
+      Frame ack = bytes_frame(MessageType::kWeights, 0, "");
+      ack.header.position = static_cast<int64_t>(receiver_->received());
+      reply(head_peer_, ack);
+    }
+    const uint64_t step = receiver_->received() >> 26;  // a line every 64 MiB
+    if (step != last_logged_) {
+      last_logged_ = step;
+      info("received " + mib(receiver_->received()) + " of weights");
+    }
+  }
+
   void release() {
+    receiver_.reset();
     links_.clear();
     sequences_.clear();
     assignment_.reset();
@@ -139,10 +166,38 @@ class Worker {
     model_.reset();
   }
 
-  Status assign(const std::string& json) {
-    release();
+  // Takes an assignment: finds the segment's weights in a file it has, or asks the head for them
+  // (*need_weights) and takes the same assignment again once they have arrived.
+  Status assign(const std::string& json, bool* need_weights) {
     LINGUA_ASSIGN_OR_RETURN(SegmentAssignment a, parse_assignment(json));
-    auto model = Model::load(a.model_path);
+    std::string path;
+    if (receiver_ && receiver_hash_ == a.weights_hash) {
+      auto done = receiver_->finish(a.weights_tensors);
+      receiver_.reset();
+      if (!done) return done.status();
+      path = *done;
+      info("received its weights: " + path);
+    }
+    release();
+    // With --models, only that directory (and the cache) count; otherwise the head's own path,
+    // which a worker on the head's machine can open. Either way the content must match.
+    if (path.empty())
+      path = find_matching_file(options_.models_dir.empty() ? std::vector<std::string>{a.model_path} : std::vector<std::string>{},
+                                options_.models_dir, a.weights_tensors, a.weights_hash);
+    if (path.empty() && !options_.cache_dir.empty())
+      path = find_matching_file({}, options_.cache_dir, a.weights_tensors, a.weights_hash);
+    if (path.empty()) {
+      if (options_.cache_dir.empty()) return Status::error("it has no copy of the model and no cache directory to receive one");
+      LINGUA_ASSIGN_OR_RETURN(SparseFileReceiver r, SparseFileReceiver::create(options_.cache_dir, a.file_bytes, a.weights_hash));
+      receiver_ = std::make_unique<SparseFileReceiver>(std::move(r));
+      receiver_hash_ = a.weights_hash;
+      pieces_ = 0;
+      last_logged_ = 0;
+      info("has no file with its segment's weights: asking the head for them");
+      *need_weights = true;
+      return Status::ok();
+    }
+    auto model = Model::load(path);
     if (!model) return Status::error("cannot load the model: " + model.error());
     const Graph& g = (*model)->graph();
     if (a.partition.back().last_op != g.size() - 1)
@@ -338,6 +393,8 @@ class Worker {
   std::map<uint64_t, SequenceState> sequences_;
   std::vector<float> logits_;
   int64_t decode_tokens_ = 0;
+  std::unique_ptr<SparseFileReceiver> receiver_;  // weights arriving from the head
+  uint64_t receiver_hash_ = 0, pieces_ = 0, last_logged_ = 0;
 };
 
 }  // namespace

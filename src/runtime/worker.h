@@ -15,6 +15,8 @@ struct WorkerOptions {
   std::string name = "worker";
   ChannelOptions channel;      // own keys and the trusted head keys (or insecure)
   std::string trusted_dir;     // re-read for new head keys while running ("" = never)
+  std::string models_dir;      // model files it may use, matched by content ("" = none)
+  std::string cache_dir;       // where segments received from a head are kept for next time
   int ready_fd = -1;           // when >= 0: the bound endpoint is written here, then closed
   bool exit_after_session = false;  // local devices: end when the head says goodbye
   bool quiet = false;               // log errors only
