@@ -13,8 +13,9 @@ cmake --build build-test -j "$jobs"
 echo "== tests"
 ctest --test-dir build-test --output-on-failure -j "$jobs" --timeout 600
 
-echo "== ASan+UBSan build: parsers (GGUF, devices file, wire frames), tokenizers, core"
+echo "== ASan+UBSan build: parsers (GGUF, devices file, wire frames, head/worker messages), tokenizers, core"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DLINGUA_SANITIZE=ON -DLINGUA_WERROR=ON >/dev/null
-cmake --build build-asan -j "$jobs" --target core_tests model_tests plan_tests net_tests
-ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest --test-dir build-asan --output-on-failure -j "$jobs" --timeout 900 -L 'core|model|plan|net'
+cmake --build build-asan -j "$jobs" --target core_tests model_tests plan_tests net_tests runtime_tests
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+ctest --test-dir build-asan --output-on-failure -j "$jobs" --timeout 900 -L 'core|model|plan|net'
+ctest --test-dir build-asan --output-on-failure -j "$jobs" --timeout 900 -R '^Protocol\.'

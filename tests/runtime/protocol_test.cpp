@@ -1,0 +1,146 @@
+// The head/worker control messages (runtime/protocol.h): a valid assignment survives the round
+// trip, and every malformed one (missing or mistyped fields, values out of range, a broken
+// partition, random corruption of the text) is an error naming the problem, never a crash.
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include <nlohmann/json.hpp>
+
+#include "runtime/protocol.h"
+#include "runtime/segment_weights.h"
+
+namespace lingua {
+namespace {
+
+SegmentAssignment sample() {
+  SegmentAssignment a;
+  a.device = "phone-a";
+  a.model_path = "/models/m.gguf";
+  a.weights_hash = 0x0123456789abcdefULL;
+  a.weights_tensors = {"blk.0.attn_q.weight", "output.weight"};
+  a.file_bytes = 12345678;
+  a.partition = {{0, 40}, {41, 80}, {81, 92}};
+  a.segment = 1;
+  a.context = 256;
+  a.max_batch = 32;
+  a.max_sequences = 4;
+  a.threads = 2;
+  a.memory_bytes = 1 << 30;
+  a.slowdown = 2.5;
+  a.slowdown_after_tokens = 8;
+  a.wire_dtype = DType::F16;
+  a.peers = {{2, "tcp://127.0.0.1:7001", "", 0.005, 12.5e6}};
+  a.trusted_peers = {"rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7"};
+  return a;
+}
+
+TEST(Protocol, AssignmentRoundTrip) {
+  const SegmentAssignment a = sample();
+  auto b = parse_assignment(to_json(a));
+  ASSERT_TRUE(b) << b.error();
+  EXPECT_EQ(b->device, a.device);
+  EXPECT_EQ(b->model_path, a.model_path);
+  EXPECT_EQ(b->weights_hash, a.weights_hash);
+  EXPECT_EQ(b->weights_tensors, a.weights_tensors);
+  EXPECT_EQ(b->file_bytes, a.file_bytes);
+  ASSERT_EQ(b->partition.size(), 3u);
+  EXPECT_EQ(b->partition[1].first_op, 41);
+  EXPECT_EQ(b->partition[1].last_op, 80);
+  EXPECT_EQ(b->segment, 1);
+  EXPECT_EQ(b->context, 256);
+  EXPECT_EQ(b->max_batch, 32);
+  EXPECT_EQ(b->max_sequences, 4);
+  EXPECT_EQ(b->threads, 2);
+  EXPECT_EQ(b->memory_bytes, uint64_t{1} << 30);
+  EXPECT_DOUBLE_EQ(b->slowdown, 2.5);
+  EXPECT_EQ(b->slowdown_after_tokens, 8);
+  EXPECT_EQ(b->wire_dtype, DType::F16);
+  ASSERT_EQ(b->peers.size(), 1u);
+  EXPECT_EQ(b->peers[0].segment, 2);
+  EXPECT_EQ(b->peers[0].endpoint, "tcp://127.0.0.1:7001");
+  EXPECT_DOUBLE_EQ(b->peers[0].bytes_per_s, 12.5e6);
+  EXPECT_EQ(b->trusted_peers, a.trusted_peers);
+}
+
+TEST(Protocol, HelloRoundTripAndGarbage) {
+  auto h = parse_worker_hello(to_json(WorkerHello{"w1", "key", 8}));
+  ASSERT_TRUE(h) << h.error();
+  EXPECT_EQ(h->name, "w1");
+  EXPECT_EQ(h->public_key, "key");
+  EXPECT_EQ(h->cores, 8);
+  EXPECT_FALSE(parse_worker_hello("not json"));
+  EXPECT_FALSE(parse_worker_hello("[1,2]"));
+  EXPECT_FALSE(parse_worker_hello("{\"name\":3,\"public_key\":\"k\"}"));
+}
+
+// Each case breaks one thing; the error must name the field or the rule.
+TEST(Protocol, BadAssignmentsNameTheProblem) {
+  struct Case {
+    const char* what;
+    void (*breakit)(nlohmann::json&);
+    const char* expect;
+  };
+  const Case cases[] = {
+      {"missing device", [](nlohmann::json& j) { j.erase("device"); }, "device"},
+      {"context as text", [](nlohmann::json& j) { j["context"] = "many"; }, "context"},
+      {"zero context", [](nlohmann::json& j) { j["context"] = 0; }, "context"},
+      {"gap in partition", [](nlohmann::json& j) { j["partition"][1][0] = 50; }, "contiguous"},
+      {"partition not from 0", [](nlohmann::json& j) { j["partition"][0][0] = 1; }, "contiguous"},
+      {"segment past the end", [](nlohmann::json& j) { j["segment"] = 3; }, "segment"},
+      {"negative segment", [](nlohmann::json& j) { j["segment"] = -1; }, "segment"},
+      {"no threads", [](nlohmann::json& j) { j["threads"] = 0; }, "threads"},
+      {"speedup instead of slowdown", [](nlohmann::json& j) { j["slowdown"] = 0.5; }, "slowdown"},
+      {"bad wire dtype", [](nlohmann::json& j) { j["wire_dtype"] = "q8_0"; }, "wire_dtype"},
+      {"bad hash", [](nlohmann::json& j) { j["weights_hash"] = "xyz"; }, "hash"},
+      {"no tensors", [](nlohmann::json& j) { j["weights_tensors"] = nlohmann::json::array(); }, "tensors"},
+      {"peer before this segment", [](nlohmann::json& j) { j["peers"][0]["segment"] = 0; }, "peer"},
+      {"peer without endpoint", [](nlohmann::json& j) { j["peers"][0]["endpoint"] = ""; }, "endpoint"},
+      {"negative link latency", [](nlohmann::json& j) { j["peers"][0]["latency_s"] = -1; }, "link"},
+      {"peers not a list", [](nlohmann::json& j) { j["peers"] = 5; }, "peers"},
+      {"too many sequences", [](nlohmann::json& j) { j["max_sequences"] = 100000; }, "max_sequences"},
+  };
+  for (const Case& c : cases) {
+    nlohmann::json j = nlohmann::json::parse(to_json(sample()));
+    c.breakit(j);
+    auto r = parse_assignment(j.dump());
+    ASSERT_FALSE(r) << c.what;
+    EXPECT_NE(r.error().find(c.expect), std::string::npos) << c.what << ": " << r.error();
+  }
+}
+
+// Random byte flips, truncations and insertions in a valid assignment: parsed or refused, never a
+// crash (this test runs under ASan+UBSan in tools/test.sh).
+TEST(Protocol, CorruptedAssignmentsNeverCrash) {
+  const std::string valid = to_json(sample());
+  std::mt19937 rng(7);
+  int refused = 0;
+  for (int i = 0; i < 20000; ++i) {
+    std::string s = valid;
+    const int edits = 1 + static_cast<int>(rng() % 4);
+    for (int e = 0; e < edits; ++e) {
+      const size_t at = rng() % s.size();
+      switch (rng() % 3) {
+        case 0: s[at] = static_cast<char>(rng() & 0xff); break;
+        case 1: s.resize(at); break;
+        default: s = s.substr(0, at) + "{}[],:\"0-e"[rng() % 10] + s.substr(at); break;
+      }
+      if (s.empty()) s.push_back('x');
+    }
+    if (!parse_assignment(s)) ++refused;
+  }
+  EXPECT_GT(refused, 15000);  // nearly every corruption breaks the JSON or a rule
+}
+
+TEST(Protocol, HashHex) {
+  EXPECT_EQ(hash_hex(0xdeadbeefULL), "00000000deadbeef");
+  auto h = parse_hash_hex("00000000deadbeef");
+  ASSERT_TRUE(h);
+  EXPECT_EQ(*h, 0xdeadbeefULL);
+  EXPECT_FALSE(parse_hash_hex("deadbeef"));
+  EXPECT_FALSE(parse_hash_hex("00000000DEADBEEF"));
+  EXPECT_FALSE(parse_hash_hex("0000000000000g00"));
+}
+
+}  // namespace
+}  // namespace lingua
