@@ -3,6 +3,7 @@
 
 #include "cli/command.h"
 #include "cli/json_out.h"
+#include "cli/png_chart.h"
 #include "graph/cost_model.h"
 #include "net/wire.h"
 #include "plan/devices_file.h"
@@ -41,6 +42,7 @@ class BenchCommand : public Command {
     cluster_->add_option("-c,--ctx-size", cluster_opts_.context, "KV positions planned per device (0 = the model's)")
         ->capture_default_str();
     cluster_->add_option("--wire-dtype", wire_dtype_, "activations on the wire: f32 | f16")->capture_default_str();
+    cluster_->add_option("--plot", plot_, "also draw measured and predicted tokens/s per plan as a PNG bar chart");
     cluster_->add_flag("--json", json_, "print one JSON document");
   }
 
@@ -136,6 +138,16 @@ class BenchCommand : public Command {
     auto rows = run_cluster_bench(**model, *file, cluster_opts_,
                                   [](const std::string& line) { std::fprintf(stderr, "lingua bench cluster: %s\n", line.c_str()); });
     if (!rows) return fail("bench cluster", rows.error());
+    if (!plot_.empty()) {
+      std::vector<BarGroup> groups;
+      for (const ClusterBenchRow& r : *rows)
+        if (r.ran) groups.push_back({r.plan, {r.tokens_per_s, r.predicted_tokens_per_s}});
+      const std::string title = std::string("tokens/s, ") + std::to_string(cluster_opts_.streams) + " stream(s), " +
+                                objective_name(*objective) + " objective";
+      if (Status st = write_bar_chart_png(plot_, title, {"measured", "predicted"}, groups); !st)
+        return fail("bench cluster", st.message());
+      std::fprintf(stderr, "lingua bench cluster: wrote %s\n", plot_.c_str());
+    }
     if (json_) {
       nlohmann::json results = nlohmann::json::array();
       for (const ClusterBenchRow& r : *rows) {
@@ -166,7 +178,7 @@ class BenchCommand : public Command {
     return 0;
   }
 
-  std::string model_, devices_, objective_ = "latency", wire_dtype_ = "f32";
+  std::string model_, devices_, objective_ = "latency", wire_dtype_ = "f32", plot_;
   CLI::App* cluster_ = nullptr;
   ClusterBenchOptions cluster_opts_;
   BenchOptions opts_;
