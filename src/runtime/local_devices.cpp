@@ -138,8 +138,11 @@ std::string LocalDevices::dead() {
 
 void LocalDevices::stop_all() {
   for (LocalWorker& w : workers_)
-    if (w.pid > 0) ::kill(w.pid, SIGTERM);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+    if (w.pid > 0) {
+      ::kill(w.pid, SIGTERM);
+      ::kill(w.pid, SIGCONT);  // a stopped (frozen) worker must run to see the SIGTERM
+    }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
   for (LocalWorker& w : workers_) {
     while (w.pid > 0) {
       int status = 0;
