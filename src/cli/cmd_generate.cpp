@@ -45,7 +45,8 @@ class GenerateCommand : public Command {
         ->delimiter(',');
     app.add_option("--plan", plan_, "run the segments of a plan file (lingua plan --out): on its devices with "
                    "--devices/--local-devices, otherwise in this process");
-    app.add_option("--local-devices", local_devices_, "split the model across K worker processes started here");
+    local_devices_opt_ =
+        app.add_option("--local-devices", local_devices_, "split the model across K worker processes started here");
     app.add_option("--devices", devices_, "devices file (YAML): plan on these devices and run there");
     app.add_option("--wire-dtype", wire_dtype_, "activations on the wire: f32 (exact) | f16 (half the bytes)")
         ->capture_default_str();
@@ -69,7 +70,7 @@ class GenerateCommand : public Command {
     auto model = Model::load(model_);
     if (!model) return fail(name(), model.error());
     std::unique_ptr<ClusterRun> cluster;
-    if (local_devices_ != 0 || !devices_.empty()) {
+    if (local_devices_opt_->count() > 0 || !devices_.empty()) {
       auto run = start_cluster(**model);
       if (!run) return fail(name(), run.error());
       cluster = std::move(*run);
@@ -146,7 +147,8 @@ class GenerateCommand : public Command {
   }
 
   Expected<std::unique_ptr<ClusterRun>> start_cluster(const Model& model) {
-    if (local_devices_ < 0) return Status::error("--local-devices must be 1 or more");
+    if (local_devices_opt_->count() > 0 && local_devices_ < 1)
+      return Status::error("--local-devices must be 1 or more (got " + std::to_string(local_devices_) + ")");
     if (!opts_.split.empty() || opts_.segments > 1)
       return Status::error("--split/--segments cut the model in this process; with devices use --plan");
     LINGUA_ASSIGN_OR_RETURN(DType wire, parse_wire_dtype(wire_dtype_));
@@ -190,7 +192,8 @@ class GenerateCommand : public Command {
   }
 
   std::string model_, prompt_, plan_, devices_, keys_, wire_dtype_ = "f32";
-  int local_devices_ = 0;
+  int local_devices_ = 0;  // 0: not given (see local_devices_opt_)
+  CLI::Option* local_devices_opt_ = nullptr;
   bool insecure_ = false, allow_insecure_network_ = false;
   int n_ = 128;
   int64_t seed_ = -1;

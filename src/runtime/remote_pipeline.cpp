@@ -25,7 +25,10 @@ Expected<std::unique_ptr<RemotePipeline>> RemotePipeline::start(const Graph& gra
 }
 
 RemotePipeline::~RemotePipeline() {
-  for (Client& c : clients_) (void)c.send(encode_frame(bytes_frame(MessageType::kBye, 0, "")));
+  // Only to workers still connected: a send to one that refused or dropped us would wait for the
+  // whole send timeout.
+  for (Client& c : clients_)
+    if (c.state() == LinkState::kUp) (void)c.send(encode_frame(bytes_frame(MessageType::kBye, 0, "")));
   // Give the goodbyes a moment to leave before the sockets close (linger is 0).
   if (!clients_.empty() && !failed_) std::this_thread::sleep_for(std::chrono::milliseconds(20));
 }
