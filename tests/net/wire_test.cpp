@@ -88,6 +88,8 @@ TEST(Wire, EveryMessageTypeRoundTrips) {
   frames.push_back(bytes_frame(MessageType::kKvImport, 2, kv));
   frames.push_back(bytes_frame(MessageType::kError, 3, "segment 2: out of memory"));
   frames.push_back(bytes_frame(MessageType::kBye, 0, ""));
+  std::string piece(8 + 100, '\x5a');  // WEIGHTS: offset then bytes
+  frames.push_back(bytes_frame(MessageType::kWeights, 0, piece));
   for (uint16_t t = 1; t <= kMaxMessageType; ++t) {
     bool seen = false;
     for (const Frame& f : frames) seen |= static_cast<uint16_t>(f.header.type) == t;
@@ -189,7 +191,7 @@ TEST(WireValidation, HeaderHashMismatch) {
 }
 
 TEST(WireValidation, UnknownMessageType) {
-  for (uint16_t t : {uint16_t{0}, uint16_t{10}, uint16_t{0xffff}}) {
+  for (uint16_t t : {uint16_t{0}, static_cast<uint16_t>(kMaxMessageType + 1), uint16_t{0xffff}}) {
     auto b = encode_frame(sample_tensor());
     b[6] = static_cast<uint8_t>(t);
     b[7] = static_cast<uint8_t>(t >> 8);
