@@ -61,15 +61,12 @@ OrderResult solve_order_dp(const PlanProblem& p, const SegmentTables& t, const s
   best_before[0] = 0.0;  // nothing placed yet
   for (int j = 0; j < k; ++j) {
     const int d = order[static_cast<size_t>(j)];
-    const PlanDevice& dev = p.devices[static_cast<size_t>(d)];
-    const auto& sec = t.seconds_prefix[static_cast<size_t>(d)];
     for (int b = 0; b < n; ++b) {
       if (best_before[static_cast<size_t>(b)] == kInf) continue;
       for (int e = b + 1; e <= n; ++e) {
-        if (t.memory(b, e) + p.device_overhead_bytes > dev.memory_bytes) break;  // memory only grows with e
-        const double compute = sec[static_cast<size_t>(e)] - sec[static_cast<size_t>(b)];
-        const double link = p.link.latency_s + static_cast<double>(t.bytes_into(b, e)) / p.link.bytes_per_s;
-        const double stage = o == Objective::kLatency ? compute + link : std::max(compute, link);
+        if (!stage_fits(p, t, d, b, e)) break;  // memory only grows with e
+        const StageCost c = stage_cost(p, t, d, b, e);
+        const double stage = o == Objective::kLatency ? c.compute + c.link : std::max(c.compute, c.link);
         const double v = combine(o, best_before[static_cast<size_t>(b)], stage);
         if (v < f[static_cast<size_t>(j)][static_cast<size_t>(e)]) {
           f[static_cast<size_t>(j)][static_cast<size_t>(e)] = v;
@@ -129,19 +126,18 @@ OrderResult solve_order_energy_dp(const PlanProblem& p, const SegmentTables& t, 
     const int d = order[static_cast<size_t>(j)];
     const PlanDevice& dev = p.devices[static_cast<size_t>(d)];
     const double joules_per_s = dev.energy_weight() * (dev.power_busy_w - dev.power_idle_w);
-    const auto& sec = t.seconds_prefix[static_cast<size_t>(d)];
     std::vector<std::vector<int>> here(static_cast<size_t>(n) + 1);
     for (int b = 0; b < n; ++b) {
       if (before[static_cast<size_t>(b)].empty()) continue;
       for (int e = b + 1; e <= n; ++e) {
-        if (t.memory(b, e) + p.device_overhead_bytes > dev.memory_bytes) break;
-        const double compute = sec[static_cast<size_t>(e)] - sec[static_cast<size_t>(b)];
-        const double stage = compute + p.link.latency_s + static_cast<double>(t.bytes_into(b, e)) / p.link.bytes_per_s;
+        if (!stage_fits(p, t, d, b, e)) break;
+        const StageCost c = stage_cost(p, t, d, b, e);
+        const double stage = c.compute + c.link;
         auto& out = here[static_cast<size_t>(e)];
         for (int id : before[static_cast<size_t>(b)]) {
           const Label& prev = arena[static_cast<size_t>(id)];
           if (prev.latency + stage > p.latency_bound_s) continue;
-          arena.push_back({prev.energy + joules_per_s * compute, prev.latency + stage, j, b, e, id});
+          arena.push_back({prev.energy + joules_per_s * c.compute, prev.latency + stage, j, b, e, id});
           out.push_back(static_cast<int>(arena.size()) - 1);
         }
         if (out.size() > 4096) pareto(out);
@@ -228,7 +224,7 @@ Expected<Plan> plan_optimized(const PlanProblem& problem, Objective objective, S
   for (const auto& order : candidate_orders(p)) {
     OrderResult r;
     if (solver == Solver::kMilp) {
-      LINGUA_ASSIGN_OR_RETURN(r, solve_order_milp(p, tables, order, objective));
+      LINGUA_ASSIGN_OR_RETURN(r, solve_order_milp(p, tables, order, objective, best.value));
     } else if (objective == Objective::kEnergy) {
       r = solve_order_energy_dp(p, tables, order);
     } else {

@@ -22,6 +22,21 @@ struct SegmentTables {
   uint64_t memory(int b, int e) const { return memory_prefix[static_cast<size_t>(e)] - memory_prefix[static_cast<size_t>(b)]; }
 };
 
+// Ops [b, e) as one stage on device d, priced as every solver and evaluate_plan price it: compute
+// seconds, and link seconds to receive the segment's inputs. Every device that takes part pays the
+// link latency, the first one too, as evaluate_plan counts it.
+struct StageCost {
+  double compute, link;
+};
+inline bool stage_fits(const PlanProblem& p, const SegmentTables& t, int d, int b, int e) {
+  return t.memory(b, e) + p.device_overhead_bytes <= p.devices[static_cast<size_t>(d)].memory_bytes;
+}
+inline StageCost stage_cost(const PlanProblem& p, const SegmentTables& t, int d, int b, int e) {
+  const auto& sec = t.seconds_prefix[static_cast<size_t>(d)];
+  return {sec[static_cast<size_t>(e)] - sec[static_cast<size_t>(b)],
+          p.link.latency_s + static_cast<double>(t.bytes_into(b, e)) / p.link.bytes_per_s};
+}
+
 struct OrderSegment {
   int device, first_op, last_op;
 };
@@ -32,8 +47,10 @@ struct OrderResult {
 
 OrderResult solve_order_dp(const PlanProblem& p, const SegmentTables& t, const std::vector<int>& order, Objective o);
 OrderResult solve_order_energy_dp(const PlanProblem& p, const SegmentTables& t, const std::vector<int>& order);
+// `cutoff`: the best value other orders reached; a plan of this order that is no better may be
+// left out (value +inf then).
 Expected<OrderResult> solve_order_milp(const PlanProblem& p, const SegmentTables& t, const std::vector<int>& order,
-                                       Objective o);
+                                       Objective o, double cutoff);
 std::vector<std::vector<int>> candidate_orders(const PlanProblem& p);
 std::string memory_shortfall(const PlanProblem& p);
 

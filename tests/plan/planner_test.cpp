@@ -200,19 +200,44 @@ TEST(Planner, EnergyFollowsPowerAndBatteryWithinTheLatencyBound) {
   }
   p.devices[0].power_busy_w = 6.0;
   p.devices[1].power_busy_w = 3.0;
-  p.latency_bound_s = 10.0;  // loose
-  auto plan = plan_optimized(p, Objective::kEnergy, Solver::kDp);
-  ASSERT_TRUE(plan) << plan.error();
-  ASSERT_EQ(plan->assignments.size(), 1u);
-  EXPECT_EQ(plan->assignments[0].device, 1) << "the 3 W device";
-  p.devices[1].battery = 0.1;  // 3 W at 10% battery weighs as 30 W
-  plan = plan_optimized(p, Objective::kEnergy, Solver::kDp);
-  ASSERT_TRUE(plan);
-  EXPECT_EQ(plan->assignments[0].device, 0);
-  p.latency_bound_s = 1e-9;  // impossible
-  auto none = plan_optimized(p, Objective::kEnergy, Solver::kDp);
-  ASSERT_FALSE(none);
-  EXPECT_NE(none.error().find("latency bound"), std::string::npos) << none.error();
+  for (Solver s : {Solver::kDp, Solver::kMilp}) {
+    p.devices[1].battery = -1;
+    p.latency_bound_s = 10.0;  // loose
+    auto plan = plan_optimized(p, Objective::kEnergy, s);
+    ASSERT_TRUE(plan) << plan.error();
+    ASSERT_EQ(plan->assignments.size(), 1u);
+    EXPECT_EQ(plan->assignments[0].device, 1) << "the 3 W device";
+    p.devices[1].battery = 0.1;  // 3 W at 10% battery weighs as 30 W
+    plan = plan_optimized(p, Objective::kEnergy, s);
+    ASSERT_TRUE(plan);
+    EXPECT_EQ(plan->assignments[0].device, 0);
+    p.latency_bound_s = 1e-9;  // impossible (the MILP learns it from its LP: phase one)
+    auto none = plan_optimized(p, Objective::kEnergy, s);
+    ASSERT_FALSE(none);
+    EXPECT_NE(none.error().find("latency bound"), std::string::npos) << none.error();
+  }
+}
+
+// More devices than kAllOrdersUpTo: one order of up to 9 positions, so the MILP's LP starts from
+// a small part of its arcs (column generation), throughput adds cover rows, and the branch and
+// bound must widen to the arcs the reduced costs do not exclude.
+TEST(Planner, DpAndMilpAgreeWithManyDevices) {
+  std::mt19937 rng(17);
+  for (int trial = 0; trial < 4; ++trial) {
+    PlanProblem p = random_problem(rng, 30 + 10 * trial, 6 + trial);
+    bound_latency(p);
+    for (Objective o : {Objective::kLatency, Objective::kThroughput, Objective::kEnergy}) {
+      auto dp = plan_optimized(p, o, Solver::kDp);
+      auto milp = plan_optimized(p, o, Solver::kMilp);
+      ASSERT_EQ(static_cast<bool>(dp), static_cast<bool>(milp)) << "trial " << trial << " " << objective_name(o);
+      if (!dp) continue;
+      EXPECT_TRUE(milp->feasible);
+      EXPECT_NEAR(value(*dp, o), value(*milp, o), 1e-7 * value(*dp, o)) << "trial " << trial << " " << objective_name(o);
+      if (o == Objective::kEnergy) {
+        EXPECT_LE(milp->latency_s, p.latency_bound_s * (1 + 1e-9));
+      }
+    }
+  }
 }
 
 TEST(Planner, ObjectivesParseAndNameThemselves) {
