@@ -16,7 +16,7 @@
 #include "net/secure_channel.h"
 #include "net/wire.h"
 #include "plan/devices_file.h"
-#include "runtime/link_sender.h"
+#include "net/link_sender.h"
 #include "runtime/pipeline.h"
 
 namespace lingua {

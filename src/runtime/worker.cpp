@@ -19,7 +19,7 @@
 #include "model/model.h"
 #include "net/keys.h"
 #include "net/wire.h"
-#include "runtime/link_sender.h"
+#include "net/link_sender.h"
 #include "runtime/protocol.h"
 #include "runtime/segment_weights.h"
 

@@ -1,5 +1,5 @@
 // LinkSender: a queue of timed messages drained by one thread that owns the socket.
-#include "runtime/link_sender.h"
+#include "net/link_sender.h"
 
 namespace lingua {
 
