@@ -11,6 +11,20 @@
 #include "runtime/segment_weights.h"
 
 namespace lingua {
+namespace {
+
+// A worker's ERROR text as the head prints it: control characters (a terminal escape, say) become
+// '?', and at most 500 bytes are kept. The text comes from another machine.
+std::string printable_error(const std::vector<uint8_t>& payload) {
+  std::string text;
+  for (size_t i = 0; i < payload.size() && i < 500; ++i) {
+    const auto c = static_cast<unsigned char>(payload[i]);
+    text.push_back(c < 0x20 || c == 0x7f ? '?' : static_cast<char>(c));
+  }
+  return text.empty() ? "a device reported an error without saying which" : text;
+}
+
+}  // namespace
 
 Expected<std::unique_ptr<RemotePipeline>> RemotePipeline::start(const Graph& graph, const Partition& partition,
                                                                  std::vector<RemoteDevice> devices, RemoteOptions options) {
@@ -42,7 +56,7 @@ Expected<Frame> RemotePipeline::receive_from(size_t d, int timeout_ms, MessageTy
       auto f = decode_frame(*bytes);
       if (!f) return Status::error("device " + dev.name + " sent a bad frame: " + f.error());
       if (f->header.type == MessageType::kError)
-        return Status::error(std::string(f->payload.begin(), f->payload.end()));
+        return Status::error(printable_error(f->payload));
       if (f->header.type == expected) return std::move(*f);
       continue;  // a late answer to something else
     }
@@ -216,7 +230,7 @@ Expected<StepLogits> RemotePipeline::next() {
     }
     if (f->header.type == MessageType::kError) {
       failed_ = true;
-      return Status::error(std::string(f->payload.begin(), f->payload.end()));
+      return Status::error(printable_error(f->payload));
     }
     if (f->header.type != MessageType::kLogits) continue;
     const auto key = std::make_pair(f->header.sequence, f->header.position);
