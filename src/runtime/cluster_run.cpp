@@ -71,13 +71,13 @@ Expected<std::unique_ptr<ClusterRun>> ClusterRun::start(const Model& model, cons
     else any_remote = true;
   }
 
+  const std::string keys_dir = o.keys_dir.empty() ? default_keys_dir() : o.keys_dir;
   ChannelOptions channel;
   channel.insecure = o.insecure;
   channel.allow_insecure_network = o.allow_insecure_network;
   if (!o.insecure) {
     if (any_remote) {
-      const std::string dir = o.keys_dir.empty() ? default_keys_dir() : o.keys_dir;
-      LINGUA_ASSIGN_OR_RETURN(channel.own, load_or_make_identity(dir, nullptr));
+      LINGUA_ASSIGN_OR_RETURN(channel.own, load_or_make_identity(keys_dir, nullptr));
     } else {
       LINGUA_ASSIGN_OR_RETURN(channel.own, generate_keypair());  // this run only
     }
@@ -105,8 +105,7 @@ Expected<std::unique_ptr<ClusterRun>> ClusterRun::start(const Model& model, cons
     if (!local) {
       r.endpoint = d->endpoint;
       if (!o.insecure) {
-        const std::string dir = o.keys_dir.empty() ? default_keys_dir() : o.keys_dir;
-        const fs::path pub = public_key_path(fs::path(dir) / "workers", d->name);
+        const fs::path pub = public_key_path(fs::path(keys_dir) / "workers", d->name);
         auto key = load_public_key(pub);
         if (!key)
           return Status::error("no public key for device " + d->name + ": copy its lingua.pub to " + pub.string() + " (" +

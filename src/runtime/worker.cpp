@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <thread>
 
 #include "core/thread_pool.h"
@@ -162,7 +163,6 @@ class Worker {
     sequences_.clear();
     assignment_.reset();
     pool_.reset();
-    probe_.reset();
     model_.reset();
   }
 
@@ -217,8 +217,11 @@ class Worker {
     Partition partition;
     LINGUA_ASSIGN_OR_RETURN(partition, partition_from(g, a.partition));
     sends_.clear();
-    for (const Transmission& t : transmission_map(g, partition))
+    receives_.clear();
+    for (const Transmission& t : transmission_map(g, partition)) {
       if (t.from == a.segment) sends_.push_back(t);
+      if (std::find(t.to.begin(), t.to.end(), a.segment) != t.to.end()) receives_.insert(t.op);
+    }
     // One link per downstream segment this one sends to.
     for (const PeerLink& p : a.peers) {
       ChannelOptions o = options_.channel;
@@ -299,8 +302,7 @@ class Worker {
   void on_tensor(Frame f) {
     if (!assignment_) return log("dropped a TENSOR frame: no segment assigned");
     const int op = static_cast<int>(f.header.tensor_id);
-    const auto& imports = sequences_.empty() ? imports_of_segment() : sequences_.begin()->second.executor->imports();
-    if (std::find(imports.begin(), imports.end(), op) == imports.end())
+    if (!receives_.count(op))
       return log("dropped a TENSOR frame for op " + std::to_string(op) + ", which this segment does not read");
     SequenceState* s = sequence(f.header.sequence);
     if (!s) return;
@@ -309,20 +311,6 @@ class Worker {
     const uint64_t id = f.header.sequence;
     st->inputs[op] = std::move(f);
     run_ready(id, *s);
-  }
-
-  const std::vector<int>& imports_of_segment() {
-    // Any sequence's executor knows; make a throwaway one only when none exists yet.
-    if (!probe_) {
-      ExecutorConfig c;
-      c.context = 1;
-      c.max_batch = 1;
-      c.segment = assignment_->partition[static_cast<size_t>(assignment_->segment)];
-      auto ex = Executor::create(model_->graph(), c);
-      if (ex) probe_ = std::make_unique<Executor>(std::move(*ex));
-    }
-    static const std::vector<int> none;
-    return probe_ ? probe_->imports() : none;
   }
 
   // Runs every step of the sequence whose turn it is and whose inputs are all here.
@@ -387,8 +375,8 @@ class Worker {
   std::optional<SegmentAssignment> assignment_;
   std::unique_ptr<Model> model_;
   std::unique_ptr<ThreadPool> pool_;
-  std::unique_ptr<Executor> probe_;
-  std::vector<Transmission> sends_;
+  std::vector<Transmission> sends_;  // tensors this segment makes for later ones
+  std::set<int> receives_;           // ops whose outputs it reads from earlier segments
   std::map<int, std::unique_ptr<LinkSender>> links_;
   std::map<uint64_t, SequenceState> sequences_;
   std::vector<float> logits_;
