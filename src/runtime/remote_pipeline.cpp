@@ -35,6 +35,7 @@ Expected<std::unique_ptr<RemotePipeline>> RemotePipeline::start(const Graph& gra
   p->n_vocab_ = static_cast<int>(graph.vocab_size());
   LINGUA_TRY(p->connect_all());
   LINGUA_TRY(p->assign_all(graph, partition));
+  p->options_.on_weights = nullptr;  // weights go out only while assigning; the caller's callback need not outlive that
   return p;
 }
 
