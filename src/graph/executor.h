@@ -55,6 +55,8 @@ class Executor {
   const Segment& segment() const { return config_.segment; }
   const KVCache& kv_cache() const { return kv_; }
   KVCache& kv_cache() { return kv_; }
+  // Graph-wide KV slot (Op::kv_slot) of the cache's slot 0; meaningful when it has slots.
+  int kv_base() const { return kv_base_; }
   uint64_t activation_bytes() const;  // memory held by activation buffers
 
  private:

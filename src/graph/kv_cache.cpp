@@ -1,6 +1,7 @@
 // KVCache storage.
 #include "graph/kv_cache.h"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -34,19 +35,20 @@ template <class T>
 void put(std::vector<uint8_t>& out, T v) { append(out, &v, sizeof v); }
 }  // namespace
 
-std::vector<uint8_t> KVCache::serialize(int64_t positions) const {
+std::vector<uint8_t> KVCache::serialize(int64_t positions, int first, int count) const {
+  if (count < 0) count = n_slots() - first;
   std::vector<uint8_t> out;
   append(out, kMagic, sizeof kMagic);
-  put(out, static_cast<uint32_t>(n_slots()));
+  put(out, static_cast<uint32_t>(count));
   put(out, static_cast<uint64_t>(positions));
-  for (int64_t d : kv_dims_) put(out, static_cast<uint64_t>(d));
-  for (int s = 0; s < n_slots(); ++s)
+  for (int s = first; s < first + count; ++s) put(out, static_cast<uint64_t>(kv_dim(s)));
+  for (int s = first; s < first + count; ++s)
     for (const auto* store : {&keys_, &values_})
       append(out, (*store)[static_cast<size_t>(s)].data(), static_cast<size_t>(positions * kv_dim(s)) * sizeof(float));
   return out;
 }
 
-Expected<int64_t> KVCache::deserialize(const uint8_t* data, size_t size) {
+Expected<int64_t> KVCache::deserialize(const uint8_t* data, size_t size, int first) {
   size_t at = 0;
   auto take = [&](void* dst, size_t n) {
     if (size - at < n) return false;
@@ -59,13 +61,14 @@ Expected<int64_t> KVCache::deserialize(const uint8_t* data, size_t size) {
   uint64_t positions = 0;
   if (!take(magic, 4) || std::memcmp(magic, kMagic, 4) != 0) return Status::error("not a KV cache snapshot (bad magic)");
   if (!take(&slots, 4) || !take(&positions, 8)) return Status::error("KV cache snapshot is truncated");
-  if (slots != static_cast<uint32_t>(n_slots()))
+  if (first < 0 || first > n_slots() || slots > static_cast<uint32_t>(n_slots() - first))
     return Status::error("KV cache snapshot has " + std::to_string(slots) + " attention layers, this segment " +
-                         std::to_string(n_slots()));
+                         std::to_string(n_slots() - std::max(first, 0)) + " from layer " + std::to_string(first));
+  const int count = static_cast<int>(slots);
   if (positions > static_cast<uint64_t>(capacity_))
     return Status::error("KV cache snapshot holds " + std::to_string(positions) + " positions, more than the context of " +
                          std::to_string(capacity_));
-  for (int s = 0; s < n_slots(); ++s) {
+  for (int s = first; s < first + count; ++s) {
     uint64_t d = 0;
     if (!take(&d, 8)) return Status::error("KV cache snapshot is truncated");
     if (d != static_cast<uint64_t>(kv_dim(s)))
@@ -73,10 +76,10 @@ Expected<int64_t> KVCache::deserialize(const uint8_t* data, size_t size) {
                            " wide, this segment's is " + std::to_string(kv_dim(s)));
   }
   uint64_t need = 0;
-  for (int64_t d : kv_dims_) need += 2 * positions * static_cast<uint64_t>(d) * sizeof(float);
+  for (int s = first; s < first + count; ++s) need += 2 * positions * static_cast<uint64_t>(kv_dim(s)) * sizeof(float);
   if (size - at != need)
     return Status::error("KV cache snapshot has " + std::to_string(size - at) + " data bytes, expected " + std::to_string(need));
-  for (int s = 0; s < n_slots(); ++s)
+  for (int s = first; s < first + count; ++s)
     for (auto* store : {&keys_, &values_})
       take((*store)[static_cast<size_t>(s)].data(), static_cast<size_t>(positions) * static_cast<size_t>(kv_dim(s)) * sizeof(float));
   return static_cast<int64_t>(positions);

@@ -25,13 +25,14 @@ class KVCache {
   const float* v(int slot, int64_t pos) const { return values_[static_cast<size_t>(slot)].data() + pos * kv_dim(slot); }
   uint64_t bytes() const;  // memory held
 
-  // A snapshot of the first `positions` positions, for moving a segment to another device.
+  // A snapshot of the first `positions` positions of slots first..first+count-1 (count -1: to the
+  // last slot), for moving attention layers to another device.
   // Layout (little-endian): char[4] "LKV1", u32 n_slots, u64 positions, u64 kv_dim[n_slots], then
   // for each slot f32 K[positions][kv_dim] followed by f32 V[positions][kv_dim].
-  std::vector<uint8_t> serialize(int64_t positions) const;
-  // Loads a snapshot made by a cache of the same shape; returns its number of positions. Any
-  // mismatch (magic, slot count, widths, more positions than capacity, size) is an error.
-  Expected<int64_t> deserialize(const uint8_t* data, size_t size);
+  std::vector<uint8_t> serialize(int64_t positions, int first = 0, int count = -1) const;
+  // Loads a snapshot into slots first.. (its slot count of them); returns its number of positions.
+  // Any mismatch (magic, slot count, widths, more positions than capacity, size) is an error.
+  Expected<int64_t> deserialize(const uint8_t* data, size_t size, int first = 0);
 
  private:
   std::vector<int64_t> kv_dims_;
