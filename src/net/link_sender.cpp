@@ -34,9 +34,17 @@ Status LinkSender::send(std::vector<uint8_t> bytes) {
   }
   arrival += std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(shape_.latency_s));
   bytes_sent_ += bytes.size();
+  link_seconds_ += std::chrono::duration<double>(arrival - now).count();
   queue_.emplace_back(arrival, std::move(bytes));
   wake_.notify_all();
   return Status::ok();
+}
+
+double LinkSender::take_link_seconds() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const double s = link_seconds_;
+  link_seconds_ = 0;
+  return s;
 }
 
 Status LinkSender::error() {
@@ -48,6 +56,10 @@ Status LinkSender::wait_until_up() {
   // A message queued before the handshake is done would be dropped if the handshake failed.
   const auto deadline = Clock::now() + std::chrono::seconds(10);
   for (;;) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (stop_) return Status::error("the link is closing");
+    }
     const LinkState s = client_.state();
     if (s == LinkState::kUp) return Status::ok();
     if (s == LinkState::kRefused) return Status::error("the peer worker at " + client_.endpoint() + " refused this worker's key");

@@ -36,6 +36,9 @@ class LinkSender {
   Status send(std::vector<uint8_t> bytes);
   Status error();
   uint64_t bytes_sent() const { return bytes_sent_; }
+  // Seconds the link took (latency + bytes / bandwidth, queueing behind earlier messages included)
+  // for the messages queued since the last call, which starts the count again.
+  double take_link_seconds();
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -52,6 +55,7 @@ class LinkSender {
   Status error_;
   bool stop_ = false;
   uint64_t bytes_sent_ = 0;
+  double link_seconds_ = 0;
   std::thread thread_;
 };
 

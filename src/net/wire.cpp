@@ -118,6 +118,7 @@ const char* message_type_name(MessageType type) {
     case MessageType::kError: return "ERROR";
     case MessageType::kBye: return "BYE";
     case MessageType::kWeights: return "WEIGHTS";
+    case MessageType::kStats: return "STATS";
   }
   return "unknown";
 }

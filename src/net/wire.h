@@ -46,8 +46,9 @@ enum class MessageType : uint16_t {
   kError = 8,     // UTF-8 text naming a problem, untyped
   kBye = 9,       // orderly shutdown; payload empty or a UTF-8 reason, untyped
   kWeights = 10,  // a piece of a model file for a worker without it: 8-byte LE file offset + bytes; untyped
+  kStats = 11,    // worker -> head after each step: its timings and readings, JSON (runtime/protocol.h); untyped
 };
-inline constexpr uint16_t kMaxMessageType = 10;
+inline constexpr uint16_t kMaxMessageType = 11;
 // "TENSOR", "HELLO"...; "unknown" for a value outside the enum.
 const char* message_type_name(MessageType type);
 

@@ -67,7 +67,8 @@ std::string to_json(const SegmentAssignment& a) {
               {"slowdown_after_tokens", a.slowdown_after_tokens},
               {"wire_dtype", a.wire_dtype == DType::F16 ? "f16" : "f32"},
               {"peers", peers},
-              {"trusted_peers", a.trusted_peers}}
+              {"trusted_peers", a.trusted_peers},
+              {"resume", a.resume}}
       .dump();
 }
 
@@ -95,6 +96,7 @@ Expected<SegmentAssignment> parse_assignment(const std::string& text) {
     LINGUA_TRY(get(j, "wire_dtype", wire));
     LINGUA_TRY(get(j, "peers", peers));
     LINGUA_TRY(get(j, "trusted_peers", a.trusted_peers));
+    LINGUA_TRY(get(j, "resume", a.resume, false));
     return Status::ok();
   }();
   if (!st) return st.with_context("assignment");
@@ -142,6 +144,37 @@ Expected<SegmentAssignment> parse_assignment(const std::string& text) {
     a.peers.push_back(std::move(l));
   }
   return a;
+}
+
+std::string to_json(const StepReport& r) {
+  return json{{"sequence", r.sequence},   {"position", r.position},         {"tokens", r.tokens},
+              {"compute_s", r.compute_s}, {"wait_s", r.wait_s},             {"link_s", r.link_s},
+              {"memory_bytes", r.memory_bytes}, {"temperature_c", r.temperature_c}, {"battery", r.battery}}
+      .dump();
+}
+
+Expected<StepReport> parse_step_report(const std::string& text) {
+  LINGUA_ASSIGN_OR_RETURN(json j, parse_object(text, "a step report"));
+  StepReport r;
+  const Status st = [&]() -> Status {
+    LINGUA_TRY(get(j, "sequence", r.sequence));
+    LINGUA_TRY(get(j, "position", r.position));
+    LINGUA_TRY(get(j, "tokens", r.tokens));
+    LINGUA_TRY(get(j, "compute_s", r.compute_s));
+    LINGUA_TRY(get(j, "wait_s", r.wait_s));
+    LINGUA_TRY(get(j, "link_s", r.link_s));
+    LINGUA_TRY(get(j, "memory_bytes", r.memory_bytes));
+    LINGUA_TRY(get(j, "temperature_c", r.temperature_c, false));
+    LINGUA_TRY(get(j, "battery", r.battery, false));
+    return Status::ok();
+  }();
+  if (!st) return st.with_context("step report");
+  auto finite_time = [](double v) { return v >= 0 && v < 3600; };  // also false for NaN
+  if (!finite_time(r.compute_s) || !finite_time(r.wait_s) || !finite_time(r.link_s))
+    return Status::error("step report: a time out of range");
+  if (r.tokens < 1 || r.tokens > 4096 || r.position < 0) return Status::error("step report: step out of range");
+  if (!(r.battery <= 1) || !(r.temperature_c < 500)) return Status::error("step report: a reading out of range");
+  return r;
 }
 
 }  // namespace lingua

@@ -47,6 +47,22 @@ struct SegmentAssignment {
   DType wire_dtype = DType::F32;
   std::vector<PeerLink> peers;        // downstream segments it sends to
   std::vector<std::string> trusted_peers;  // upstream workers' keys it must accept
+  // A boundary move (migration): keep every sequence in flight, with the KV cache of the attention
+  // layers it still runs; the layers it gains arrive as KV_IMPORT frames before the next step.
+  bool resume = false;
+};
+
+// Worker -> head after each step (STATS frame): what the step cost and how the device is doing.
+struct StepReport {
+  uint64_t sequence = 0;
+  int64_t position = 0;     // first position of the step
+  int64_t tokens = 0;       // its batch size (1 = a decode step)
+  double compute_s = 0;     // running the segment (emulated slowdown included: that is the device's speed)
+  double wait_s = 0;        // from the step's token ids arriving to its inputs all being there
+  double link_s = 0;        // emulated link time of what it sent since its last report
+  uint64_t memory_bytes = 0;  // resident memory of the worker process
+  double temperature_c = -1;  // hottest thermal zone, -1 = not known
+  double battery = -1;        // 0..1, -1 = mains power or not known
 };
 
 std::string to_json(const WorkerHello& h);
@@ -55,5 +71,7 @@ std::string to_json(const SegmentAssignment& a);
 // Checks every field (types, ranges, a partition that is contiguous from op 0, the segment within
 // it, peers naming later segments); the error names the field.
 Expected<SegmentAssignment> parse_assignment(const std::string& json);
+std::string to_json(const StepReport& r);
+Expected<StepReport> parse_step_report(const std::string& json);
 
 }  // namespace lingua

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -21,6 +22,7 @@
 #include "net/keys.h"
 #include "net/wire.h"
 #include "net/link_sender.h"
+#include "runtime/device_readings.h"
 #include "runtime/protocol.h"
 #include "runtime/segment_weights.h"
 
@@ -30,11 +32,13 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr int kMaxPendingSteps = 256;       // per sequence: more means a confused or hostile peer
 constexpr uint64_t kWeightsAckEvery = 32;  // WEIGHTS pieces between acknowledgements
+constexpr const char* kStandby = "{\"standby\":true}";  // an ASSIGN payload: no segment in the new plan
 
 std::string mib(uint64_t bytes) { return std::to_string((bytes + (1u << 19)) >> 20) + " MiB"; }
 
 struct Step {
   std::optional<std::vector<int32_t>> tokens;     // from the head: the step's token ids
+  Clock::time_point tokens_at{};                  // when they came
   std::map<int, Frame> inputs;                    // imported op -> its TENSOR frame
 };
 
@@ -42,6 +46,7 @@ struct SequenceState {
   std::unique_ptr<Executor> executor;
   int64_t next_pos = 0;
   std::map<int64_t, Step> steps;  // by first position
+  std::set<int> missing_slots;    // after a boundary move: graph-wide KV slots still to arrive
 };
 
 class Worker {
@@ -107,8 +112,15 @@ class Worker {
       case MessageType::kAssign: {
         if (!from_head) return log("dropped an ASSIGN from a peer that is not a head");
         head_peer_ = msg.peer;
+        const std::string json(f.payload.begin(), f.payload.end());
+        if (json == kStandby) {  // no segment in the new plan: free everything, stay connected
+          if (assignment_) info("stands by: no segment in the new plan");
+          release();
+          reply(msg.peer, bytes_frame(MessageType::kAssign, 0, "{\"ok\":true}"));
+          return;
+        }
         bool need_weights = false;
-        if (Status st = assign(std::string(f.payload.begin(), f.payload.end()), &need_weights); !st) {
+        if (Status st = assign(json, &need_weights); !st) {
           report_error(0, st.message());
           release();
         } else {
@@ -124,6 +136,12 @@ class Worker {
         return on_step_tokens(std::move(f));
       case MessageType::kTensor:
         return on_tensor(std::move(f));
+      case MessageType::kKvExport:
+        if (!from_head) return log("dropped a KV_EXPORT from a peer that is not a head");
+        return on_kv_export(f);
+      case MessageType::kKvImport:
+        if (!from_head) return log("dropped a KV_IMPORT from a peer that is not a head");
+        return on_kv_import(f);
       case MessageType::kBye:
         if (!from_head) return log("dropped a BYE from a peer that is not a head");
         if (f.header.sequence != 0) {
@@ -164,12 +182,23 @@ class Worker {
     assignment_.reset();
     pool_.reset();
     model_.reset();
+    loaded_path_.clear();
   }
 
   // Takes an assignment: finds the segment's weights in a file it has, or asks the head for them
   // (*need_weights) and takes the same assignment again once they have arrived.
   Status assign(const std::string& json, bool* need_weights) {
     LINGUA_ASSIGN_OR_RETURN(SegmentAssignment a, parse_assignment(json));
+    // A boundary move keeps the sequences (and the model they point into) until their KV caches
+    // are carried over to the new segment's executors.
+    std::map<uint64_t, SequenceState> kept;
+    std::unique_ptr<Model> kept_model;
+    if (a.resume) {
+      for (auto& [id, seq] : sequences_)
+        if (!seq.steps.empty()) return Status::error("a boundary move while sequence " + std::to_string(id) + " has steps in flight");
+      kept = std::move(sequences_);
+      kept_model = std::move(model_);
+    }
     std::string path;
     if (receiver_ && receiver_hash_ == a.weights_hash) {
       auto done = receiver_->finish(a.weights_tensors);
@@ -178,6 +207,7 @@ class Worker {
       path = *done;
       info("received its weights: " + path);
     }
+    const std::string loaded_path = loaded_path_;
     release();
     // With --models, only that directory (and the cache) count; otherwise the head's own path,
     // which a worker on the head's machine can open. Either way the content must match.
@@ -197,9 +227,15 @@ class Worker {
       *need_weights = true;
       return Status::ok();
     }
-    auto model = Model::load(path);
-    if (!model) return Status::error("cannot load the model: " + model.error());
-    const Graph& g = (*model)->graph();
+    std::unique_ptr<Model> model;
+    if (kept_model && path == loaded_path) {
+      model = std::move(kept_model);  // the same file: its mapping serves the new range as well
+    } else {
+      auto loaded = Model::load(path);
+      if (!loaded) return Status::error("cannot load the model: " + loaded.error());
+      model = std::move(*loaded);
+    }
+    const Graph& g = model->graph();
     if (a.partition.back().last_op != g.size() - 1)
       return Status::error("the assignment's partition does not match the model (" + std::to_string(g.size()) + " ops)");
     const Segment seg = a.partition[static_cast<size_t>(a.segment)];
@@ -234,10 +270,13 @@ class Worker {
       for (int to : t.to)
         if (!links_.count(to)) return Status::error("no peer given for segment " + std::to_string(to));
     for (const std::string& k : a.trusted_peers) server_.trust(k, kRolePeer);
-    model_ = std::move(*model);
-    pool_ = std::make_unique<ThreadPool>(a.threads);
+    model_ = std::move(model);
+    loaded_path_ = path;
+    if (!pool_ || pool_->size() != a.threads) pool_ = std::make_unique<ThreadPool>(a.threads);
+    const bool resume = a.resume;
     assignment_ = std::move(a);
-    decode_tokens_ = 0;
+    if (!resume) decode_tokens_ = 0;  // the emulated slowdown counts on across boundary moves
+    for (auto& [id, old] : kept) LINGUA_TRY(carry_over(id, old));
     info("runs ops " + std::to_string(seg.first_op) + ".." + std::to_string(seg.last_op) + " of " + model_path_name() + " (" +
         mib(weights) + " of weights) with " + std::to_string(assignment_->threads) + " thread(s)");
     return Status::ok();
@@ -296,6 +335,7 @@ class Worker {
     Step* st = step(*s, f.header.sequence, f.header.position);
     if (!st) return;
     st->tokens = std::move(*ids);
+    st->tokens_at = Clock::now();
     run_ready(f.header.sequence, *s);
   }
 
@@ -313,11 +353,91 @@ class Worker {
     run_ready(id, *s);
   }
 
+  // After a boundary move: a fresh executor for the new segment, holding the KV cache of the
+  // attention layers both segments run; the others are expected as KV_IMPORT frames.
+  Status carry_over(uint64_t id, SequenceState& old) {
+    SequenceState* s = sequence(id);
+    if (!s) return Status::error("cannot keep sequence " + std::to_string(id) + " across the boundary move");
+    s->next_pos = old.next_pos;
+    const Executor& from = *old.executor;
+    const Executor& to = *s->executor;
+    for (int slot = 0; slot < to.kv_cache().n_slots(); ++slot) {
+      const int global = to.kv_base() + slot;
+      const int local = global - from.kv_base();
+      if (from.kv_cache().n_slots() > 0 && local >= 0 && local < from.kv_cache().n_slots()) {
+        const auto bytes = from.kv_cache().serialize(old.next_pos, local, 1);
+        LINGUA_TRY(s->executor->kv_cache().deserialize(bytes.data(), bytes.size(), slot).status());
+      } else {
+        s->missing_slots.insert(global);
+      }
+    }
+    return Status::ok();
+  }
+
+  // KV_EXPORT {"keep":[first_op,last_op]} from the head, before a boundary move: every sequence's
+  // KV cache of the attention layers outside the range it keeps goes to the head (one frame per
+  // run of layers: tensor_id = graph-wide first slot, position = positions), then a count.
+  void on_kv_export(const Frame& f) {
+    if (!assignment_) return report_error(0, "asked for KV caches with no segment assigned");
+    int keep_first = -1, keep_last = -2;
+    if (std::sscanf(std::string(f.payload.begin(), f.payload.end()).c_str(), "{\"keep\":[%d,%d]}", &keep_first, &keep_last) != 2)
+      return report_error(0, "a KV_EXPORT request that is not {\"keep\":[first,last]}");
+    const Graph& g = model_->graph();
+    uint64_t frames = 0;
+    for (auto& [id, seq] : sequences_) {
+      if (!seq.steps.empty()) return report_error(id, "asked for KV caches while steps are in flight");
+      const Executor& ex = *seq.executor;
+      int run_first = -1;
+      int slot = 0;
+      auto flush = [&](int end) {
+        if (run_first < 0) return;
+        Frame out = bytes_frame(MessageType::kKvExport, id, "");
+        const auto bytes = ex.kv_cache().serialize(seq.next_pos, run_first, end - run_first);
+        out.payload = bytes;
+        out.header.payload_length = bytes.size();
+        out.header.tensor_id = static_cast<uint32_t>(ex.kv_base() + run_first);
+        out.header.position = seq.next_pos;
+        reply(head_peer_, out);
+        ++frames;
+        run_first = -1;
+      };
+      for (int op = ex.segment().first_op; op <= ex.segment().last_op; ++op) {
+        if (g.op(op).kind != OpKind::kAttention) continue;
+        const bool leaves = op < keep_first || op > keep_last;
+        if (leaves && run_first < 0) run_first = slot;
+        if (!leaves) flush(slot);
+        ++slot;
+      }
+      flush(slot);
+    }
+    Frame done = bytes_frame(MessageType::kKvExport, 0, "{\"frames\":" + std::to_string(frames) + "}");
+    reply(head_peer_, done);
+  }
+
+  // KV_IMPORT from the head after a boundary move: layers this device gained, for one sequence.
+  void on_kv_import(const Frame& f) {
+    if (!assignment_) return log("dropped a KV_IMPORT frame: no segment assigned");
+    auto it = sequences_.find(f.header.sequence);
+    if (it == sequences_.end()) return report_error(f.header.sequence, "KV cache for a sequence it does not have");
+    SequenceState& s = it->second;
+    Executor& ex = *s.executor;
+    const int first = static_cast<int>(f.header.tensor_id) - ex.kv_base();
+    auto positions = ex.kv_cache().deserialize(f.payload.data(), f.payload.size(), first);
+    if (!positions) return report_error(f.header.sequence, "KV cache import: " + positions.error());
+    if (*positions != s.next_pos)
+      return report_error(f.header.sequence, "KV cache import of " + std::to_string(*positions) + " positions, the sequence is at " +
+                                                 std::to_string(s.next_pos));
+    uint32_t count = 0;
+    std::memcpy(&count, f.payload.data() + 4, 4);  // deserialize checked the header
+    for (uint32_t k = 0; k < count; ++k) s.missing_slots.erase(static_cast<int>(f.header.tensor_id + k));
+    run_ready(f.header.sequence, s);
+  }
+
   // Runs every step of the sequence whose turn it is and whose inputs are all here.
   void run_ready(uint64_t id, SequenceState& s) {
     while (!s.steps.empty()) {
       auto it = s.steps.begin();
-      if (it->first != s.next_pos || !it->second.tokens) return;
+      if (it->first != s.next_pos || !it->second.tokens || !s.missing_slots.empty()) return;
       Executor& ex = *s.executor;
       for (int op : ex.imports())
         if (!it->second.inputs.count(op)) return;
@@ -350,6 +470,12 @@ class Worker {
     // Emulated slower device: wait as long as the extra compute would have taken.
     if (assignment_->slowdown > 1.0 && decode_tokens_ >= assignment_->slowdown_after_tokens)
       std::this_thread::sleep_for(std::chrono::duration<double>((assignment_->slowdown - 1.0) * took));
+    StepReport report;
+    report.sequence = id;
+    report.position = pos0;
+    report.tokens = n;
+    report.compute_s = std::chrono::duration<double>(Clock::now() - t0).count();
+    report.wait_s = std::max(0.0, std::chrono::duration<double>(t0 - st.tokens_at).count());
     s.next_pos = pos0 + n;
     for (const Transmission& t : sends_) {
       const int64_t rows = ex.rows_of(t.op, n, false);
@@ -358,6 +484,13 @@ class Worker {
       const std::vector<uint8_t> bytes = encode_frame(out);
       for (int to : t.to) LINGUA_TRY(links_.at(to)->send(bytes));
     }
+    for (auto& [to, link] : links_) report.link_s += link->take_link_seconds();
+    const DeviceReadings readings = read_device_readings();
+    report.memory_bytes = readings.memory_bytes;
+    report.temperature_c = readings.temperature_c;
+    report.battery = readings.battery;
+    // Before the logits: the head has this step's report when it wakes for the answer.
+    reply(head_peer_, bytes_frame(MessageType::kStats, id, to_json(report)));
     if (ex.segment().last_op == g.size() - 1) {
       Frame out = tensor_frame(id, pos0, static_cast<uint32_t>(g.output()), logits_.data(), 1,
                                static_cast<uint64_t>(logits_.size()), DType::F32);
@@ -381,6 +514,7 @@ class Worker {
   std::map<uint64_t, SequenceState> sequences_;
   std::vector<float> logits_;
   int64_t decode_tokens_ = 0;
+  std::string loaded_path_;  // the file model_ maps
   std::unique_ptr<SparseFileReceiver> receiver_;  // weights arriving from the head
   uint64_t receiver_hash_ = 0, pieces_ = 0, last_logged_ = 0;
 };

@@ -90,6 +90,7 @@ TEST(Wire, EveryMessageTypeRoundTrips) {
   frames.push_back(bytes_frame(MessageType::kBye, 0, ""));
   std::string piece(8 + 100, '\x5a');  // WEIGHTS: offset then bytes
   frames.push_back(bytes_frame(MessageType::kWeights, 0, piece));
+  frames.push_back(bytes_frame(MessageType::kStats, 4, "{\"compute_s\":0.01}"));
   for (uint16_t t = 1; t <= kMaxMessageType; ++t) {
     bool seen = false;
     for (const Frame& f : frames) seen |= static_cast<uint16_t>(f.header.type) == t;

@@ -32,6 +32,7 @@ SegmentAssignment sample() {
   a.wire_dtype = DType::F16;
   a.peers = {{2, "tcp://127.0.0.1:7001", "", 0.005, 12.5e6}};
   a.trusted_peers = {"rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7"};
+  a.resume = true;
   return a;
 }
 
@@ -61,6 +62,34 @@ TEST(Protocol, AssignmentRoundTrip) {
   EXPECT_EQ(b->peers[0].endpoint, "tcp://127.0.0.1:7001");
   EXPECT_DOUBLE_EQ(b->peers[0].bytes_per_s, 12.5e6);
   EXPECT_EQ(b->trusted_peers, a.trusted_peers);
+  EXPECT_TRUE(b->resume);
+}
+
+TEST(Protocol, StepReportRoundTripAndBadValues) {
+  StepReport r;
+  r.sequence = 3, r.position = 17, r.tokens = 1, r.compute_s = 0.0125, r.wait_s = 0.002, r.link_s = 0.0051;
+  r.memory_bytes = 123456789, r.temperature_c = 41.5;
+  auto b = parse_step_report(to_json(r));
+  ASSERT_TRUE(b) << b.error();
+  EXPECT_EQ(b->sequence, 3u);
+  EXPECT_EQ(b->position, 17);
+  EXPECT_EQ(b->tokens, 1);
+  EXPECT_DOUBLE_EQ(b->compute_s, 0.0125);
+  EXPECT_DOUBLE_EQ(b->wait_s, 0.002);
+  EXPECT_DOUBLE_EQ(b->link_s, 0.0051);
+  EXPECT_EQ(b->memory_bytes, 123456789u);
+  EXPECT_DOUBLE_EQ(b->temperature_c, 41.5);
+  EXPECT_DOUBLE_EQ(b->battery, -1);
+  for (const char* bad : {"", "[]", "{\"sequence\":1}", "{\"sequence\":1,\"position\":0,\"tokens\":1,\"compute_s\":-1,"
+                          "\"wait_s\":0,\"link_s\":0,\"memory_bytes\":0}",
+                          "{\"sequence\":1,\"position\":0,\"tokens\":0,\"compute_s\":0,\"wait_s\":0,\"link_s\":0,\"memory_bytes\":0}",
+                          "{\"sequence\":1,\"position\":0,\"tokens\":1,\"compute_s\":\"x\",\"wait_s\":0,\"link_s\":0,\"memory_bytes\":0}"}) {
+    auto got = parse_step_report(bad);
+    EXPECT_FALSE(got) << bad;
+    if (!got) {
+      EXPECT_NE(got.error().find("step report"), std::string::npos) << got.error();
+    }
+  }
 }
 
 TEST(Protocol, HelloRoundTripAndGarbage) {
