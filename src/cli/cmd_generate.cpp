@@ -54,6 +54,7 @@ class GenerateCommand : public Command {
                    "or ~/.config/lingua/keys");
     app.add_flag("--insecure", insecure_, "plain sockets to the workers (loopback only, unless --allow-insecure-network)");
     app.add_flag("--allow-insecure-network", allow_insecure_network_, "allow --insecure beyond loopback");
+    app.add_flag("--no-balance", no_balance_, "with devices: keep the plan as it started (no live re-planning; failover stays on)");
     app.add_flag("--json", json_, "print one JSON document on stdout");
   }
 
@@ -74,7 +75,7 @@ class GenerateCommand : public Command {
       auto run = start_cluster(**model);
       if (!run) return fail(name(), run.error());
       cluster = std::move(*run);
-      opts_.pipeline = &cluster->pipeline();
+      opts_.pipeline = cluster.get();
     } else if (!plan_.empty()) {
       if (!opts_.split.empty() || opts_.segments > 1) return fail(name(), "give --plan or --split/--segments, not both");
       auto plan = read_plan_file(plan_, (*model)->graph());
@@ -99,18 +100,31 @@ class GenerateCommand : public Command {
       doc["tokens"] = r.tokens;
       doc["text"] = r.text;
       doc["prompt_tokens"] = r.prompt_tokens;
-      doc["devices"] = cluster ? cluster->pipeline().devices() : 1;
+      doc["devices"] = cluster ? static_cast<int>(cluster->remote().all_devices().size()) : 1;
       doc["segments"] = r.segments;
       doc["stop_reason"] = r.stop_reason;
       doc["seed"] = seed_;
       doc["timings"] = {{"prompt_tokens_per_s", pp}, {"gen_tokens_per_s", tg}, {"per_token_ms", r.per_token_ms}};
       doc["migrations"] = nlohmann::json::array();
+      if (cluster) {
+        for (const Migration& m : cluster->migrations())
+          doc["migrations"].push_back({{"at_token", m.at_token}, {"from", m.from}, {"to", m.to}, {"ops", {m.first_op, m.last_op}},
+                                       {"ms", m.ms}, {"kv_bytes", m.kv_bytes}});
+        doc["failovers"] = nlohmann::json::array();
+        for (const Failover& f : cluster->failovers())
+          doc["failovers"].push_back({{"at_token", f.at_token}, {"device", f.device}, {"what", f.what}, {"new_plan", f.new_plan}, {"ms", f.ms}});
+        doc["monitor"] = monitor_json(*cluster);
+        nlohmann::json plan = nlohmann::json::array();
+        for (const PlannedSegment& p : cluster->current_plan()) plan.push_back({{"device", p.device}, {"first_op", p.first_op}, {"last_op", p.last_op}});
+        doc["final_plan"] = plan;
+      }
       print_json(doc);
     } else {
       std::fputc('\n', stdout);
     }
     std::fflush(stdout);
-    const std::string where = cluster ? std::to_string(cluster->pipeline().devices()) + " devices"
+    if (cluster && !json_) print_monitor(*cluster);
+    const std::string where = cluster ? std::to_string(cluster->remote().all_devices().size()) + " devices"
                                       : std::to_string(threads_) + " threads";
     std::fprintf(stderr, "lingua: prompt %zu tokens %.1f tok/s | generated %zu tokens %.1f tok/s | stop: %s | seed %lld | %s\n",
                  r.prompt_tokens.size(), pp, r.tokens.size(), tg, r.stop_reason.c_str(),
@@ -119,6 +133,28 @@ class GenerateCommand : public Command {
   }
 
  private:
+  // Each device's moving estimates: what the balancer decides on.
+  static nlohmann::json monitor_json(const ClusterRun& cluster) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const DeviceEstimate& e : cluster.estimates()) {
+      nlohmann::json d = {{"device", e.name}, {"measured", e.measured}, {"compute_ms_per_token", e.compute_s * 1000},
+                          {"predicted_ms_per_token", e.predicted_s * 1000}, {"speed_factor", e.speed_factor},
+                          {"wait_ms", e.wait_s * 1000}, {"link_ms", e.link_s * 1000}, {"memory_bytes", e.memory_bytes}};
+      if (e.temperature_c >= 0) d["temperature_c"] = e.temperature_c;
+      if (e.battery >= 0) d["battery"] = e.battery;
+      out.push_back(d);
+    }
+    return out;
+  }
+  static void print_monitor(const ClusterRun& cluster) {
+    for (const DeviceEstimate& e : cluster.estimates()) {
+      if (!e.measured) continue;
+      std::fprintf(stderr, "lingua: %s: %.1f ms/token computing (%.2fx the profile), %.1f ms waiting, %.1f ms on links, %.0f MiB\n",
+                   e.name.c_str(), e.compute_s * 1000, e.speed_factor, e.wait_s * 1000, e.link_s * 1000,
+                   static_cast<double>(e.memory_bytes) / (1 << 20));
+    }
+  }
+
   // The plan's segments with the devices that run them, from --plan, the planner (--devices) or
   // cost-balanced cuts (--local-devices alone).
   Expected<std::vector<PlannedSegment>> segments_for(const Model& model, const DevicesFile& file) {
@@ -171,6 +207,8 @@ class GenerateCommand : public Command {
     o.keys_dir = keys_;
     o.insecure = insecure_;
     o.allow_insecure_network = allow_insecure_network_;
+    o.balance.enabled = !no_balance_;
+    o.on_event = [](const std::string& line) { std::fprintf(stderr, "lingua: %s\n", line.c_str()); };
     std::string summary;
     for (const PlannedSegment& s : segments)
       summary += " " + s.device + "[" + std::to_string(s.first_op) + ".." + std::to_string(s.last_op) + "]";
@@ -194,7 +232,7 @@ class GenerateCommand : public Command {
   std::string model_, prompt_, plan_, devices_, keys_, wire_dtype_ = "f32";
   int local_devices_ = 0;  // 0: not given (see local_devices_opt_)
   CLI::Option* local_devices_opt_ = nullptr;
-  bool insecure_ = false, allow_insecure_network_ = false;
+  bool insecure_ = false, allow_insecure_network_ = false, no_balance_ = false;
   int n_ = 128;
   int64_t seed_ = -1;
   int threads_ = default_threads();

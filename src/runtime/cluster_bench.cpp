@@ -16,7 +16,7 @@ int32_t argmax(const std::vector<float>& v) {
 }
 
 Status run_plan(const Model& model, const DevicesFile& devices, const ClusterPlans& plans, const Plan& plan,
-                const ClusterBenchOptions& o, int64_t context, ClusterBenchRow& row) {
+                const ClusterBenchOptions& o, int64_t context, bool balanced, ClusterBenchRow& row) {
   std::vector<PlannedSegment> segments;
   for (const Assignment& a : plan.assignments) {
     const std::string& name = plans.problem.devices[static_cast<size_t>(a.device)].name;
@@ -29,9 +29,11 @@ Status run_plan(const Model& model, const DevicesFile& devices, const ClusterPla
   ro.max_sequences = o.streams;
   ro.wire_dtype = o.wire_dtype;
   ro.all_local = true;
+  ro.objective = o.objective;
+  ro.balance.enabled = balanced;  // every other plan is run as planned: static
   LINGUA_ASSIGN_OR_RETURN(auto run, ClusterRun::start(model, devices, segments, ro));
-  RemotePipeline& pipe = run->pipeline();
-  for (const auto& l : pipe.link_bytes_per_token()) {
+  Pipeline& pipe = *run;
+  for (const auto& l : run->remote().link_bytes_per_token()) {
     row.links.push_back({segments[static_cast<size_t>(l.from)].device, segments[static_cast<size_t>(l.to)].device, l.bytes});
     row.bytes_per_token += l.bytes;
   }
@@ -77,6 +79,10 @@ Status run_plan(const Model& model, const DevicesFile& devices, const ClusterPla
   const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   row.tokens_per_s = seconds > 0 ? static_cast<double>(generated) / seconds : 0;
   row.ran = true;
+  row.migrations = run->migrations();
+  for (const Failover& f : run->failovers()) row.failovers.push_back(f.device);
+  for (const PlannedSegment& p : run->current_plan())
+    row.final_plan += (row.final_plan.empty() ? "" : " ") + p.device + "[" + std::to_string(p.first_op) + ".." + std::to_string(p.last_op) + "]";
   return Status::ok();
 }
 
@@ -91,21 +97,35 @@ Expected<std::vector<ClusterBenchRow>> run_cluster_bench(const Model& model, con
   po.objective = o.objective;
   po.context = o.context;
   po.train_context = model.train_context();
-  LINGUA_ASSIGN_OR_RETURN(ClusterPlans plans, plan_cluster(model.graph(), devices, po));
+  DevicesFile scenario = devices;
+  for (const SlowdownScenario& sc : o.slowdowns) {
+    bool found = false;
+    for (DeviceSpec& d : scenario.devices)
+      if (d.name == sc.device) {
+        d.slowdown = {sc.factor, sc.after_tokens};
+        found = true;
+      }
+    if (!found) return Status::error("--slowdown names device '" + sc.device + "', which " + devices.source + " does not list");
+  }
+  LINGUA_ASSIGN_OR_RETURN(ClusterPlans plans, plan_cluster(model.graph(), scenario, po));
   const int64_t context = o.context > 0 ? o.context : std::max<int64_t>(1, model.train_context());
   std::vector<ClusterBenchRow> rows;
   for (const std::string& name : o.plans) {
     ClusterBenchRow row;
     row.plan = name;
-    auto plan = plans.pick(name);
+    // `balanced`: the even split, re-planned live from what the devices measure.
+    const bool balanced = name == "balanced";
+    auto plan = plans.pick(balanced ? "even" : name);
     if (!plan) {
       row.note = plan.error();
       rows.push_back(row);
       continue;
     }
     row.predicted_tokens_per_s = plan->tokens_per_s(o.objective);
-    if (progress) progress("running the " + name + " plan on " + std::to_string(plan->assignments.size()) + " device(s)");
-    if (Status st = run_plan(model, devices, plans, *plan, o, context, row); !st)
+    if (progress)
+      progress("running the " + name + " plan on " + std::to_string(plan->assignments.size()) + " device(s)" +
+               (balanced ? ", starting from the even split" : ""));
+    if (Status st = run_plan(model, scenario, plans, *plan, o, context, balanced, row); !st)
       return st.with_context("the " + name + " plan");
     rows.push_back(row);
   }

@@ -1,6 +1,7 @@
-// `lingua bench cluster`: each plan (optimized and the baselines) run for real on emulated
-// local devices, one after another, with N streams in flight: measured tokens/s beside the
-// planner's prediction and the bytes each decode token sends over each link.
+// `lingua bench cluster`: each plan (optimized, the baselines, and `balanced`: the even split
+// re-planned live) run for real on emulated local devices, one after another, with N streams in
+// flight, optionally with a device turning slow mid-run: measured tokens/s beside the planner's
+// prediction and the bytes each decode token sends over each link.
 #pragma once
 #include <functional>
 #include <string>
@@ -10,8 +11,16 @@
 #include "model/model.h"
 #include "plan/devices_file.h"
 #include "plan/planner.h"
+#include "runtime/cluster_run.h"
 
 namespace lingua {
+
+// A device that turns slow mid-run (`--slowdown NAME:AFTER:FACTOR`), on top of the devices file.
+struct SlowdownScenario {
+  std::string device;
+  int64_t after_tokens = 0;
+  double factor = 1;
+};
 
 struct ClusterBenchOptions {
   std::string model_path;
@@ -21,6 +30,7 @@ struct ClusterBenchOptions {
   int gen_tokens = 32;         // per stream
   int64_t context = 0;         // planned KV positions per device (0 = the model's); each stream gets 1/streams
   DType wire_dtype = DType::F32;
+  std::vector<SlowdownScenario> slowdowns;
 };
 
 struct ClusterBenchLink {
@@ -38,6 +48,9 @@ struct ClusterBenchRow {
   std::vector<ClusterBenchLink> links;
   std::vector<std::string> devices;  // in pipeline order, with their op ranges
   std::vector<double> per_token_ms;  // stream 0's decode steps
+  std::vector<Migration> migrations; // the balanced row's plan changes
+  std::vector<std::string> failovers;
+  std::string final_plan;            // as it ran at the end
 };
 
 Expected<std::vector<ClusterBenchRow>> run_cluster_bench(const Model& model, const DevicesFile& devices,

@@ -1,10 +1,14 @@
 // ClusterRun: which devices run here, which keys the head uses, which links are emulated.
 #include "runtime/cluster_run.h"
 
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 
 #include "net/keys.h"
+#include "plan/cluster_plans.h"
 
 namespace lingua {
 
@@ -54,19 +58,37 @@ Expected<std::unique_ptr<ClusterRun>> ClusterRun::start(const Model& model, cons
   if (plan.empty()) return Status::error("the plan has no segments");
   const Graph& graph = model.graph();
   std::unique_ptr<ClusterRun> run(new ClusterRun());
-  std::vector<int> starts;
-  for (size_t i = 1; i < plan.size(); ++i) starts.push_back(plan[i].first_op);
-  LINGUA_ASSIGN_OR_RETURN(run->partition_, Partition::from_starts(graph, starts));
+  run->model_ = &model;
+  run->options_ = o;
 
-  std::vector<const DeviceSpec*> specs;
+  // The profiled problem every later re-plan starts from (its devices in the file's order).
+  ClusterPlanOptions po;
+  po.objective = o.objective;
+  po.context = o.context;
+  po.train_context = model.train_context();
+  LINGUA_ASSIGN_OR_RETURN(ClusterPlans priced, plan_cluster(graph, devices, po));
+  run->balancer_ = std::make_unique<Balancer>(priced.problem, o.objective, o.balance);
+
+  std::vector<Assignment> initial;
+  for (const PlannedSegment& s : plan) {
+    int index = -1;
+    for (size_t d = 0; d < priced.problem.devices.size(); ++d)
+      if (priced.problem.devices[d].name == s.device) index = static_cast<int>(d);
+    if (index < 0) return Status::error("the plan names device '" + s.device + "', which " + devices.source + " does not list");
+    for (const Assignment& seen : initial)
+      if (seen.device == index) return Status::error("the plan gives device '" + s.device + "' two segments");
+    Assignment a;
+    a.device = index;
+    a.first_op = s.first_op;
+    a.last_op = s.last_op;
+    initial.push_back(a);
+  }
+
+  // Every device of the file takes part: those without a segment stand by for a re-plan.
   std::vector<std::string> local_names;
   bool any_remote = false;
-  for (const PlannedSegment& s : plan) {
-    const DeviceSpec* d = devices.find(s.device);
-    if (!d) return Status::error("the plan names device '" + s.device + "', which " + devices.source + " does not list");
-    for (const DeviceSpec* seen : specs)
-      if (seen == d) return Status::error("the plan gives device '" + s.device + "' two segments");
-    specs.push_back(d);
+  for (const PlanDevice& pd : priced.problem.devices) {
+    const DeviceSpec* d = devices.find(pd.name);
     if (o.all_local || d->endpoint.empty()) local_names.push_back(d->name);
     else any_remote = true;
   }
@@ -88,7 +110,8 @@ Expected<std::unique_ptr<ClusterRun>> ClusterRun::start(const Model& model, cons
 
   std::vector<RemoteDevice> remote;
   std::vector<bool> is_local;
-  for (const DeviceSpec* d : specs) {
+  for (const PlanDevice& pd : priced.problem.devices) {
+    const DeviceSpec* d = devices.find(pd.name);
     RemoteDevice r;
     r.name = d->name;
     r.threads = d->threads;
@@ -134,9 +157,190 @@ Expected<std::unique_ptr<ClusterRun>> ClusterRun::start(const Model& model, cons
     return LinkShape{l.latency_s, l.bandwidth_bytes_per_s};
   };
   LocalDevices* local = run->local_.get();
-  if (local) ro.liveness = [local] { return local->dead(); };
-  LINGUA_ASSIGN_OR_RETURN(run->pipeline_, RemotePipeline::start(graph, run->partition_, std::move(remote), std::move(ro)));
+  if (local) ro.liveness = [local](std::string* what) { return local->dead(what); };
+  LINGUA_ASSIGN_OR_RETURN(run->pipeline_, RemotePipeline::connect(std::move(remote), std::move(ro)));
+  run->pipeline_->on_report([b = run->balancer_.get()](int d, const StepReport& r) { b->record(d, r); });
+  if (Status st = run->apply(initial, false, nullptr); !st) LINGUA_TRY(run->recover(st));
   return run;
+}
+
+ClusterRun::~ClusterRun() {
+  pipeline_.reset();  // goodbyes first, then the local processes stop
+  local_.reset();
+}
+
+std::vector<PlannedSegment> ClusterRun::current_plan() const {
+  std::vector<PlannedSegment> out;
+  for (const Assignment& a : current_)
+    out.push_back({balancer_->problem().devices[static_cast<size_t>(a.device)].name, a.first_op, a.last_op});
+  return out;
+}
+
+Status ClusterRun::apply(const std::vector<Assignment>& plan, bool keep_kv, MoveCost* cost) {
+  std::vector<int> starts, holders;
+  for (size_t i = 0; i < plan.size(); ++i) {
+    if (i > 0) starts.push_back(plan[i].first_op);
+    holders.push_back(plan[i].device);
+  }
+  LINGUA_ASSIGN_OR_RETURN(Partition partition, Partition::from_starts(model_->graph(), starts));
+  LINGUA_TRY(pipeline_->configure(model_->graph(), partition, holders, keep_kv, cost));
+  current_ = plan;
+  balancer_->set_current(plan);
+  return Status::ok();
+}
+
+Status ClusterRun::send(uint64_t sequence, const PastStep& step, bool want) {
+  return pipeline_->submit(sequence, step.tokens.data(), static_cast<int64_t>(step.tokens.size()), step.pos0, want);
+}
+
+// A device is gone: re-plan on the others at their measured speeds, give them the new plan, and
+// replay every sequence's steps so far (the same batches, so the same numbers) before going on.
+Status ClusterRun::recover(Status error) {
+  constexpr int64_t kReplayWindow = 64;  // steps in flight while replaying (a worker queues at most 256)
+  replayed_ = false;
+  for (;;) {
+    const int lost = pipeline_->lost_device();
+    if (lost < 0) return error;
+    const auto t0 = std::chrono::steady_clock::now();
+    const std::string name = pipeline_->all_devices()[static_cast<size_t>(lost)].name;
+    Failover f;
+    f.at_token = decode_answers_;
+    f.device = name;
+    f.what = error.message();
+    event("lost device " + name + ": " + error.message());
+    const bool held_a_segment =
+        std::any_of(current_.begin(), current_.end(), [&](const Assignment& a) { return a.device == lost; });
+    pipeline_->forget(lost);
+    if (!held_a_segment) {  // it stood by: the plan runs on untouched
+      f.new_plan = describe_plan(balancer_->problem(), current_);
+      failovers_.push_back(f);
+      event("it held no segment; continuing on " + f.new_plan);
+      return Status::ok();
+    }
+    std::vector<bool> alive;
+    std::string left;
+    for (size_t d = 0; d < pipeline_->all_devices().size(); ++d) {
+      alive.push_back(pipeline_->alive(static_cast<int>(d)));
+      if (alive.back()) left += (left.empty() ? "" : ", ") + pipeline_->all_devices()[d].name;
+    }
+    auto plan = balancer_->replan(alive);
+    if (!plan)
+      return Status::error("device " + name + " was lost (" + error.message() + ") and the devices left (" +
+                           (left.empty() ? std::string("none") : left) + ") cannot run the model: " + plan.error());
+    pending_.reset();
+    Status st = apply(plan->assignments, false, nullptr);
+    int64_t replayed = 0;
+    for (auto it = history_.begin(); st.is_ok() && it != history_.end(); ++it)
+      for (const PastStep& step : it->second) {
+        st = send(it->first, step, step.want && !step.answered);
+        if (st.is_ok()) st = pipeline_->drain(kReplayWindow);
+        if (!st) break;
+        ++replayed;
+      }
+    held_.clear();  // they were in the history, so replayed already
+    if (!st) {
+      error = st;
+      continue;  // another device went while recovering
+    }
+    replayed_ = true;
+    f.new_plan = describe_plan(balancer_->problem(), current_);
+    f.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    failovers_.push_back(f);
+    event("continuing on " + f.new_plan + " (" + std::to_string(replayed) + " steps replayed)");
+    return Status::ok();
+  }
+}
+
+// Moves to the pending plan once nothing is in flight, then sends what was held meanwhile.
+Status ClusterRun::maybe_rebalance() {
+  if (!pending_) return Status::ok();
+  LINGUA_TRY(pipeline_->drain(0));
+  const Proposal proposal = std::move(*pending_);
+  pending_.reset();
+  const std::vector<Assignment> before = current_;
+  MoveCost cost;
+  LINGUA_TRY(apply(proposal.plan.assignments, true, &cost));
+  // Each op range that changed hands, as one migration entry.
+  const auto& names = balancer_->problem().devices;
+  auto owner = [](const std::vector<Assignment>& plan, int op) {
+    for (const Assignment& a : plan)
+      if (op >= a.first_op && op <= a.last_op) return a.device;
+    return -1;
+  };
+  const int n_ops = model_->graph().size();
+  for (int op = 0; op < n_ops;) {
+    const int from = owner(before, op), to = owner(current_, op);
+    int end = op;
+    while (end + 1 < n_ops && owner(before, end + 1) == from && owner(current_, end + 1) == to) ++end;
+    if (from != to) {
+      Migration m;
+      m.at_token = decode_answers_;
+      m.from = names[static_cast<size_t>(from)].name;
+      m.to = names[static_cast<size_t>(to)].name;
+      m.first_op = op;
+      m.last_op = end;
+      m.ms = cost.seconds * 1000;
+      m.kv_bytes = cost.kv_bytes;
+      migrations_.push_back(m);
+    }
+    op = end + 1;
+  }
+  char line[96];
+  std::snprintf(line, sizeof line, " (%.0f ms, %.1f MiB of KV cache moved)", cost.seconds * 1000, static_cast<double>(cost.kv_bytes) / (1 << 20));
+  event("rebalancing at token " + std::to_string(decode_answers_) + ": " + proposal.why + "; now " +
+        describe_plan(balancer_->problem(), current_) + line);
+  for (auto& [sequence, step, want] : held_) LINGUA_TRY(send(sequence, step, want));
+  held_.clear();
+  return Status::ok();
+}
+
+Status ClusterRun::submit(uint64_t sequence, const int32_t* tokens, int64_t n, int64_t pos0, bool want_logits,
+                          bool all_logits) {
+  if (all_logits) return Status::error("every position's logits are only kept in the in-process pipeline");
+  PastStep step;
+  step.tokens.assign(tokens, tokens + n);
+  step.pos0 = pos0;
+  step.want = want_logits;
+  history_[sequence].push_back(step);
+  if (pending_) {  // the move waits for the steps in flight; this one waits for the move
+    held_.emplace_back(sequence, step, want_logits);
+    return Status::ok();
+  }
+  Status st = send(sequence, step, want_logits);
+  if (st) return Status::ok();
+  LINGUA_TRY(recover(st));
+  return replayed_ ? Status::ok() : send(sequence, step, want_logits);  // a replay sent this step too
+}
+
+Expected<StepLogits> ClusterRun::next() {
+  for (;;) {
+    Status st = maybe_rebalance();
+    if (st) {
+      auto answer = pipeline_->next();
+      if (answer) {
+        for (PastStep& step : history_[answer->sequence])
+          if (step.pos0 == answer->position && step.want) {
+            step.answered = true;
+            if (step.tokens.size() == 1) ++decode_answers_;
+          }
+        if (!pending_) {
+          std::vector<bool> alive;
+          for (size_t d = 0; d < pipeline_->all_devices().size(); ++d) alive.push_back(pipeline_->alive(static_cast<int>(d)));
+          pending_ = balancer_->consider(alive);
+        }
+        return answer;
+      }
+      st = answer.status();
+    }
+    LINGUA_TRY(recover(st));
+  }
+}
+
+Status ClusterRun::end_sequence(uint64_t sequence) {
+  history_.erase(sequence);
+  Status st = pipeline_->end_sequence(sequence);
+  if (!st) LINGUA_TRY(recover(st));
+  return Status::ok();
 }
 
 }  // namespace lingua

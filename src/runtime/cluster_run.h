@@ -1,10 +1,14 @@
 // One distributed run set up from a devices file and a plan: starts the local devices, reaches
-// the remote ones, gives every segment to its device and returns the pipeline to generate on.
+// the remote ones, gives every segment to its device, and generates through them, moving
+// boundaries when devices turn out slower than planned and re-planning when one is lost.
 // Shared by `generate --local-devices/--devices` and `bench cluster`.
 #pragma once
 #include <functional>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "core/dtype.h"
@@ -12,6 +16,8 @@
 #include "graph/partition.h"
 #include "model/model.h"
 #include "plan/devices_file.h"
+#include "plan/planner.h"
+#include "runtime/balancer.h"
 #include "runtime/local_devices.h"
 #include "runtime/remote_pipeline.h"
 
@@ -34,21 +40,81 @@ struct ClusterRunOptions {
   bool allow_insecure_network = false;
   // Progress of weights sent to a worker without a copy (device, bytes sent, bytes in all).
   std::function<void(const std::string&, uint64_t, uint64_t)> on_weights;
+  Objective objective = Objective::kLatency;  // what re-planning optimizes (balancing, failover)
+  BalanceOptions balance;
+  // One line per event worth a user's attention: a migration, a lost device, the new plan.
+  std::function<void(const std::string&)> on_event;
 };
 
-class ClusterRun {
+// A plan change made while generating: the op range that changed hands (DESIGN.md's `migrations`).
+struct Migration {
+  int64_t at_token = 0;  // decode steps answered before it
+  std::string from, to;
+  int first_op = 0, last_op = 0;
+  double ms = 0;          // the whole move (drain excluded): KV export, re-assignment, import
+  uint64_t kv_bytes = 0;  // of the whole move
+};
+
+struct Failover {
+  int64_t at_token = 0;
+  std::string device;    // the one lost
+  std::string what;      // how it was noticed
+  std::string new_plan;  // describe_plan of the plan it continued on
+  double ms = 0;         // re-plan, re-assignment and replay of the history
+};
+
+// All devices of the file, connected; a plan's segments on some of them; generation through it
+// as a Pipeline that re-plans live (balancing) and survives a lost device (failover: re-plan on
+// the rest, replay every sequence's steps so far, continue with the same tokens).
+class ClusterRun : public Pipeline {
  public:
   static Expected<std::unique_ptr<ClusterRun>> start(const Model& model, const DevicesFile& devices,
                                                      const std::vector<PlannedSegment>& plan,
                                                      const ClusterRunOptions& options);
-  RemotePipeline& pipeline() { return *pipeline_; }
-  const Partition& partition() const { return partition_; }
+  ~ClusterRun() override;
+
+  Status submit(uint64_t sequence, const int32_t* tokens, int64_t n, int64_t pos0, bool want_logits,
+                bool all_logits = false) override;
+  Expected<StepLogits> next() override;
+  Status end_sequence(uint64_t sequence) override;
+  int devices() const override { return pipeline_->devices(); }
+
+  RemotePipeline& remote() { return *pipeline_; }
+  const std::vector<Migration>& migrations() const { return migrations_; }
+  const std::vector<Failover>& failovers() const { return failovers_; }
+  std::vector<DeviceEstimate> estimates() const { return balancer_->estimates(); }
+  // The plan running now, as device names and op ranges.
+  std::vector<PlannedSegment> current_plan() const;
 
  private:
+  struct PastStep {
+    std::vector<int32_t> tokens;
+    int64_t pos0 = 0;
+    bool want = false;      // the caller asked for its logits...
+    bool answered = false;  // ...and has them
+  };
   ClusterRun() = default;
-  Partition partition_;
+  Status apply(const std::vector<Assignment>& plan, bool keep_kv, MoveCost* cost);
+  Status recover(Status error);
+  Status maybe_rebalance();
+  Status send(uint64_t sequence, const PastStep& step, bool want);
+  void event(const std::string& line) {
+    if (options_.on_event) options_.on_event(line);
+  }
+
+  const Model* model_ = nullptr;
+  ClusterRunOptions options_;
   std::unique_ptr<LocalDevices> local_;  // declared first: destroyed after the pipeline says goodbye
   std::unique_ptr<RemotePipeline> pipeline_;
+  std::unique_ptr<Balancer> balancer_;
+  std::vector<Assignment> current_;      // device indices into the balancer's problem (= pipeline's devices)
+  std::map<uint64_t, std::vector<PastStep>> history_;  // every step of every sequence in flight
+  std::optional<Proposal> pending_;      // a move waiting for the pipeline to drain
+  std::vector<std::tuple<uint64_t, PastStep, bool>> held_;  // steps submitted while it drains
+  std::vector<Migration> migrations_;
+  std::vector<Failover> failovers_;
+  int64_t decode_answers_ = 0;
+  bool replayed_ = false;  // the last recover() re-sent every step of the history
 };
 
 // The devices file `--local-devices K` means alone: K devices dev0.. with `threads` each and no

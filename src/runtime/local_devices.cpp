@@ -112,8 +112,8 @@ Expected<std::unique_ptr<LocalDevices>> LocalDevices::start(const std::string& s
     const std::string endpoint = read_line(ready_fds[i], 30000);
     ::close(ready_fds[i]);
     if (endpoint.empty() && failed.is_ok()) {
-      const std::string why = devices->dead();
-      failed = Status::error(why.empty() ? "local device " + names[i] + " did not start within 30 s" : why);
+      std::string why;
+      failed = Status::error(devices->dead(&why).empty() ? "local device " + names[i] + " did not start within 30 s" : why);
     }
     devices->workers_[i].endpoint = endpoint;
   }
@@ -121,7 +121,7 @@ Expected<std::unique_ptr<LocalDevices>> LocalDevices::start(const std::string& s
   return devices;
 }
 
-std::string LocalDevices::dead() {
+std::string LocalDevices::dead(std::string* what) {
   for (LocalWorker& w : workers_) {
     if (w.pid <= 0) continue;
     int status = 0;
@@ -131,7 +131,8 @@ std::string LocalDevices::dead() {
     w.pid = -1;
     std::string how = WIFSIGNALED(status) ? "was killed by signal " + std::to_string(WTERMSIG(status))
                                           : "exited with status " + std::to_string(WEXITSTATUS(status));
-    return "device " + w.name + " (local worker, pid " + std::to_string(pid) + ") " + how;
+    if (what) *what = "device " + w.name + " (local worker, pid " + std::to_string(pid) + ") " + how;
+    return w.name;
   }
   return "";
 }

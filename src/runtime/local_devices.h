@@ -31,8 +31,9 @@ class LocalDevices {
   LocalDevices& operator=(const LocalDevices&) = delete;
 
   const std::vector<LocalWorker>& workers() const { return workers_; }
-  // "" while all run; otherwise "device NAME (pid P) exited ..." for the first that ended.
-  std::string dead();
+  // "" while all run; otherwise the name of the first that ended (each is reported once), and in
+  // *what "device NAME (local worker, pid P) was killed by signal 9" or the like.
+  std::string dead(std::string* what = nullptr);
 
  private:
   LocalDevices() = default;

@@ -68,7 +68,8 @@ std::string to_json(const SegmentAssignment& a) {
               {"wire_dtype", a.wire_dtype == DType::F16 ? "f16" : "f32"},
               {"peers", peers},
               {"trusted_peers", a.trusted_peers},
-              {"resume", a.resume}}
+              {"resume", a.resume},
+              {"sequences", a.sequences}}
       .dump();
 }
 
@@ -97,6 +98,7 @@ Expected<SegmentAssignment> parse_assignment(const std::string& text) {
     LINGUA_TRY(get(j, "peers", peers));
     LINGUA_TRY(get(j, "trusted_peers", a.trusted_peers));
     LINGUA_TRY(get(j, "resume", a.resume, false));
+    LINGUA_TRY(get(j, "sequences", a.sequences, false));
     return Status::ok();
   }();
   if (!st) return st.with_context("assignment");
@@ -121,6 +123,9 @@ Expected<SegmentAssignment> parse_assignment(const std::string& text) {
   if (a.threads < 1 || a.threads > 512) return bad("threads out of range");
   if (!(a.slowdown >= 1.0) || a.slowdown > 1000) return bad("slowdown must be between 1 and 1000");
   if (a.slowdown_after_tokens < 0) return bad("slowdown_after_tokens must be 0 or more");
+  if (a.sequences.size() > static_cast<size_t>(a.max_sequences)) return bad("more sequences than max_sequences");
+  for (const auto& [id, pos] : a.sequences)
+    if (id == 0 || pos < 0 || pos > a.context) return bad("a sequence id or position out of range");
   if (wire == "f16") a.wire_dtype = DType::F16;
   else if (wire == "f32") a.wire_dtype = DType::F32;
   else return bad("wire_dtype must be f32 or f16");

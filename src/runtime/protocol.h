@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/dtype.h"
@@ -50,6 +51,7 @@ struct SegmentAssignment {
   // A boundary move (migration): keep every sequence in flight, with the KV cache of the attention
   // layers it still runs; the layers it gains arrive as KV_IMPORT frames before the next step.
   bool resume = false;
+  std::vector<std::pair<uint64_t, int64_t>> sequences;  // with resume: every sequence in flight, next position
 };
 
 // Worker -> head after each step (STATS frame): what the step cost and how the device is doing.

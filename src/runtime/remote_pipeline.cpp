@@ -1,6 +1,7 @@
 // RemotePipeline: handshake, assignment, and the step loop over DEALER sockets, one per worker.
 #include "runtime/remote_pipeline.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <thread>
@@ -26,26 +27,37 @@ std::string printable_error(const std::vector<uint8_t>& payload) {
 
 }  // namespace
 
-Expected<std::unique_ptr<RemotePipeline>> RemotePipeline::start(const Graph& graph, const Partition& partition,
-                                                                 std::vector<RemoteDevice> devices, RemoteOptions options) {
-  if (devices.size() != static_cast<size_t>(partition.size()))
-    return Status::error("the plan has " + std::to_string(partition.size()) + " segments for " +
-                         std::to_string(devices.size()) + " devices");
+Expected<std::unique_ptr<RemotePipeline>> RemotePipeline::connect(std::vector<RemoteDevice> devices, RemoteOptions options) {
+  if (devices.empty()) return Status::error("no devices to run on");
   std::unique_ptr<RemotePipeline> p(new RemotePipeline(std::move(devices), std::move(options)));
-  p->n_vocab_ = static_cast<int>(graph.vocab_size());
+  p->alive_.assign(p->devices_.size(), true);
   LINGUA_TRY(p->connect_all());
-  LINGUA_TRY(p->assign_all(graph, partition));
-  p->options_.on_weights = nullptr;  // weights go out only while assigning; the caller's callback need not outlive that
   return p;
 }
 
 RemotePipeline::~RemotePipeline() {
   // Only to workers still connected: a send to one that refused or dropped us would wait for the
   // whole send timeout.
-  for (Client& c : clients_)
-    if (c.state() == LinkState::kUp) (void)c.send(encode_frame(bytes_frame(MessageType::kBye, 0, "")));
+  for (size_t d = 0; d < clients_.size(); ++d)
+    if (alive_[d] && clients_[d].state() == LinkState::kUp) (void)clients_[d].send(encode_frame(bytes_frame(MessageType::kBye, 0, "")));
   // Give the goodbyes a moment to leave before the sockets close (linger is 0).
   if (!clients_.empty() && !failed_) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+}
+
+Status RemotePipeline::lost(size_t d, const std::string& what) {
+  lost_device_ = static_cast<int>(d);
+  failed_ = true;
+  return Status::error(what);
+}
+
+void RemotePipeline::forget(int device) {
+  const auto d = static_cast<size_t>(device);
+  if (d >= alive_.size() || !alive_[d]) return;
+  alive_[d] = false;  // its socket stays open but unused: a lost peer has nothing to say
+  if (std::find(holders_.begin(), holders_.end(), device) == holders_.end()) {
+    failed_ = false;  // it held no segment: nothing in flight depended on it
+    lost_device_ = -1;
+  }
 }
 
 Expected<Frame> RemotePipeline::receive_from(size_t d, int timeout_ms, MessageType expected) {
@@ -67,14 +79,10 @@ Expected<Frame> RemotePipeline::receive_from(size_t d, int timeout_ms, MessageTy
                            " refused this head's key (its keys directory must hold this head's public key under heads/)");
     if (s == LinkState::kBroken)
       return Status::error("device " + dev.name + " at " + dev.endpoint + ": the secure handshake failed (wrong worker key?)");
-    if (s == LinkState::kLost) return Status::error("device " + dev.name + " at " + dev.endpoint + " dropped the connection");
-    if (options_.liveness) {
-      const std::string dead = options_.liveness();
-      if (!dead.empty()) return Status::error(dead);
-    }
+    if (s == LinkState::kLost) return lost(d, "device " + dev.name + " at " + dev.endpoint + " dropped the connection");
+    LINGUA_TRY(check_health());
     if (std::chrono::steady_clock::now() >= deadline)
-      return Status::error("device " + dev.name + " at " + dev.endpoint + " did not answer within " +
-                           std::to_string(timeout_ms / 1000) + " s");
+      return lost(d, "device " + dev.name + " at " + dev.endpoint + " did not answer within " + std::to_string(timeout_ms / 1000) + " s");
   }
 }
 
@@ -101,59 +109,132 @@ Status RemotePipeline::connect_all() {
   return Status::ok();
 }
 
-Status RemotePipeline::assign_all(const Graph& graph, const Partition& partition) {
-  const auto transmissions = transmission_map(graph, partition);
-  std::map<std::pair<int, int>, uint64_t> bytes;
-  for (const Transmission& t : transmissions)
-    for (int to : t.to)
-      bytes[{t.from, to}] += options_.wire_dtype == DType::F16 ? t.bytes_per_token / 2 : t.bytes_per_token;
-  for (const auto& [k, b] : bytes) link_bytes_.push_back({k.first, k.second, b});
-
+Status RemotePipeline::configure(const Graph& graph, const Partition& partition, const std::vector<int>& holders,
+                                 bool keep_kv, MoveCost* cost) {
+  if (holders.size() != static_cast<size_t>(partition.size()))
+    return Status::error("the plan has " + std::to_string(partition.size()) + " segments for " + std::to_string(holders.size()) +
+                         " devices");
+  for (int d : holders)
+    if (d < 0 || static_cast<size_t>(d) >= devices_.size() || !alive_[static_cast<size_t>(d)])
+      return Status::error("the plan uses a device that is not available");
+  if (keep_kv && in_flight_ > 0) return Status::error("a boundary move with steps in flight");
+  n_vocab_ = static_cast<int>(graph.vocab_size());
+  failed_ = false;
+  lost_device_ = -1;
+  const auto t0 = std::chrono::steady_clock::now();
+  if (keep_kv) {
+    LINGUA_TRY(move_kv(partition, holders, cost));
+  } else {
+    positions_.clear();  // every sequence starts again (the caller replays what it needs)
+    wanted_.clear();
+    ready_.clear();
+    in_flight_ = 0;
+  }
+  link_bytes_.clear();
+  for (const Transmission& t : transmission_map(graph, partition))
+    for (int to : t.to) {
+      const uint64_t b = options_.wire_dtype == DType::F16 ? t.bytes_per_token / 2 : t.bytes_per_token;
+      auto it = std::find_if(link_bytes_.begin(), link_bytes_.end(), [&](const LinkBytes& l) { return l.from == t.from && l.to == to; });
+      if (it == link_bytes_.end()) link_bytes_.push_back({t.from, to, b});
+      else it->bytes += b;
+    }
   // Last segment first, each acknowledged before the next: a worker trusts its upstream peers'
   // keys before any of them connects, so no handshake is refused (and no queued tensor lost).
-  for (size_t s = devices_.size(); s-- > 0;) {
-    const RemoteDevice& d = devices_[s];
-    SegmentAssignment a;
-    a.device = d.name;
-    a.model_path = options_.model_path;
-    a.partition = partition.segments();
-    a.segment = static_cast<int>(s);
-    a.context = options_.context;
-    a.max_batch = options_.max_batch;
-    a.max_sequences = options_.max_sequences;
-    a.threads = d.threads;
-    a.memory_bytes = d.memory_bytes;
-    a.slowdown = d.slowdown.factor;
-    a.slowdown_after_tokens = d.slowdown.after_tokens;
-    a.wire_dtype = options_.wire_dtype;
-    const Segment seg = partition.segments()[s];
-    LINGUA_ASSIGN_OR_RETURN(SegmentWeights weights, segment_weights(*options_.file, graph, seg));
-    a.weights_hash = weights.hash;
-    a.weights_tensors = weights.tensors;
-    a.file_bytes = options_.file->file_size();
-    for (const auto& [k, b] : bytes) {
-      if (k.first == static_cast<int>(s)) {
-        const LinkShape shape = options_.link ? options_.link(k.first, k.second) : LinkShape{};
-        a.peers.push_back({k.second, devices_[static_cast<size_t>(k.second)].endpoint,
-                           devices_[static_cast<size_t>(k.second)].public_key, shape.latency_s, shape.bytes_per_s});
-      }
-      if (k.second == static_cast<int>(s) && !devices_[static_cast<size_t>(k.first)].public_key.empty())
-        a.trusted_peers.push_back(devices_[static_cast<size_t>(k.first)].public_key);
+  for (size_t s = holders.size(); s-- > 0;) LINGUA_TRY(assign(graph, partition, holders, s, keep_kv));
+  for (size_t d = 0; d < devices_.size(); ++d)
+    if (alive_[d] && std::find(holders.begin(), holders.end(), static_cast<int>(d)) == holders.end()) LINGUA_TRY(standby(d));
+  holders_ = holders;
+  if (keep_kv) {
+    // The layers each device gained: after its ASSIGN on the same connection, so before any step.
+    std::map<int, size_t> owner_of_slot;  // graph-wide KV slot -> device in the new plan
+    for (const Op& op : graph.ops())
+      if (op.kind == OpKind::kAttention) owner_of_slot[op.kv_slot] = static_cast<size_t>(holders[static_cast<size_t>(partition.segment_of(op.id))]);
+    for (const Frame& f : pending_imports_) {
+      auto it = owner_of_slot.find(static_cast<int>(f.header.tensor_id));
+      if (it == owner_of_slot.end()) return Status::error("a worker exported a KV cache of an unknown layer");
+      LINGUA_TRY(clients_[it->second].send(encode_frame(f)));
     }
-    const std::vector<uint8_t> assign = encode_frame(bytes_frame(MessageType::kAssign, 0, to_json(a)));
-    LINGUA_TRY(clients_[s].send(assign));
-    LINGUA_ASSIGN_OR_RETURN(Frame f, receive_from(s, options_.assign_timeout_ms, MessageType::kAssign));
-    if (std::string(f.payload.begin(), f.payload.end()).find("need_weights") != std::string::npos) {
-      LINGUA_TRY(send_weights(s, weights.tensors));
-      LINGUA_TRY(clients_[s].send(assign));  // the same assignment again: the weights are there now
-      LINGUA_ASSIGN_OR_RETURN(Frame done, receive_from(s, options_.assign_timeout_ms, MessageType::kAssign));
-      if (std::string(done.payload.begin(), done.payload.end()).find("\"ok\"") == std::string::npos)
-        return Status::error("device " + d.name + " did not take the weights it was sent");
+    pending_imports_.clear();
+  }
+  if (cost) cost->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return Status::ok();
+}
+
+Status RemotePipeline::assign(const Graph& graph, const Partition& partition, const std::vector<int>& holders, size_t s,
+                              bool resume) {
+  const auto d = static_cast<size_t>(holders[s]);
+  const RemoteDevice& dev = devices_[d];
+  SegmentAssignment a;
+  a.device = dev.name;
+  a.model_path = options_.model_path;
+  a.partition = partition.segments();
+  a.segment = static_cast<int>(s);
+  a.context = options_.context;
+  a.max_batch = options_.max_batch;
+  a.max_sequences = options_.max_sequences;
+  a.threads = dev.threads;
+  a.memory_bytes = dev.memory_bytes;
+  a.slowdown = dev.slowdown.factor;
+  a.slowdown_after_tokens = dev.slowdown.after_tokens;
+  a.wire_dtype = options_.wire_dtype;
+  a.resume = resume;
+  if (resume)
+    for (const auto& [id, pos] : positions_) a.sequences.push_back({id, pos});
+  const Segment seg = partition.segments()[s];
+  LINGUA_ASSIGN_OR_RETURN(SegmentWeights weights, segment_weights(*options_.file, graph, seg));
+  a.weights_hash = weights.hash;
+  a.weights_tensors = weights.tensors;
+  a.file_bytes = options_.file->file_size();
+  for (const LinkBytes& l : link_bytes_) {
+    const auto to = static_cast<size_t>(holders[static_cast<size_t>(l.to)]);
+    const auto from = static_cast<size_t>(holders[static_cast<size_t>(l.from)]);
+    if (l.from == static_cast<int>(s)) {
+      const LinkShape shape = options_.link ? options_.link(static_cast<int>(d), static_cast<int>(to)) : LinkShape{};
+      a.peers.push_back({l.to, devices_[to].endpoint, devices_[to].public_key, shape.latency_s, shape.bytes_per_s});
     }
+    if (l.to == static_cast<int>(s) && !devices_[from].public_key.empty()) a.trusted_peers.push_back(devices_[from].public_key);
+  }
+  const std::vector<uint8_t> assign = encode_frame(bytes_frame(MessageType::kAssign, 0, to_json(a)));
+  LINGUA_TRY(clients_[d].send(assign));
+  LINGUA_ASSIGN_OR_RETURN(Frame f, receive_from(d, options_.assign_timeout_ms, MessageType::kAssign));
+  if (std::string(f.payload.begin(), f.payload.end()).find("need_weights") != std::string::npos) {
+    LINGUA_TRY(send_weights(d, weights.tensors));
+    LINGUA_TRY(clients_[d].send(assign));  // the same assignment again: the weights are there now
+    LINGUA_ASSIGN_OR_RETURN(Frame done, receive_from(d, options_.assign_timeout_ms, MessageType::kAssign));
+    if (std::string(done.payload.begin(), done.payload.end()).find("\"ok\"") == std::string::npos)
+      return Status::error("device " + dev.name + " did not take the weights it was sent");
   }
   return Status::ok();
 }
 
+Status RemotePipeline::standby(size_t d) {
+  LINGUA_TRY(clients_[d].send(encode_frame(bytes_frame(MessageType::kAssign, 0, "{\"standby\":true}"))));
+  return receive_from(d, options_.assign_timeout_ms, MessageType::kAssign).status();
+}
+
+Status RemotePipeline::move_kv(const Partition& partition, const std::vector<int>& holders, MoveCost* cost) {
+  pending_imports_.clear();
+  for (size_t s = 0; s < holders_.size(); ++s) {
+    const auto d = static_cast<size_t>(holders_[s]);
+    // The range this device keeps: the segment it holds in the new plan, if any.
+    int keep_first = -1, keep_last = -2;
+    for (size_t t = 0; t < holders.size(); ++t)
+      if (static_cast<size_t>(holders[t]) == d) {
+        keep_first = partition.segments()[t].first_op;
+        keep_last = partition.segments()[t].last_op;
+      }
+    const std::string request = "{\"keep\":[" + std::to_string(keep_first) + "," + std::to_string(keep_last) + "]}";
+    LINGUA_TRY(clients_[d].send(encode_frame(bytes_frame(MessageType::kKvExport, 0, request))));
+    for (;;) {
+      LINGUA_ASSIGN_OR_RETURN(Frame f, receive_from(d, options_.assign_timeout_ms, MessageType::kKvExport));
+      if (f.header.sequence == 0) break;  // {"frames":n}: the last one
+      if (cost) cost->kv_bytes += f.payload.size();
+      f.header.type = MessageType::kKvImport;
+      pending_imports_.push_back(std::move(f));
+    }
+  }
+  return Status::ok();
+}
 Status RemotePipeline::send_weights(size_t d, const std::vector<std::string>& tensors) {
   constexpr uint64_t kPiece = uint64_t{1} << 20;
   constexpr uint64_t kAckEvery = 32, kWindow = 64;  // pieces; the worker acknowledges every kAckEvery
@@ -183,71 +264,105 @@ Status RemotePipeline::send_weights(size_t d, const std::vector<std::string>& te
 Status RemotePipeline::submit(uint64_t sequence, const int32_t* tokens, int64_t n, int64_t pos0, bool want_logits,
                               bool all_logits) {
   if (failed_) return Status::error("the cluster has failed");
+  if (holders_.empty()) return Status::error("no plan has been given to the devices");
   if (all_logits) return Status::error("every position's logits are only kept in the in-process pipeline");
   if (sequence == 0) return Status::error("sequence 0 is reserved");
   const std::vector<uint8_t> bytes = encode_frame(token_frame(sequence, pos0, tokens, static_cast<uint64_t>(n)));
-  for (size_t d = 0; d < clients_.size(); ++d)
-    if (Status st = clients_[d].send(bytes); !st) return Status::error("device " + devices_[d].name + ": " + st.message());
+  for (int d : holders_)
+    if (Status st = clients_[static_cast<size_t>(d)].send(bytes); !st)
+      return lost(static_cast<size_t>(d), "device " + devices_[static_cast<size_t>(d)].name + ": " + st.message());
   if (want_logits) wanted_.insert({sequence, pos0});
+  positions_[sequence] = pos0 + n;
+  ++in_flight_;
   return Status::ok();
 }
 
 Status RemotePipeline::check_health() {
   for (size_t d = 0; d < clients_.size(); ++d) {
+    if (!alive_[d]) continue;
     const LinkState s = clients_[d].state();
     if (s == LinkState::kLost)
-      return Status::error("device " + devices_[d].name + " at " + devices_[d].endpoint +
-                           " was lost: its connection dropped or it stopped answering heartbeats");
+      return lost(d, "device " + devices_[d].name + " at " + devices_[d].endpoint +
+                         " was lost: its connection dropped or it stopped answering heartbeats");
     if (s == LinkState::kRefused || s == LinkState::kBroken)
-      return Status::error("device " + devices_[d].name + " at " + devices_[d].endpoint + " refused the connection");
+      return lost(d, "device " + devices_[d].name + " at " + devices_[d].endpoint + " refused the connection");
   }
   if (options_.liveness) {
-    const std::string dead = options_.liveness();
-    if (!dead.empty()) return Status::error(dead);
+    std::string what;
+    const std::string dead = options_.liveness(&what);
+    if (!dead.empty())
+      for (size_t d = 0; d < devices_.size(); ++d)
+        if (devices_[d].name == dead && alive_[d]) return lost(d, what);
   }
+  return Status::ok();
+}
+
+// Waits up to 100 ms for one frame and handles it: a step report goes to on_report, an answer
+// the caller wants to ready_; a lost device, an ERROR or a bad frame is the error returned.
+Status RemotePipeline::pump() {
+  std::vector<Client*> all;
+  std::vector<size_t> index;
+  for (size_t d = 0; d < clients_.size(); ++d)
+    if (alive_[d]) {
+      all.push_back(&clients_[d]);
+      index.push_back(d);
+    }
+  const int ready = Client::wait_any(all, 100);
+  if (ready < 0) return check_health();
+  const size_t d = index[static_cast<size_t>(ready)];
+  auto bytes = clients_[d].receive(0);
+  if (!bytes) return Status::ok();
+  auto f = decode_frame(*bytes);
+  const std::string& name = devices_[d].name;
+  if (!f) {
+    failed_ = true;
+    return Status::error("device " + name + " sent a bad frame: " + f.error());
+  }
+  if (f->header.type == MessageType::kError) {
+    failed_ = true;
+    return Status::error(printable_error(f->payload));
+  }
+  if (f->header.type == MessageType::kStats) {
+    auto report = parse_step_report(std::string(f->payload.begin(), f->payload.end()));
+    if (report && on_report_) on_report_(static_cast<int>(d), *report);
+    return Status::ok();
+  }
+  if (f->header.type != MessageType::kLogits) return Status::ok();
+  if (in_flight_ > 0) --in_flight_;
+  const auto key = std::make_pair(f->header.sequence, f->header.position);
+  if (!wanted_.erase(key)) return Status::ok();  // an intermediate prompt batch, or a replayed step
+  auto logits = tensor_payload_f32(*f);
+  if (!logits || static_cast<int>(logits->size()) != n_vocab_) {
+    failed_ = true;
+    return Status::error("device " + name + " sent logits of the wrong size");
+  }
+  ready_.push_back(StepLogits{f->header.sequence, f->header.position, std::move(*logits)});
   return Status::ok();
 }
 
 Expected<StepLogits> RemotePipeline::next() {
   if (failed_) return Status::error("the cluster has failed");
-  std::vector<Client*> all;
-  for (Client& c : clients_) all.push_back(&c);
-  for (;;) {
-    const int ready = Client::wait_any(all, 100);
-    if (ready < 0) {
-      if (Status st = check_health(); !st) {
-        failed_ = true;
-        return st;
-      }
-      continue;
-    }
-    auto bytes = clients_[static_cast<size_t>(ready)].receive(0);
-    if (!bytes) continue;
-    auto f = decode_frame(*bytes);
-    const std::string& name = devices_[static_cast<size_t>(ready)].name;
-    if (!f) {
-      failed_ = true;
-      return Status::error("device " + name + " sent a bad frame: " + f.error());
-    }
-    if (f->header.type == MessageType::kError) {
-      failed_ = true;
-      return Status::error(printable_error(f->payload));
-    }
-    if (f->header.type != MessageType::kLogits) continue;
-    const auto key = std::make_pair(f->header.sequence, f->header.position);
-    if (!wanted_.erase(key)) continue;  // an intermediate prompt batch
-    auto logits = tensor_payload_f32(*f);
-    if (!logits || static_cast<int>(logits->size()) != n_vocab_) {
-      failed_ = true;
-      return Status::error("device " + name + " sent logits of the wrong size");
-    }
-    return StepLogits{f->header.sequence, f->header.position, std::move(*logits)};
+  while (ready_.empty()) {
+    if (in_flight_ == 0) return Status::error("no step is waiting for an answer");
+    LINGUA_TRY(pump());
   }
+  StepLogits out = std::move(ready_.front());
+  ready_.pop_front();
+  return out;
+}
+
+Status RemotePipeline::drain(int64_t max_in_flight) {
+  if (failed_) return Status::error("the cluster has failed");
+  while (in_flight_ > max_in_flight) LINGUA_TRY(pump());
+  return Status::ok();
 }
 
 Status RemotePipeline::end_sequence(uint64_t sequence) {
   const std::vector<uint8_t> bytes = encode_frame(bytes_frame(MessageType::kBye, sequence, ""));
-  for (Client& c : clients_) LINGUA_TRY(c.send(bytes));
+  positions_.erase(sequence);
+  for (int d : holders_)
+    if (Status st = clients_[static_cast<size_t>(d)].send(bytes); !st)
+      return lost(static_cast<size_t>(d), "device " + devices_[static_cast<size_t>(d)].name + ": " + st.message());
   return Status::ok();
 }
 

@@ -1,9 +1,11 @@
-// The head's side of a distributed run: connects to one worker per segment, hands out the
-// assignments (with each worker's downstream peers and the keys it must accept), then drives
-// steps: token ids to every worker, logits back from the last one. A worker that reports an
-// error, drops its connection or stops answering heartbeats ends the run with its name.
+// The head's side of a distributed run: connects to the workers, hands out the segments of a plan
+// (with each worker's downstream peers and the keys it must accept), drives steps (token ids to
+// every holder, logits back from the last one), moves boundaries live (KV caches included), and
+// names the device when one is lost so the caller can re-plan without it.
 #pragma once
+#include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -18,6 +20,7 @@
 #include "plan/devices_file.h"
 #include "net/link_sender.h"
 #include "runtime/pipeline.h"
+#include "runtime/protocol.h"
 
 namespace lingua {
 
@@ -40,29 +43,59 @@ struct RemoteOptions {
   int64_t max_batch = 64;
   int max_sequences = 1;
   DType wire_dtype = DType::F32;
-  // Emulated link between the devices of segments a and b (a < b); unshaped when not set.
+  // Emulated link between devices a and b (indices into the device list); unshaped when not set.
   std::function<LinkShape(int, int)> link;
-  // "" while every locally started worker process lives, else what happened to one.
-  std::function<std::string()> liveness;
+  // The name of a locally started worker process that has ended, or "" while all live; `what`
+  // says how it ended.
+  std::function<std::string(std::string* what)> liveness;
   int heartbeat_ms = 1000;
   int hello_timeout_ms = 10000;
   int assign_timeout_ms = 300000;
 };
 
+// What a boundary move cost: KV bytes relayed and the time from first request to last import.
+struct MoveCost {
+  uint64_t kv_bytes = 0;
+  double seconds = 0;
+};
+
 class RemotePipeline : public Pipeline {
  public:
-  // `devices[s]` runs segment s of `partition`.
-  static Expected<std::unique_ptr<RemotePipeline>> start(const Graph& graph, const Partition& partition,
-                                                         std::vector<RemoteDevice> devices, RemoteOptions options);
+  // Reaches every device (HELLO); nothing is assigned until configure().
+  static Expected<std::unique_ptr<RemotePipeline>> connect(std::vector<RemoteDevice> devices, RemoteOptions options);
   ~RemotePipeline() override;
+
+  // Gives segment s of `partition` to device holders[s] and puts every other live device on
+  // standby. keep_kv: a boundary move between steps (nothing in flight): sequences carry on, and the
+  // KV caches of attention layers that change hands go from the old owner to the new one through
+  // the head. Otherwise every sequence starts afresh (after a lost device: the caller replays).
+  Status configure(const Graph& graph, const Partition& partition, const std::vector<int>& holders, bool keep_kv,
+                   MoveCost* cost = nullptr);
 
   Status submit(uint64_t sequence, const int32_t* tokens, int64_t n, int64_t pos0, bool want_logits,
                 bool all_logits = false) override;
   Expected<StepLogits> next() override;
   Status end_sequence(uint64_t sequence) override;
-  int devices() const override { return static_cast<int>(devices_.size()); }
+  int devices() const override { return static_cast<int>(holders_.size()); }
 
-  // Activation bytes one decode token sends over each link (from segment, to segment, bytes).
+  // Steps submitted whose answer has not come back (every step is answered by the last segment).
+  int64_t in_flight() const { return in_flight_; }
+  // Handles what the workers send until at most `max_in_flight` steps are unanswered; answers the
+  // caller wants are kept for next().
+  Status drain(int64_t max_in_flight);
+  // After an error: the device whose loss (dropped connection, no heartbeats, process ended)
+  // caused it, or -1 when it was something else (an ERROR from a worker, a bad frame).
+  int lost_device() const { return lost_device_; }
+  // Stops using a lost device: no more steps, no standby; configure() no longer counts it. When
+  // it held no segment of the current plan, the pipeline goes on as it was.
+  void forget(int device);
+  bool alive(int device) const { return alive_[static_cast<size_t>(device)]; }
+  const std::vector<RemoteDevice>& all_devices() const { return devices_; }
+  const std::vector<int>& holders() const { return holders_; }
+  // Called with every step report a worker sends (device index, report).
+  void on_report(std::function<void(int, const StepReport&)> f) { on_report_ = std::move(f); }
+
+  // Activation bytes one decode token sends over each link of the current plan (segments).
   struct LinkBytes {
     int from, to;
     uint64_t bytes;
@@ -73,8 +106,12 @@ class RemotePipeline : public Pipeline {
   RemotePipeline(std::vector<RemoteDevice> devices, RemoteOptions options)
       : devices_(std::move(devices)), options_(std::move(options)) {}
   Status connect_all();
-  Status assign_all(const Graph& graph, const Partition& partition);
+  Status assign(const Graph& graph, const Partition& partition, const std::vector<int>& holders, size_t s, bool resume);
+  Status standby(size_t device);
+  Status move_kv(const Partition& partition, const std::vector<int>& holders, MoveCost* cost);
   Status check_health();
+  Status pump();
+  Status lost(size_t device, const std::string& what);
   Status send_weights(size_t device, const std::vector<std::string>& tensors);
   Expected<Frame> receive_from(size_t device, int timeout_ms, MessageType expected);
 
@@ -82,8 +119,16 @@ class RemotePipeline : public Pipeline {
   RemoteOptions options_;
   zmq::context_t context_{1};
   std::vector<Client> clients_;
+  std::vector<bool> alive_;
+  std::vector<int> holders_;                        // device of each segment of the current plan
   std::set<std::pair<uint64_t, int64_t>> wanted_;  // (sequence, position) whose logits the caller wants
+  std::map<uint64_t, int64_t> positions_;           // each sequence's next position
   std::vector<LinkBytes> link_bytes_;
+  std::deque<StepLogits> ready_;                     // answers that came while draining
+  std::vector<Frame> pending_imports_;               // KV caches on their way to new owners
+  std::function<void(int, const StepReport&)> on_report_;
+  int64_t in_flight_ = 0;
+  int lost_device_ = -1;
   int n_vocab_ = 0;
   bool failed_ = false;
 };

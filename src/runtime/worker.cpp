@@ -218,6 +218,10 @@ class Worker {
       path = find_matching_file({}, options_.cache_dir, a.weights_tensors, a.weights_hash);
     if (path.empty()) {
       if (options_.cache_dir.empty()) return Status::error("it has no copy of the model and no cache directory to receive one");
+      if (a.resume) {  // the sequences wait, with the model they point into, until the weights are here
+        sequences_ = std::move(kept);
+        model_ = std::move(kept_model);
+      }
       LINGUA_ASSIGN_OR_RETURN(SparseFileReceiver r, SparseFileReceiver::create(options_.cache_dir, a.file_bytes, a.weights_hash));
       receiver_ = std::make_unique<SparseFileReceiver>(std::move(r));
       receiver_hash_ = a.weights_hash;
@@ -276,7 +280,10 @@ class Worker {
     const bool resume = a.resume;
     assignment_ = std::move(a);
     if (!resume) decode_tokens_ = 0;  // the emulated slowdown counts on across boundary moves
-    for (auto& [id, old] : kept) LINGUA_TRY(carry_over(id, old));
+    for (const auto& [id, pos] : assignment_->sequences) {
+      auto old = kept.find(id);
+      LINGUA_TRY(old != kept.end() ? carry_over(id, old->second) : arrive(id, pos));
+    }
     info("runs ops " + std::to_string(seg.first_op) + ".." + std::to_string(seg.last_op) + " of " + model_path_name() + " (" +
         mib(weights) + " of weights) with " + std::to_string(assignment_->threads) + " thread(s)");
     return Status::ok();
@@ -374,9 +381,18 @@ class Worker {
     return Status::ok();
   }
 
+  // A sequence new to this device in a boundary move: every layer's KV cache is to arrive.
+  Status arrive(uint64_t id, int64_t pos) {
+    SequenceState* s = sequence(id);
+    if (!s) return Status::error("cannot take sequence " + std::to_string(id) + " in the boundary move");
+    s->next_pos = pos;
+    for (int slot = 0; slot < s->executor->kv_cache().n_slots(); ++slot) s->missing_slots.insert(s->executor->kv_base() + slot);
+    return Status::ok();
+  }
+
   // KV_EXPORT {"keep":[first_op,last_op]} from the head, before a boundary move: every sequence's
   // KV cache of the attention layers outside the range it keeps goes to the head (one frame per
-  // run of layers: tensor_id = graph-wide first slot, position = positions), then a count.
+  // layer: tensor_id = its graph-wide slot, position = positions held), then {"frames":count}.
   void on_kv_export(const Frame& f) {
     if (!assignment_) return report_error(0, "asked for KV caches with no segment assigned");
     int keep_first = -1, keep_last = -2;
@@ -387,28 +403,20 @@ class Worker {
     for (auto& [id, seq] : sequences_) {
       if (!seq.steps.empty()) return report_error(id, "asked for KV caches while steps are in flight");
       const Executor& ex = *seq.executor;
-      int run_first = -1;
       int slot = 0;
-      auto flush = [&](int end) {
-        if (run_first < 0) return;
-        Frame out = bytes_frame(MessageType::kKvExport, id, "");
-        const auto bytes = ex.kv_cache().serialize(seq.next_pos, run_first, end - run_first);
-        out.payload = bytes;
-        out.header.payload_length = bytes.size();
-        out.header.tensor_id = static_cast<uint32_t>(ex.kv_base() + run_first);
-        out.header.position = seq.next_pos;
-        reply(head_peer_, out);
-        ++frames;
-        run_first = -1;
-      };
       for (int op = ex.segment().first_op; op <= ex.segment().last_op; ++op) {
         if (g.op(op).kind != OpKind::kAttention) continue;
-        const bool leaves = op < keep_first || op > keep_last;
-        if (leaves && run_first < 0) run_first = slot;
-        if (!leaves) flush(slot);
+        if (op < keep_first || op > keep_last) {
+          Frame out = bytes_frame(MessageType::kKvExport, id, "");
+          out.payload = ex.kv_cache().serialize(seq.next_pos, slot, 1);
+          out.header.payload_length = out.payload.size();
+          out.header.tensor_id = static_cast<uint32_t>(ex.kv_base() + slot);
+          out.header.position = seq.next_pos;
+          reply(head_peer_, out);
+          ++frames;
+        }
         ++slot;
       }
-      flush(slot);
     }
     Frame done = bytes_frame(MessageType::kKvExport, 0, "{\"frames\":" + std::to_string(frames) + "}");
     reply(head_peer_, done);

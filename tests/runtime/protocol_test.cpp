@@ -33,6 +33,7 @@ SegmentAssignment sample() {
   a.peers = {{2, "tcp://127.0.0.1:7001", "", 0.005, 12.5e6}};
   a.trusted_peers = {"rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7"};
   a.resume = true;
+  a.sequences = {{1, 24}, {7, 3}};
   return a;
 }
 
@@ -63,6 +64,7 @@ TEST(Protocol, AssignmentRoundTrip) {
   EXPECT_DOUBLE_EQ(b->peers[0].bytes_per_s, 12.5e6);
   EXPECT_EQ(b->trusted_peers, a.trusted_peers);
   EXPECT_TRUE(b->resume);
+  EXPECT_EQ(b->sequences, a.sequences);
 }
 
 TEST(Protocol, StepReportRoundTripAndBadValues) {

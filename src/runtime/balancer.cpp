@@ -1,0 +1,129 @@
+// Balancer: measured speed factors scale the profiled per-op times, the planner's own DP re-plans.
+#include "runtime/balancer.h"
+
+#include <algorithm>
+#include <cstdio>
+
+namespace lingua {
+
+Balancer::Balancer(PlanProblem problem, Objective objective, BalanceOptions options)
+    : problem_(std::move(problem)), objective_(objective), options_(options) {
+  for (const PlanDevice& d : problem_.devices) {
+    DeviceEstimate e;
+    e.name = d.name;
+    estimates_.push_back(e);
+  }
+}
+
+void Balancer::set_current(const std::vector<Assignment>& current) {
+  if (!current_.empty()) left_.insert(signature(current_));
+  current_ = current;
+  for (DeviceEstimate& e : estimates_) {
+    e.steps = 0;
+    e.predicted_s = 0;
+  }
+  for (const Assignment& a : current_) {
+    double s = 0;
+    for (int op = a.first_op; op <= a.last_op; ++op) s += problem_.op_seconds[static_cast<size_t>(a.device)][static_cast<size_t>(op)];
+    estimates_[static_cast<size_t>(a.device)].predicted_s = s;
+  }
+}
+
+void Balancer::record(int device, const StepReport& r) {
+  if (device < 0 || static_cast<size_t>(device) >= estimates_.size()) return;
+  DeviceEstimate& e = estimates_[static_cast<size_t>(device)];
+  e.memory_bytes = r.memory_bytes;
+  e.temperature_c = r.temperature_c;
+  e.battery = r.battery;
+  if (r.tokens != 1 || e.predicted_s <= 0) return;  // prompt batches cost differently; speeds come from decode steps
+  const double w = e.steps == 0 ? 1.0 : options_.smoothing;
+  e.compute_s = w * r.compute_s + (1 - w) * e.compute_s;
+  e.wait_s = w * r.wait_s + (1 - w) * e.wait_s;
+  e.link_s = w * r.link_s + (1 - w) * e.link_s;
+  e.speed_factor = std::max(0.05, e.compute_s / e.predicted_s);
+  e.measured = true;
+  ++e.steps;
+}
+
+PlanProblem Balancer::measured_problem(const std::vector<bool>& alive, std::vector<int>* original) const {
+  PlanProblem p = problem_;
+  p.devices.clear();
+  p.op_seconds.clear();
+  original->clear();
+  for (size_t d = 0; d < problem_.devices.size(); ++d) {
+    if (d < alive.size() && !alive[d]) continue;
+    const double f = estimates_[d].measured ? estimates_[d].speed_factor : 1.0;
+    p.devices.push_back(problem_.devices[d]);
+    std::vector<double> row = problem_.op_seconds[d];
+    for (double& s : row) s *= f;
+    p.op_seconds.push_back(std::move(row));
+    original->push_back(static_cast<int>(d));
+  }
+  return p;
+}
+
+Expected<Plan> Balancer::replan(const std::vector<bool>& alive) const {
+  std::vector<int> original;
+  const PlanProblem p = measured_problem(alive, &original);
+  if (p.devices.empty()) return Status::error("no device is left");
+  LINGUA_ASSIGN_OR_RETURN(Plan plan, plan_optimized(p, objective_, Solver::kDp));
+  for (Assignment& a : plan.assignments) a.device = original[static_cast<size_t>(a.device)];
+  plan.name = "balanced";
+  return plan;
+}
+
+std::optional<Proposal> Balancer::consider(const std::vector<bool>& alive) {
+  if (!options_.enabled || current_.empty()) return std::nullopt;
+  for (const Assignment& a : current_)
+    if (estimates_[static_cast<size_t>(a.device)].steps < options_.min_steps) return std::nullopt;
+  std::vector<int> original;
+  const PlanProblem p = measured_problem(alive, &original);
+  auto best = plan_optimized(p, objective_, Solver::kDp);
+  if (!best) return std::nullopt;
+  // The current plan priced the same way (device indices into the reduced problem).
+  std::vector<Assignment> now = current_;
+  for (Assignment& a : now) {
+    auto it = std::find(original.begin(), original.end(), a.device);
+    if (it == original.end()) return std::nullopt;  // a device of the plan is gone: failover's business
+    a.device = static_cast<int>(it - original.begin());
+  }
+  const Plan current = evaluate_plan(p, "current", now);
+  const double gain = best->tokens_per_s(objective_) / std::max(1e-12, current.tokens_per_s(objective_));
+  if (gain < options_.min_gain) return std::nullopt;
+  Proposal out;
+  out.plan = *best;
+  for (Assignment& a : out.plan.assignments) a.device = original[static_cast<size_t>(a.device)];
+  if (left_.count(signature(out.plan.assignments))) return std::nullopt;
+  out.plan.name = "balanced";
+  out.gain = gain;
+  const DeviceEstimate* slowest = nullptr;
+  for (const Assignment& a : current_) {
+    const DeviceEstimate& e = estimates_[static_cast<size_t>(a.device)];
+    if (!slowest || e.speed_factor > slowest->speed_factor) slowest = &e;
+  }
+  char why[160];
+  if (slowest->speed_factor >= 1.3)
+    std::snprintf(why, sizeof why, "%s runs %.1fx slower than profiled; the new plan is predicted %.2fx faster", slowest->name.c_str(),
+                  slowest->speed_factor, gain);
+  else
+    std::snprintf(why, sizeof why, "at the measured speeds another plan is predicted %.2fx faster", gain);
+  out.why = why;
+  return out;
+}
+
+std::string Balancer::signature(const std::vector<Assignment>& plan) const {
+  std::string s;
+  for (const Assignment& a : plan) s += std::to_string(a.device) + ":" + std::to_string(a.first_op) + "-" + std::to_string(a.last_op) + ";";
+  return s;
+}
+
+std::string describe_plan(const PlanProblem& problem, const std::vector<Assignment>& plan) {
+  std::string s;
+  for (const Assignment& a : plan) {
+    if (!s.empty()) s += ", ";
+    s += problem.devices[static_cast<size_t>(a.device)].name + ": ops " + std::to_string(a.first_op) + ".." + std::to_string(a.last_op);
+  }
+  return s;
+}
+
+}  // namespace lingua

@@ -1,0 +1,72 @@
+// Runtime load balancing's decisions (what runtime/cluster_run.cpp acts on): a short moving
+// estimate of each device's real speed from its step reports, and when re-planning with those
+// speeds promises enough, the plan to move to. Pure logic: no sockets, testable alone.
+#pragma once
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "plan/planner.h"
+#include "runtime/protocol.h"
+
+namespace lingua {
+
+struct BalanceOptions {
+  bool enabled = true;       // --no-balance turns re-planning off (failover stays on)
+  double min_gain = 1.2;     // predicted speed-up a move must promise
+  int min_steps = 4;         // decode steps every device of the plan must have reported since the last change
+  double smoothing = 0.5;    // weight of the newest report in the moving estimates
+};
+
+struct DeviceEstimate {
+  std::string name;
+  int64_t steps = 0;          // decode steps reported since the plan last changed
+  double compute_s = 0;       // moving estimate per decode step of its segment
+  double predicted_s = 0;     // what the profile predicts for that segment
+  double speed_factor = 1;    // compute_s / predicted_s: 3 = three times slower than profiled
+  double wait_s = 0, link_s = 0;
+  uint64_t memory_bytes = 0;
+  double temperature_c = -1, battery = -1;
+  bool measured = false;      // has ever reported a decode step
+};
+
+struct Proposal {
+  Plan plan;          // device indices as in the problem given to the Balancer
+  double gain = 1;    // predicted tokens/s of `plan` over the current one, both at measured speeds
+  std::string why;    // e.g. "b runs 3.0x slower than profiled"
+};
+
+class Balancer {
+ public:
+  Balancer(PlanProblem problem, Objective objective, BalanceOptions options);
+
+  // The plan now running (device indices into the problem); fresh measurements start again.
+  void set_current(const std::vector<Assignment>& current);
+  void record(int device, const StepReport& report);
+  // A move worth making now, or nothing: too few fresh reports, gain below the threshold, or a
+  // return to a plan it already left (that is how it would oscillate).
+  std::optional<Proposal> consider(const std::vector<bool>& alive);
+  // The best plan on the devices still alive at their measured speeds (after a loss), whatever the gain.
+  Expected<Plan> replan(const std::vector<bool>& alive) const;
+  std::vector<DeviceEstimate> estimates() const { return estimates_; }
+  const PlanProblem& problem() const { return problem_; }
+  Objective objective() const { return objective_; }
+
+ private:
+  PlanProblem measured_problem(const std::vector<bool>& alive, std::vector<int>* original) const;
+  std::string signature(const std::vector<Assignment>& plan) const;
+
+  PlanProblem problem_;  // as profiled
+  Objective objective_;
+  BalanceOptions options_;
+  std::vector<Assignment> current_;
+  std::vector<DeviceEstimate> estimates_;
+  std::set<std::string> left_;  // plans moved away from
+};
+
+// "a: ops 0..120, c: ops 121..482", for logs.
+std::string describe_plan(const PlanProblem& problem, const std::vector<Assignment>& plan);
+
+}  // namespace lingua
