@@ -34,7 +34,12 @@ class BenchCommand : public Command {
     cluster_ = app.add_subcommand("cluster", "run each plan on emulated local devices: measured vs predicted tokens/s");
     cluster_->add_option("-m,--model", model_, "GGUF model file")->required();
     cluster_->add_option("--devices", devices_, "devices file (YAML), e.g. examples/hetero3.yaml")->required();
-    cluster_->add_option("--plans", cluster_opts_.plans, "plans to run, e.g. optimized,even,memory,single")->delimiter(',');
+    cluster_->add_option("--plans", cluster_opts_.plans,
+                         "plans to run, e.g. optimized,even,memory,single,balanced (balanced: the even split, re-planned live)")
+        ->delimiter(',');
+    cluster_->add_option("--slowdown", slowdowns_,
+                         "scenario: device NAME turns FACTOR times slower after AFTER decode tokens (NAME:AFTER:FACTOR; repeatable)");
+    cluster_->add_option("--plot-latency", plot_latency_, "also draw each plan's per-token latency over the run (PNG), migrations marked");
     cluster_->add_option("--streams", cluster_opts_.streams, "sequences in flight at once (pipelined)")->capture_default_str();
     cluster_->add_option("--objective", objective_, "what the optimized plan optimizes: latency | throughput | energy")
         ->capture_default_str();
@@ -129,8 +134,13 @@ class BenchCommand : public Command {
     cluster_opts_.wire_dtype = *wire;
     cluster_opts_.model_path = model_;
     for (const std::string& p : cluster_opts_.plans)
-      if (p != "optimized" && p != "even" && p != "memory" && p != "single")
-        return fail("bench cluster", "unknown plan '" + p + "' (supported: optimized, even, memory, single)");
+      if (p != "optimized" && p != "even" && p != "memory" && p != "single" && p != "balanced")
+        return fail("bench cluster", "unknown plan '" + p + "' (supported: optimized, even, memory, single, balanced)");
+    for (const std::string& text : slowdowns_) {
+      auto sc = parse_slowdown_scenario(text);
+      if (!sc) return fail("bench cluster", sc.error());
+      cluster_opts_.slowdowns.push_back(*sc);
+    }
     auto file = load_devices_file(devices_);
     if (!file) return fail("bench cluster", file.error());
     auto model = Model::load(model_);
@@ -148,6 +158,26 @@ class BenchCommand : public Command {
         return fail("bench cluster", st.message());
       std::fprintf(stderr, "lingua bench cluster: wrote %s\n", plot_.c_str());
     }
+    if (!plot_latency_.empty()) {
+      std::vector<LineSeries> series;
+      std::vector<ChartMarker> markers;
+      for (const ClusterBenchRow& r : *rows) {
+        if (!r.ran || r.per_token_ms.empty()) continue;
+        series.push_back({r.plan, r.per_token_ms});
+        int64_t last = -1;
+        for (const Migration& m : r.migrations)
+          if (m.at_token != last) {
+            markers.push_back({static_cast<double>(m.at_token), r.plan + ": migration " + m.from + "->" + m.to});
+            last = m.at_token;
+          }
+      }
+      std::string title = "ms per token (stream 0)";
+      for (const SlowdownScenario& sc : cluster_opts_.slowdowns)
+        title += ", " + sc.device + " " + format_factor(sc.factor) + "x slower from token " + std::to_string(sc.after_tokens);
+      if (Status st = write_line_chart_png(plot_latency_, title, "token", "ms", series, markers); !st)
+        return fail("bench cluster", st.message());
+      std::fprintf(stderr, "lingua bench cluster: wrote %s\n", plot_latency_.c_str());
+    }
     if (json_) {
       nlohmann::json results = nlohmann::json::array();
       for (const ClusterBenchRow& r : *rows) {
@@ -156,6 +186,12 @@ class BenchCommand : public Command {
         results.push_back({{"plan", r.plan}, {"ran", r.ran}, {"note", r.note}, {"tokens_per_s", r.tokens_per_s},
                            {"predicted_tokens_per_s", r.predicted_tokens_per_s}, {"bytes_per_token", r.bytes_per_token},
                            {"links", links}, {"devices", r.devices}, {"per_token_ms", r.per_token_ms}});
+        nlohmann::json migrations = nlohmann::json::array();
+        for (const Migration& m : r.migrations)
+          migrations.push_back({{"at_token", m.at_token}, {"from", m.from}, {"to", m.to}, {"ops", {m.first_op, m.last_op}}, {"ms", m.ms}});
+        results.back()["migrations"] = migrations;
+        results.back()["failovers"] = r.failovers;
+        results.back()["final_plan"] = r.final_plan;
       }
       print_json({{"model", model_}, {"devices", devices_}, {"streams", cluster_opts_.streams},
                   {"objective", objective_name(*objective)}, {"gen_tokens", cluster_opts_.gen_tokens}, {"results", results}});
@@ -171,6 +207,9 @@ class BenchCommand : public Command {
       }
       std::string devs;
       for (const auto& d : r.devices) devs += (devs.empty() ? "" : " ") + d;
+      if (!r.migrations.empty())
+        devs += " -> " + r.final_plan + " (" + std::to_string(r.migrations.size()) + " range(s) moved, first at token " +
+                std::to_string(r.migrations.front().at_token) + ")";
       std::printf("| %s | %.2f | %.2f | %.2f | %llu | %s |\n", r.plan.c_str(), r.tokens_per_s, r.predicted_tokens_per_s,
                   r.predicted_tokens_per_s > 0 ? r.tokens_per_s / r.predicted_tokens_per_s : 0.0,
                   static_cast<unsigned long long>(r.bytes_per_token), devs.c_str());
@@ -178,7 +217,35 @@ class BenchCommand : public Command {
     return 0;
   }
 
-  std::string model_, devices_, objective_ = "latency", wire_dtype_ = "f32", plot_;
+  static std::string format_factor(double f) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%g", f);
+    return b;
+  }
+  // NAME:AFTER:FACTOR, e.g. b:8:3
+  static Expected<SlowdownScenario> parse_slowdown_scenario(const std::string& text) {
+    const auto a = text.find(':'), b = text.rfind(':');
+    const std::string bad = "--slowdown '" + text + "' is not NAME:AFTER_TOKENS:FACTOR (e.g. b:8:3)";
+    if (a == std::string::npos || a == b || a == 0) return Status::error(bad);
+    SlowdownScenario sc;
+    sc.device = text.substr(0, a);
+    try {
+      size_t used = 0;
+      const std::string after = text.substr(a + 1, b - a - 1), factor = text.substr(b + 1);
+      sc.after_tokens = std::stoll(after, &used);
+      if (used != after.size()) return Status::error(bad);
+      sc.factor = std::stod(factor, &used);
+      if (used != factor.size()) return Status::error(bad);
+    } catch (const std::exception&) {
+      return Status::error(bad);
+    }
+    if (sc.after_tokens < 0 || !(sc.factor >= 1) || sc.factor > 1000)
+      return Status::error("--slowdown '" + text + "': AFTER must be 0 or more and FACTOR between 1 and 1000");
+    return sc;
+  }
+
+  std::string model_, devices_, objective_ = "latency", wire_dtype_ = "f32", plot_, plot_latency_;
+  std::vector<std::string> slowdowns_;
   CLI::App* cluster_ = nullptr;
   ClusterBenchOptions cluster_opts_;
   BenchOptions opts_;
