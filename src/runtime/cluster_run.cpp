@@ -1,6 +1,8 @@
 // ClusterRun: which devices run here, which keys the head uses, which links are emulated.
 #include "runtime/cluster_run.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -66,7 +68,16 @@ Expected<std::unique_ptr<ClusterRun>> ClusterRun::start(const Model& model, cons
   po.objective = o.objective;
   po.context = o.context;
   po.train_context = model.train_context();
-  LINGUA_ASSIGN_OR_RETURN(ClusterPlans priced, plan_cluster(graph, devices, po));
+  // Devices without a memory limit (`--local-devices K` alone) are priced with this machine's memory.
+  DevicesFile priced_devices = devices;
+  for (DeviceSpec& d : priced_devices.devices)
+    if (d.memory_bytes == 0)
+      d.memory_bytes = static_cast<uint64_t>(::sysconf(_SC_PHYS_PAGES)) * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  // ...and unshaped loopback links (bandwidth 0) as next to free.
+  if (priced_devices.default_link.bandwidth_bytes_per_s <= 0) priced_devices.default_link.bandwidth_bytes_per_s = 1e12;
+  for (auto& [a, b, link] : priced_devices.pair_links)
+    if (link.bandwidth_bytes_per_s <= 0) link.bandwidth_bytes_per_s = 1e12;
+  LINGUA_ASSIGN_OR_RETURN(ClusterPlans priced, plan_cluster(graph, priced_devices, po));
   run->balancer_ = std::make_unique<Balancer>(priced.problem, o.objective, o.balance);
 
   std::vector<Assignment> initial;
