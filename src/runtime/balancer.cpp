@@ -29,6 +29,15 @@ void Balancer::set_current(const std::vector<Assignment>& current) {
   }
 }
 
+void Balancer::adopt(const std::vector<DeviceEstimate>& earlier) {
+  for (DeviceEstimate& e : estimates_)
+    for (const DeviceEstimate& old : earlier)
+      if (old.name == e.name && old.measured) {
+        e.speed_factor = old.speed_factor;
+        e.measured = true;
+      }
+}
+
 void Balancer::record(int device, const StepReport& r) {
   if (device < 0 || static_cast<size_t>(device) >= estimates_.size()) return;
   DeviceEstimate& e = estimates_[static_cast<size_t>(device)];

@@ -51,6 +51,8 @@ class Balancer {
   // The best plan on the devices still alive at their measured speeds (after a loss), whatever the gain.
   Expected<Plan> replan(const std::vector<bool>& alive) const;
   std::vector<DeviceEstimate> estimates() const { return estimates_; }
+  // Measured speeds carried over from an earlier balancer (matched by device name).
+  void adopt(const std::vector<DeviceEstimate>& earlier);
   const PlanProblem& problem() const { return problem_; }
   Objective objective() const { return objective_; }
 

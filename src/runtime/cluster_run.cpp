@@ -58,26 +58,12 @@ Expected<std::unique_ptr<ClusterRun>> ClusterRun::start(const Model& model, cons
                                                          const std::vector<PlannedSegment>& plan,
                                                          const ClusterRunOptions& o) {
   if (plan.empty()) return Status::error("the plan has no segments");
-  const Graph& graph = model.graph();
   std::unique_ptr<ClusterRun> run(new ClusterRun());
   run->model_ = &model;
   run->options_ = o;
 
   // The profiled problem every later re-plan starts from (its devices in the file's order).
-  ClusterPlanOptions po;
-  po.objective = o.objective;
-  po.context = o.context;
-  po.train_context = model.train_context();
-  // Devices without a memory limit (`--local-devices K` alone) are priced with this machine's memory.
-  DevicesFile priced_devices = devices;
-  for (DeviceSpec& d : priced_devices.devices)
-    if (d.memory_bytes == 0)
-      d.memory_bytes = static_cast<uint64_t>(::sysconf(_SC_PHYS_PAGES)) * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
-  // ...and unshaped loopback links (bandwidth 0) as next to free.
-  if (priced_devices.default_link.bandwidth_bytes_per_s <= 0) priced_devices.default_link.bandwidth_bytes_per_s = 1e12;
-  for (auto& [a, b, link] : priced_devices.pair_links)
-    if (link.bandwidth_bytes_per_s <= 0) link.bandwidth_bytes_per_s = 1e12;
-  LINGUA_ASSIGN_OR_RETURN(ClusterPlans priced, plan_cluster(graph, priced_devices, po));
+  LINGUA_ASSIGN_OR_RETURN(ClusterPlans priced, run->price_all(devices));
   run->balancer_ = std::make_unique<Balancer>(priced.problem, o.objective, o.balance);
 
   std::vector<Assignment> initial;
@@ -96,63 +82,31 @@ Expected<std::unique_ptr<ClusterRun>> ClusterRun::start(const Model& model, cons
   }
 
   // Every device of the file takes part: those without a segment stand by for a re-plan.
-  std::vector<std::string> local_names;
+  run->keys_dir_ = o.keys_dir.empty() ? default_keys_dir() : o.keys_dir;
+  run->channel_.insecure = o.insecure;
+  run->channel_.allow_insecure_network = o.allow_insecure_network;
   bool any_remote = false;
-  for (const PlanDevice& pd : priced.problem.devices) {
-    const DeviceSpec* d = devices.find(pd.name);
-    if (o.all_local || d->endpoint.empty()) local_names.push_back(d->name);
-    else any_remote = true;
-  }
-
-  const std::string keys_dir = o.keys_dir.empty() ? default_keys_dir() : o.keys_dir;
-  ChannelOptions channel;
-  channel.insecure = o.insecure;
-  channel.allow_insecure_network = o.allow_insecure_network;
+  for (const DeviceSpec& d : devices.devices) any_remote |= !o.all_local && !d.endpoint.empty();
   if (!o.insecure) {
     if (any_remote) {
-      LINGUA_ASSIGN_OR_RETURN(channel.own, load_or_make_identity(keys_dir, nullptr));
+      LINGUA_ASSIGN_OR_RETURN(run->channel_.own, load_or_make_identity(run->keys_dir_, nullptr));
     } else {
-      LINGUA_ASSIGN_OR_RETURN(channel.own, generate_keypair());  // this run only
+      LINGUA_ASSIGN_OR_RETURN(run->channel_.own, generate_keypair());  // this run only
     }
   }
-  if (!local_names.empty()) {
-    LINGUA_ASSIGN_OR_RETURN(run->local_, LocalDevices::start(self_executable(), local_names, channel.own, o.insecure));
-  }
-
+  std::vector<DeviceSpec> specs;
+  for (const PlanDevice& pd : priced.problem.devices) specs.push_back(*devices.find(pd.name));
+  LINGUA_TRY(run->start_local(specs));
   std::vector<RemoteDevice> remote;
-  std::vector<bool> is_local;
-  for (const PlanDevice& pd : priced.problem.devices) {
-    const DeviceSpec* d = devices.find(pd.name);
-    RemoteDevice r;
-    r.name = d->name;
-    r.threads = d->threads;
-    r.memory_bytes = d->memory_bytes;
-    r.slowdown = d->slowdown;
-    bool local = false;
-    if (run->local_)
-      for (const LocalWorker& w : run->local_->workers())
-        if (w.name == d->name) {
-          r.endpoint = w.endpoint;
-          r.public_key = w.public_key;
-          local = true;
-        }
-    if (!local) {
-      r.endpoint = d->endpoint;
-      if (!o.insecure) {
-        const fs::path pub = public_key_path(fs::path(keys_dir) / "workers", d->name);
-        auto key = load_public_key(pub);
-        if (!key)
-          return Status::error("no public key for device " + d->name + ": copy its lingua.pub to " + pub.string() + " (" +
-                               key.error() + ")");
-        r.public_key = *key;
-      }
-    }
-    is_local.push_back(local);
+  for (const DeviceSpec& d : specs) {
+    LINGUA_ASSIGN_OR_RETURN(RemoteDevice r, run->reach(d));
     remote.push_back(std::move(r));
   }
+  run->devices_ = devices;
+  run->specs_ = specs;
 
   RemoteOptions ro;
-  ro.channel = channel;
+  ro.channel = run->channel_;
   std::error_code ec;
   ro.model_path = fs::absolute(o.model_path, ec).string();
   ro.file = &model.file();
@@ -161,23 +115,144 @@ Expected<std::unique_ptr<ClusterRun>> ClusterRun::start(const Model& model, cons
   ro.max_batch = o.max_batch;
   ro.max_sequences = o.max_sequences;
   ro.wire_dtype = o.wire_dtype;
-  // Only links between two emulated (local) devices are shaped: real networks shape themselves.
-  ro.link = [devices, remote, is_local](int a, int b) {
-    if (!is_local[static_cast<size_t>(a)] || !is_local[static_cast<size_t>(b)]) return LinkShape{};
-    const LinkSpec l = devices.link(remote[static_cast<size_t>(a)].name, remote[static_cast<size_t>(b)].name);
-    return LinkShape{l.latency_s, l.bandwidth_bytes_per_s};
-  };
-  LocalDevices* local = run->local_.get();
-  if (local) ro.liveness = [local](std::string* what) { return local->dead(what); };
+  ClusterRun* self = run.get();  // outlives the pipeline it owns
+  ro.link = [self](int a, int b) { return self->link_shape(a, b); };
+  ro.liveness = [self](std::string* what) { return self->dead_local(what); };
   LINGUA_ASSIGN_OR_RETURN(run->pipeline_, RemotePipeline::connect(std::move(remote), std::move(ro)));
-  run->pipeline_->on_report([b = run->balancer_.get()](int d, const StepReport& r) { b->record(d, r); });
+  run->pipeline_->on_report([self](int d, const StepReport& r) { self->balancer_->record(d, r); });
   if (Status st = run->apply(initial, false, nullptr); !st) LINGUA_TRY(run->recover(st));
   return run;
 }
 
+Status ClusterRun::start_local(const std::vector<DeviceSpec>& specs) {
+  std::vector<std::string> names;
+  for (const DeviceSpec& d : specs)
+    if (options_.all_local || d.endpoint.empty()) names.push_back(d.name);
+  if (names.empty()) return Status::ok();
+  const std::string exe = options_.worker_executable.empty() ? self_executable() : options_.worker_executable;
+  LINGUA_ASSIGN_OR_RETURN(auto started, LocalDevices::start(exe, names, channel_.own, options_.insecure));
+  locals_.push_back(std::move(started));
+  return Status::ok();
+}
+
+Expected<RemoteDevice> ClusterRun::reach(const DeviceSpec& d) const {
+  RemoteDevice r;
+  r.name = d.name;
+  r.threads = d.threads;
+  r.memory_bytes = d.memory_bytes;
+  r.slowdown = d.slowdown;
+  r.local = false;
+  for (const auto& group : locals_)
+    for (const LocalWorker& w : group->workers())
+      if (w.name == d.name && w.pid > 0) {
+        r.endpoint = w.endpoint;
+        r.public_key = w.public_key;
+        r.local = true;
+      }
+  if (r.local) return r;
+  r.endpoint = d.endpoint;
+  if (!options_.insecure) {
+    const fs::path pub = public_key_path(fs::path(keys_dir_) / "workers", d.name);
+    auto key = load_public_key(pub);
+    if (!key)
+      return Status::error("no public key for device " + d.name + ": copy its lingua.pub to " + pub.string() + " (" + key.error() + ")");
+    r.public_key = *key;
+  }
+  return r;
+}
+
+// Only links between two emulated (local) devices are shaped: real networks shape themselves.
+LinkShape ClusterRun::link_shape(int a, int b) const {
+  const auto& all = pipeline_->all_devices();
+  const RemoteDevice& x = all[static_cast<size_t>(a)];
+  const RemoteDevice& y = all[static_cast<size_t>(b)];
+  if (!x.local || !y.local) return LinkShape{};
+  const LinkSpec l = devices_.link(x.name, y.name);
+  return LinkShape{l.latency_s, l.bandwidth_bytes_per_s};
+}
+
+std::string ClusterRun::dead_local(std::string* what) {
+  for (auto& group : locals_) {
+    const std::string name = group->dead(what);
+    if (!name.empty()) return name;
+  }
+  return "";
+}
+
+Status ClusterRun::update_devices(const DevicesFile& devices) {
+  if (!history_.empty()) return Status::error("the devices can change only between requests (a generation is running)");
+  std::vector<std::string> left, joined;
+  const auto& all = pipeline_->all_devices();
+  for (size_t d = 0; d < all.size(); ++d) {
+    if (!pipeline_->alive(static_cast<int>(d))) continue;
+    const DeviceSpec* spec = devices.find(all[d].name);
+    if (!spec) {
+      left.push_back(all[d].name);
+      pipeline_->forget(static_cast<int>(d));
+      continue;
+    }
+    pipeline_->update_device(static_cast<int>(d), spec->threads, spec->memory_bytes, spec->slowdown);
+    specs_[d] = *spec;
+  }
+  std::vector<DeviceSpec> fresh;
+  for (const DeviceSpec& d : devices.devices) {
+    bool known = false;
+    for (size_t i = 0; i < all.size(); ++i) known |= all[i].name == d.name && pipeline_->alive(static_cast<int>(i));
+    if (!known) fresh.push_back(d);
+  }
+  devices_ = devices;
+  LINGUA_TRY(start_local(fresh));
+  for (const DeviceSpec& d : fresh) {
+    LINGUA_ASSIGN_OR_RETURN(RemoteDevice r, reach(d));
+    LINGUA_TRY(pipeline_->add_device(std::move(r)).with_context("device " + d.name + " cannot join"));
+    specs_.push_back(d);
+    joined.push_back(d.name);
+  }
+  // Priced again in the pipeline's device order (a device that left keeps its place, not alive).
+  DevicesFile ordered = devices;
+  ordered.devices = specs_;
+  LINGUA_ASSIGN_OR_RETURN(PlanProblem problem, price(ordered));
+  const std::vector<DeviceEstimate> before = balancer_->estimates();
+  balancer_ = std::make_unique<Balancer>(std::move(problem), options_.objective, options_.balance);
+  balancer_->adopt(before);
+  std::vector<bool> alive;
+  for (size_t d = 0; d < pipeline_->all_devices().size(); ++d) alive.push_back(pipeline_->alive(static_cast<int>(d)));
+  LINGUA_ASSIGN_OR_RETURN(Plan plan, balancer_->replan(alive));
+  LINGUA_TRY(apply(plan.assignments, false, nullptr));
+  auto list = [](const std::vector<std::string>& v) {
+    std::string s;
+    for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
+    return s.empty() ? std::string("none") : s;
+  };
+  event("devices joined: " + list(joined) + "; left: " + list(left) + "; now " + describe_plan(balancer_->problem(), current_));
+  return Status::ok();
+}
+
+Expected<ClusterPlans> ClusterRun::price_all(const DevicesFile& devices) const {
+  ClusterPlanOptions po;
+  po.objective = options_.objective;
+  po.context = options_.context;
+  po.train_context = model_->train_context();
+  // Devices without a memory limit (`--local-devices K` alone) are priced with this machine's
+  // memory, and unshaped loopback links (bandwidth 0) as next to free.
+  DevicesFile priced = devices;
+  for (DeviceSpec& d : priced.devices)
+    if (d.memory_bytes == 0)
+      d.memory_bytes = static_cast<uint64_t>(::sysconf(_SC_PHYS_PAGES)) * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  if (priced.default_link.bandwidth_bytes_per_s <= 0) priced.default_link.bandwidth_bytes_per_s = 1e12;
+  for (auto& [a, b, link] : priced.pair_links)
+    if (link.bandwidth_bytes_per_s <= 0) link.bandwidth_bytes_per_s = 1e12;
+  return plan_cluster(model_->graph(), priced, po);
+}
+
+Expected<PlanProblem> ClusterRun::price(const DevicesFile& devices) const {
+  LINGUA_ASSIGN_OR_RETURN(ClusterPlans plans, price_all(devices));
+  return std::move(plans.problem);
+}
+
 ClusterRun::~ClusterRun() {
   pipeline_.reset();  // goodbyes first, then the local processes stop
-  local_.reset();
+  locals_.clear();
 }
 
 std::vector<PlannedSegment> ClusterRun::current_plan() const {

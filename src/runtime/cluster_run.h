@@ -16,6 +16,7 @@
 #include "graph/partition.h"
 #include "model/model.h"
 #include "plan/devices_file.h"
+#include "plan/cluster_plans.h"
 #include "plan/planner.h"
 #include "runtime/balancer.h"
 #include "runtime/local_devices.h"
@@ -44,6 +45,7 @@ struct ClusterRunOptions {
   BalanceOptions balance;
   // One line per event worth a user's attention: a migration, a lost device, the new plan.
   std::function<void(const std::string&)> on_event;
+  std::string worker_executable;  // `lingua` for local workers; "" = this program (tests give the built binary)
 };
 
 // A plan change made while generating: the op range that changed hands (DESIGN.md's `migrations`).
@@ -85,6 +87,10 @@ class ClusterRun : public Pipeline {
   std::vector<DeviceEstimate> estimates() const { return balancer_->estimates(); }
   // The plan running now, as device names and op ranges.
   std::vector<PlannedSegment> current_plan() const;
+  // Between requests (no sequence in flight): devices `devices` lists that the run lacks join,
+  // those it no longer lists leave (a local one's process ends with the run), the others take
+  // their new limits, and the run re-plans on what is there.
+  Status update_devices(const DevicesFile& devices);
 
  private:
   struct PastStep {
@@ -94,6 +100,12 @@ class ClusterRun : public Pipeline {
     bool answered = false;  // ...and has them
   };
   ClusterRun() = default;
+  Expected<ClusterPlans> price_all(const DevicesFile& devices) const;
+  Expected<PlanProblem> price(const DevicesFile& devices) const;
+  Status start_local(const std::vector<DeviceSpec>& specs);
+  Expected<RemoteDevice> reach(const DeviceSpec& device) const;
+  LinkShape link_shape(int a, int b) const;
+  std::string dead_local(std::string* what);
   Status apply(const std::vector<Assignment>& plan, bool keep_kv, MoveCost* cost);
   Status recover(Status error);
   Status maybe_rebalance();
@@ -104,7 +116,11 @@ class ClusterRun : public Pipeline {
 
   const Model* model_ = nullptr;
   ClusterRunOptions options_;
-  std::unique_ptr<LocalDevices> local_;  // declared first: destroyed after the pipeline says goodbye
+  DevicesFile devices_;                  // as last given (links)
+  std::vector<DeviceSpec> specs_;        // per pipeline device, in its order
+  std::string keys_dir_;
+  ChannelOptions channel_;
+  std::vector<std::unique_ptr<LocalDevices>> locals_;  // declared first: destroyed after the pipeline says goodbye
   std::unique_ptr<RemotePipeline> pipeline_;
   std::unique_ptr<Balancer> balancer_;
   std::vector<Assignment> current_;      // device indices into the balancer's problem (= pipeline's devices)

@@ -87,18 +87,19 @@ Expected<Frame> RemotePipeline::receive_from(size_t d, int timeout_ms, MessageTy
 }
 
 Status RemotePipeline::connect_all() {
-  for (const RemoteDevice& d : devices_) {
+  const size_t from = clients_.size();
+  for (size_t d = from; d < devices_.size(); ++d) {
     ChannelOptions o = options_.channel;
-    o.server_public = d.public_key;
+    o.server_public = devices_[d].public_key;
     o.heartbeat_ms = options_.heartbeat_ms;
-    auto c = Client::connect(context_, d.endpoint, o);
-    if (!c) return Status::error("device " + d.name + ": " + c.error());
+    auto c = Client::connect(context_, devices_[d].endpoint, o);
+    if (!c) return Status::error("device " + devices_[d].name + ": " + c.error());
     clients_.push_back(std::move(*c));
   }
-  for (size_t d = 0; d < clients_.size(); ++d) {
+  for (size_t d = from; d < clients_.size(); ++d) {
     LINGUA_TRY(clients_[d].send(encode_frame(bytes_frame(MessageType::kHello, 0, "{}"))));
   }
-  for (size_t d = 0; d < clients_.size(); ++d) {
+  for (size_t d = from; d < clients_.size(); ++d) {
     LINGUA_ASSIGN_OR_RETURN(Frame f, receive_from(d, options_.hello_timeout_ms, MessageType::kHello));
     auto hello = parse_worker_hello(std::string(f.payload.begin(), f.payload.end()));
     if (!hello) return Status::error("device " + devices_[d].name + ": " + hello.error());
@@ -107,6 +108,28 @@ Status RemotePipeline::connect_all() {
       return Status::error("device " + devices_[d].name + " answered with another key than the one it was reached with");
   }
   return Status::ok();
+}
+
+Status RemotePipeline::add_device(RemoteDevice device) {
+  for (size_t d = 0; d < devices_.size(); ++d)
+    if (devices_[d].name == device.name && alive_[d]) return Status::error("device " + device.name + " is already connected");
+  devices_.push_back(std::move(device));
+  alive_.push_back(true);
+  if (Status st = connect_all(); !st) {
+    alive_.back() = false;  // kept (as lost) so indices stay aligned with clients_
+    if (clients_.size() < devices_.size()) devices_.pop_back(), alive_.pop_back();
+    failed_ = false;  // nothing in flight depended on it
+    lost_device_ = -1;
+    return st;
+  }
+  return Status::ok();
+}
+
+void RemotePipeline::update_device(int device, int threads, uint64_t memory_bytes, SlowdownSpec slowdown) {
+  RemoteDevice& d = devices_[static_cast<size_t>(device)];
+  d.threads = threads;
+  d.memory_bytes = memory_bytes;
+  d.slowdown = slowdown;
 }
 
 Status RemotePipeline::configure(const Graph& graph, const Partition& partition, const std::vector<int>& holders,

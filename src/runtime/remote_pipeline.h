@@ -31,6 +31,7 @@ struct RemoteDevice {
   int threads = 1;
   uint64_t memory_bytes = 0;  // 0 = no limit
   SlowdownSpec slowdown;
+  bool local = false;  // a worker process the head started on this machine (links emulated)
 };
 
 struct RemoteOptions {
@@ -90,6 +91,10 @@ class RemotePipeline : public Pipeline {
   // it held no segment of the current plan, the pipeline goes on as it was.
   void forget(int device);
   bool alive(int device) const { return alive_[static_cast<size_t>(device)]; }
+  // Between requests: reaches one more device (HELLO); it stands by until a plan gives it a segment.
+  Status add_device(RemoteDevice device);
+  // New limits for a device, sent with its next assignment.
+  void update_device(int device, int threads, uint64_t memory_bytes, SlowdownSpec slowdown);
   const std::vector<RemoteDevice>& all_devices() const { return devices_; }
   const std::vector<int>& holders() const { return holders_; }
   // Called with every step report a worker sends (device index, report).
