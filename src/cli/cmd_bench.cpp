@@ -192,6 +192,12 @@ class BenchCommand : public Command {
         results.back()["migrations"] = migrations;
         results.back()["failovers"] = r.failovers;
         results.back()["final_plan"] = r.final_plan;
+        nlohmann::json monitor = nlohmann::json::array();
+        for (const DeviceEstimate& e : r.monitor)
+          if (e.measured)
+            monitor.push_back({{"device", e.name}, {"compute_ms_per_step", e.compute_s * 1000}, {"predicted_ms", e.predicted_s * 1000},
+                               {"speed_factor", e.speed_factor}, {"wait_ms", e.wait_s * 1000}, {"link_ms", e.link_s * 1000}});
+        results.back()["monitor"] = monitor;
       }
       print_json({{"model", model_}, {"devices", devices_}, {"streams", cluster_opts_.streams},
                   {"objective", objective_name(*objective)}, {"gen_tokens", cluster_opts_.gen_tokens}, {"results", results}});

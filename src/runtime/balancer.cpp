@@ -102,6 +102,12 @@ std::optional<Proposal> Balancer::consider(const std::vector<bool>& alive) {
   Proposal out;
   out.plan = *best;
   for (Assignment& a : out.plan.assignments) a.device = original[static_cast<size_t>(a.device)];
+  // A device outside the current plan is known only from an older segment (or the profile), and
+  // the cost model's error differs between segments: moving onto it needs a clearer gain.
+  for (const Assignment& a : out.plan.assignments) {
+    const bool in_current = std::any_of(current_.begin(), current_.end(), [&](const Assignment& c) { return c.device == a.device; });
+    if (!in_current && gain < options_.min_gain_onto_idle) return std::nullopt;
+  }
   if (left_.count(signature(out.plan.assignments))) return std::nullopt;
   out.plan.name = "balanced";
   out.gain = gain;

@@ -16,6 +16,7 @@ namespace lingua {
 struct BalanceOptions {
   bool enabled = true;       // --no-balance turns re-planning off (failover stays on)
   double min_gain = 1.2;     // predicted speed-up a move must promise
+  double min_gain_onto_idle = 1.5;  // ...when it gives work to a device the current plan does not use
   int min_steps = 4;         // decode steps every device of the plan must have reported since the last change
   double smoothing = 0.5;    // weight of the newest report in the moving estimates
 };

@@ -51,6 +51,7 @@ struct ClusterBenchRow {
   std::vector<Migration> migrations; // the balanced row's plan changes
   std::vector<std::string> failovers;
   std::string final_plan;            // as it ran at the end
+  std::vector<DeviceEstimate> monitor;  // each device's measured step times at the end
 };
 
 Expected<std::vector<ClusterBenchRow>> run_cluster_bench(const Model& model, const DevicesFile& devices,

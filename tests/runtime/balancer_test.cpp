@@ -139,6 +139,25 @@ TEST(Balancer, NeverReturnsToAPlanItLeft) {
   }
 }
 
+TEST(Balancer, GivingWorkToAnIdleDeviceNeedsAClearerGain) {
+  PlanProblem p = three_devices();
+  for (PlanDevice& d : p.devices) d.memory_bytes = 3000;  // any one device holds the model
+  const std::vector<Assignment> on_a = {{0, 0, kOps - 1, 0, 0, 0}};
+  const std::vector<bool> alive(3, true);
+  {
+    Balancer b(p, Objective::kLatency, BalanceOptions{});
+    b.set_current(on_a);
+    for (int i = 0; i < 6; ++i) run_step(b, on_a, {1.3, 1, 1});
+    EXPECT_FALSE(b.consider(alive)) << "1.3x is below the 1.5x needed to move onto a device known only from its profile";
+  }
+  Balancer b(p, Objective::kLatency, BalanceOptions{});
+  b.set_current(on_a);
+  for (int i = 0; i < 6; ++i) run_step(b, on_a, {2, 1, 1});
+  auto move = b.consider(alive);
+  ASSERT_TRUE(move) << "2x is clear enough";
+  EXPECT_EQ(ops_of(move->plan.assignments, 0), 0);
+}
+
 TEST(Balancer, DisabledProposesNothing) {
   BalanceOptions o;
   o.enabled = false;
