@@ -52,6 +52,8 @@ class Balancer {
   // The best plan on the devices still alive at their measured speeds (after a loss), whatever the gain.
   Expected<Plan> replan(const std::vector<bool>& alive) const;
   std::vector<DeviceEstimate> estimates() const { return estimates_; }
+  // A plan not to propose again (a move to it failed).
+  void reject(const std::vector<Assignment>& plan) { left_.insert(signature(plan)); }
   // Measured speeds carried over from an earlier balancer (matched by device name).
   void adopt(const std::vector<DeviceEstimate>& earlier);
   const PlanProblem& problem() const { return problem_; }

@@ -279,10 +279,25 @@ Status ClusterRun::send(uint64_t sequence, const PastStep& step, bool want) {
   return pipeline_->submit(sequence, step.tokens.data(), static_cast<int64_t>(step.tokens.size()), step.pos0, want);
 }
 
+// Gives the devices `plan` afresh and replays every sequence's steps so far onto it.
+Status ClusterRun::restart_on(const std::vector<Assignment>& plan, int64_t* replayed) {
+  constexpr int64_t kReplayWindow = 64;  // steps in flight while replaying (a worker queues at most 256)
+  pending_.reset();
+  held_.clear();  // they are in the history, so they are replayed too
+  LINGUA_TRY(apply(plan, false, nullptr));
+  for (const auto& [sequence, steps] : history_)
+    for (const PastStep& step : steps) {
+      LINGUA_TRY(send(sequence, step, step.want && !step.answered));
+      LINGUA_TRY(pipeline_->drain(kReplayWindow));
+      ++*replayed;
+    }
+  replayed_ = true;
+  return Status::ok();
+}
+
 // A device is gone: re-plan on the others at their measured speeds, give them the new plan, and
 // replay every sequence's steps so far (the same batches, so the same numbers) before going on.
 Status ClusterRun::recover(Status error) {
-  constexpr int64_t kReplayWindow = 64;  // steps in flight while replaying (a worker queues at most 256)
   replayed_ = false;
   for (;;) {
     const int lost = pipeline_->lost_device();
@@ -313,22 +328,12 @@ Status ClusterRun::recover(Status error) {
     if (!plan)
       return Status::error("device " + name + " was lost (" + error.message() + ") and the devices left (" +
                            (left.empty() ? std::string("none") : left) + ") cannot run the model: " + plan.error());
-    pending_.reset();
-    Status st = apply(plan->assignments, false, nullptr);
     int64_t replayed = 0;
-    for (auto it = history_.begin(); st.is_ok() && it != history_.end(); ++it)
-      for (const PastStep& step : it->second) {
-        st = send(it->first, step, step.want && !step.answered);
-        if (st.is_ok()) st = pipeline_->drain(kReplayWindow);
-        if (!st) break;
-        ++replayed;
-      }
-    held_.clear();  // they were in the history, so replayed already
+    Status st = restart_on(plan->assignments, &replayed);
     if (!st) {
       error = st;
       continue;  // another device went while recovering
     }
-    replayed_ = true;
     f.new_plan = describe_plan(balancer_->problem(), current_);
     f.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     failovers_.push_back(f);
@@ -345,7 +350,17 @@ Status ClusterRun::maybe_rebalance() {
   pending_.reset();
   const std::vector<Assignment> before = current_;
   MoveCost cost;
-  LINGUA_TRY(apply(proposal.plan.assignments, true, &cost));
+  if (Status st = apply(proposal.plan.assignments, true, &cost); !st) {
+    if (pipeline_->lost_device() >= 0) return st;  // failover's business
+    // The move failed half way (a worker refused its new segment, say): the devices are in no
+    // consistent state, so start again on the plan that worked, replaying what was done.
+    event("the move to " + describe_plan(balancer_->problem(), proposal.plan.assignments) + " failed (" + st.message() +
+          "); back to " + describe_plan(balancer_->problem(), before));
+    balancer_->reject(proposal.plan.assignments);
+    int64_t replayed = 0;
+    LINGUA_TRY(restart_on(before, &replayed));
+    return Status::ok();
+  }
   // Each op range that changed hands, as one migration entry.
   const auto& names = balancer_->problem().devices;
   auto owner = [](const std::vector<Assignment>& plan, int op) {

@@ -108,6 +108,7 @@ class ClusterRun : public Pipeline {
   std::string dead_local(std::string* what);
   Status apply(const std::vector<Assignment>& plan, bool keep_kv, MoveCost* cost);
   Status recover(Status error);
+  Status restart_on(const std::vector<Assignment>& plan, int64_t* replayed);
   Status maybe_rebalance();
   Status send(uint64_t sequence, const PastStep& step, bool want);
   void event(const std::string& line) {

@@ -330,8 +330,15 @@ Status RemotePipeline::pump() {
       all.push_back(&clients_[d]);
       index.push_back(d);
     }
+  // Health is checked at least every 100 ms, also while frames keep coming: a device on standby
+  // that dies would otherwise go unnoticed.
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_health_check_ > std::chrono::milliseconds(100)) {
+    last_health_check_ = now;
+    LINGUA_TRY(check_health());
+  }
   const int ready = Client::wait_any(all, 100);
-  if (ready < 0) return check_health();
+  if (ready < 0) return Status::ok();
   const size_t d = index[static_cast<size_t>(ready)];
   auto bytes = clients_[d].receive(0);
   if (!bytes) return Status::ok();

@@ -3,6 +3,7 @@
 // every holder, logits back from the last one), moves boundaries live (KV caches included), and
 // names the device when one is lost so the caller can re-plan without it.
 #pragma once
+#include <chrono>
 #include <deque>
 #include <functional>
 #include <map>
@@ -133,6 +134,7 @@ class RemotePipeline : public Pipeline {
   std::vector<Frame> pending_imports_;               // KV caches on their way to new owners
   std::function<void(int, const StepReport&)> on_report_;
   int64_t in_flight_ = 0;
+  std::chrono::steady_clock::time_point last_health_check_{};
   int lost_device_ = -1;
   int n_vocab_ = 0;
   bool failed_ = false;
