@@ -140,6 +140,10 @@ class GenerateCommand : public Command {
       nlohmann::json d = {{"device", e.name}, {"measured", e.measured}, {"compute_ms_per_token", e.compute_s * 1000},
                           {"predicted_ms_per_token", e.predicted_s * 1000}, {"speed_factor", e.speed_factor},
                           {"wait_ms", e.wait_s * 1000}, {"link_ms", e.link_s * 1000}, {"memory_bytes", e.memory_bytes}};
+      nlohmann::json links = nlohmann::json::array();
+      for (const auto& [to, seconds] : e.link_to)
+        links.push_back({{"to", cluster.estimates()[static_cast<size_t>(to)].name}, {"ms", seconds * 1000}});
+      d["links"] = links;
       if (e.temperature_c >= 0) d["temperature_c"] = e.temperature_c;
       if (e.battery >= 0) d["battery"] = e.battery;
       out.push_back(d);

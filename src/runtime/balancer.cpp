@@ -21,6 +21,7 @@ void Balancer::set_current(const std::vector<Assignment>& current) {
   for (DeviceEstimate& e : estimates_) {
     e.steps = 0;
     e.predicted_s = 0;
+    e.link_to.clear();  // the links of the old plan
   }
   for (const Assignment& a : current_) {
     double s = 0;
@@ -49,6 +50,13 @@ void Balancer::record(int device, const StepReport& r) {
   e.compute_s = w * r.compute_s + (1 - w) * e.compute_s;
   e.wait_s = w * r.wait_s + (1 - w) * e.wait_s;
   e.link_s = w * r.link_s + (1 - w) * e.link_s;
+  for (const auto& [segment, seconds] : r.links) {
+    if (segment < 0 || static_cast<size_t>(segment) >= current_.size()) continue;
+    const int to = current_[static_cast<size_t>(segment)].device;
+    auto it = std::find_if(e.link_to.begin(), e.link_to.end(), [&](const auto& l) { return l.first == to; });
+    if (it == e.link_to.end()) e.link_to.emplace_back(to, seconds);
+    else it->second = w * seconds + (1 - w) * it->second;
+  }
   e.speed_factor = std::max(0.05, e.compute_s / e.predicted_s);
   e.measured = true;
   ++e.steps;

@@ -3,6 +3,7 @@
 // speeds promises enough, the plan to move to. Pure logic: no sockets, testable alone.
 #pragma once
 #include <optional>
+#include <utility>
 #include <set>
 #include <string>
 #include <vector>
@@ -28,6 +29,7 @@ struct DeviceEstimate {
   double predicted_s = 0;     // what the profile predicts for that segment
   double speed_factor = 1;    // compute_s / predicted_s: 3 = three times slower than profiled
   double wait_s = 0, link_s = 0;
+  std::vector<std::pair<int, double>> link_to;  // moving estimate per link: (device sent to, seconds per decode step)
   uint64_t memory_bytes = 0;
   double temperature_c = -1, battery = -1;
   bool measured = false;      // has ever reported a decode step

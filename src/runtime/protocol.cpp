@@ -154,7 +154,8 @@ Expected<SegmentAssignment> parse_assignment(const std::string& text) {
 std::string to_json(const StepReport& r) {
   return json{{"sequence", r.sequence},   {"position", r.position},         {"tokens", r.tokens},
               {"compute_s", r.compute_s}, {"wait_s", r.wait_s},             {"link_s", r.link_s},
-              {"memory_bytes", r.memory_bytes}, {"temperature_c", r.temperature_c}, {"battery", r.battery}}
+              {"memory_bytes", r.memory_bytes}, {"temperature_c", r.temperature_c}, {"battery", r.battery},
+              {"links", r.links}}
       .dump();
 }
 
@@ -171,6 +172,7 @@ Expected<StepReport> parse_step_report(const std::string& text) {
     LINGUA_TRY(get(j, "memory_bytes", r.memory_bytes));
     LINGUA_TRY(get(j, "temperature_c", r.temperature_c, false));
     LINGUA_TRY(get(j, "battery", r.battery, false));
+    LINGUA_TRY(get(j, "links", r.links, false));
     return Status::ok();
   }();
   if (!st) return st.with_context("step report");
@@ -178,6 +180,9 @@ Expected<StepReport> parse_step_report(const std::string& text) {
   if (!finite_time(r.compute_s) || !finite_time(r.wait_s) || !finite_time(r.link_s))
     return Status::error("step report: a time out of range");
   if (r.tokens < 1 || r.tokens > 4096 || r.position < 0) return Status::error("step report: step out of range");
+  if (r.links.size() > 1024) return Status::error("step report: too many links");
+  for (const auto& [segment, seconds] : r.links)
+    if (segment < 0 || !finite_time(seconds)) return Status::error("step report: a link out of range");
   if (!(r.battery <= 1) || !(r.temperature_c < 500)) return Status::error("step report: a reading out of range");
   return r;
 }

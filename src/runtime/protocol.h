@@ -61,7 +61,8 @@ struct StepReport {
   int64_t tokens = 0;       // its batch size (1 = a decode step)
   double compute_s = 0;     // running the segment (emulated slowdown included: that is the device's speed)
   double wait_s = 0;        // from the step's token ids arriving to its inputs all being there
-  double link_s = 0;        // emulated link time of what it sent since its last report
+  double link_s = 0;        // emulated link time of what it sent since its last report, all links
+  std::vector<std::pair<int, double>> links;  // the same per link: (segment sent to, seconds)
   uint64_t memory_bytes = 0;  // resident memory of the worker process
   double temperature_c = -1;  // hottest thermal zone, -1 = not known
   double battery = -1;        // 0..1, -1 = mains power or not known

@@ -492,7 +492,11 @@ class Worker {
       const std::vector<uint8_t> bytes = encode_frame(out);
       for (int to : t.to) LINGUA_TRY(links_.at(to)->send(bytes));
     }
-    for (auto& [to, link] : links_) report.link_s += link->take_link_seconds();
+    for (auto& [to, link] : links_) {
+      const double seconds = link->take_link_seconds();
+      report.links.emplace_back(to, seconds);
+      report.link_s += seconds;
+    }
     const DeviceReadings readings = read_device_readings();
     report.memory_bytes = readings.memory_bytes;
     report.temperature_c = readings.temperature_c;

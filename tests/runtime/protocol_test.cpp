@@ -71,6 +71,7 @@ TEST(Protocol, StepReportRoundTripAndBadValues) {
   StepReport r;
   r.sequence = 3, r.position = 17, r.tokens = 1, r.compute_s = 0.0125, r.wait_s = 0.002, r.link_s = 0.0051;
   r.memory_bytes = 123456789, r.temperature_c = 41.5;
+  r.links = {{2, 0.003}, {3, 0.0021}};
   auto b = parse_step_report(to_json(r));
   ASSERT_TRUE(b) << b.error();
   EXPECT_EQ(b->sequence, 3u);
@@ -82,6 +83,7 @@ TEST(Protocol, StepReportRoundTripAndBadValues) {
   EXPECT_EQ(b->memory_bytes, 123456789u);
   EXPECT_DOUBLE_EQ(b->temperature_c, 41.5);
   EXPECT_DOUBLE_EQ(b->battery, -1);
+  EXPECT_EQ(b->links, r.links);
   for (const char* bad : {"", "[]", "{\"sequence\":1}", "{\"sequence\":1,\"position\":0,\"tokens\":1,\"compute_s\":-1,"
                           "\"wait_s\":0,\"link_s\":0,\"memory_bytes\":0}",
                           "{\"sequence\":1,\"position\":0,\"tokens\":0,\"compute_s\":0,\"wait_s\":0,\"link_s\":0,\"memory_bytes\":0}",
