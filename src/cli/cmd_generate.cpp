@@ -217,17 +217,15 @@ class GenerateCommand : public Command {
     for (const PlannedSegment& s : segments)
       summary += " " + s.device + "[" + std::to_string(s.first_op) + ".." + std::to_string(s.last_op) + "]";
     std::fprintf(stderr, "lingua: %zu devices:%s\n", segments.size(), summary.c_str());
-    ProgressBar* bar = nullptr;
-    std::unique_ptr<ProgressBar> owned;
-    o.on_weights = [&owned, &bar](const std::string& device, uint64_t done, uint64_t total) {
-      if (!bar) {
-        owned = std::make_unique<ProgressBar>("sending weights to " + device);
-        bar = owned.get();
-      }
-      bar->update(done, total);
+    // Called whenever a worker without the model gets weights: at the start and at every move
+    // that gives it new ops, so the bar lives as long as the run.
+    auto bar = std::make_shared<std::unique_ptr<ProgressBar>>();
+    o.on_weights = [bar](const std::string& device, uint64_t done, uint64_t total) {
+      if (!*bar) *bar = std::make_unique<ProgressBar>("sending weights to " + device);
+      (*bar)->update(done, total);
       if (done >= total) {
-        bar->finish();
-        bar = nullptr;
+        (*bar)->finish();
+        bar->reset();
       }
     };
     return ClusterRun::start(model, file, segments, o);

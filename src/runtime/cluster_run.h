@@ -39,7 +39,8 @@ struct ClusterRunOptions {
   std::string keys_dir;     // the head's keys: lingua.key, and workers/NAME.pub for remote devices
   bool insecure = false;
   bool allow_insecure_network = false;
-  // Progress of weights sent to a worker without a copy (device, bytes sent, bytes in all).
+  // Progress of weights sent to a worker without a copy (device, bytes sent, bytes in all); called
+  // at the start and again whenever a move gives such a worker new ops, so it must own what it uses.
   std::function<void(const std::string&, uint64_t, uint64_t)> on_weights;
   Objective objective = Objective::kLatency;  // what re-planning optimizes (balancing, failover)
   BalanceOptions balance;

@@ -39,7 +39,8 @@ struct RemoteOptions {
   ChannelOptions channel;  // the head's keys (or insecure)
   std::string model_path;  // as workers on this machine can open it
   const gguf::File* file = nullptr;  // the head's copy: segment hashes, and weights for workers without them
-  // Progress of weights sent to a worker that has no copy (device, bytes sent, bytes in all).
+  // Progress of weights sent to a worker that has no copy (device, bytes sent, bytes in all), at
+  // any configure() (moves too): it must own what it uses.
   std::function<void(const std::string&, uint64_t, uint64_t)> on_weights;
   int64_t context = 0;
   int64_t max_batch = 64;

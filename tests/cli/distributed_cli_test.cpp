@@ -637,6 +637,56 @@ TEST_F(DistributedCli, ConstantLoadDoesNotOscillate) {
   EXPECT_LE(moves.size(), 2u) << doc.value("migrations", json::array()).dump();
 }
 
+TEST_F(DistributedCli, AMoveOntoAWorkerWithoutTheModelStreamsItsNewWeights) {
+  // Two workers the head did not start, with no model file and empty caches: every segment they
+  // run comes from the head, also the one a move gives them mid-generation.
+  const fs::path root = dir_ / "move-stream";
+  fs::create_directories(root / "no-models");
+  const char* old_cache = std::getenv("LINGUA_CACHE_DIR");
+  const std::string saved = old_cache ? old_cache : "";
+  std::vector<std::unique_ptr<Background>> workers;
+  std::vector<std::string> endpoints;
+  for (const char* name : {"p", "q"}) {
+    setenv("LINGUA_CACHE_DIR", (root / (std::string("cache-") + name)).c_str(), 1);  // inherited at fork
+    workers.push_back(std::make_unique<Background>(
+        std::vector<std::string>{"worker", "--listen", "tcp://127.0.0.1:0", "--name", name, "--insecure", "--models",
+                                 (root / "no-models").string()},
+        root / (std::string(name) + ".out"), root / (std::string(name) + ".err")));
+    const std::regex re("listening on (tcp://127\\.0\\.0\\.1:[0-9]+)");
+    std::string endpoint;
+    const auto t0 = Clock::now();
+    while (endpoint.empty() && seconds_since(t0) < 10 && workers.back()->running()) {
+      std::smatch m;
+      const std::string err = workers.back()->err();
+      if (std::regex_search(err, m, re)) endpoint = m[1];
+      else std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    ASSERT_FALSE(endpoint.empty()) << workers.back()->err();
+    endpoints.push_back(endpoint);
+  }
+  setenv("LINGUA_CACHE_DIR", saved.c_str(), 1);
+  const std::string devices = write("move-stream.yaml",
+                                    "devices:\n"
+                                    "  - {name: p, endpoint: \"" + endpoints[0] + "\", threads: 1, memory: 1GiB}\n"
+                                    "  - {name: q, endpoint: \"" + endpoints[1] + "\", threads: 1, memory: 1GiB, "
+                                    "slowdown: {after_tokens: 6, factor: 20}}\n"
+                                    "links:\n  default: {bandwidth: 10Gbit/s, latency: 0.05ms}\n");
+  const std::vector<std::string> ops = op_names(shipped());
+  const std::string plan = write_plan("move-stream", ops, {static_cast<int>(ops.size()) / 2}, {"p", "q"});
+  const json doc = generate(shipped(), "In the beginning", 40, {"--devices", devices, "--plan", plan, "--insecure"});
+  EXPECT_EQ(doc.value("tokens", json::array()), single_tokens(shipped(), "In the beginning", 40));
+  const json migrations = doc.value("migrations", json::array());
+  ASSERT_FALSE(migrations.empty()) << doc.dump();
+  EXPECT_EQ(migrations[0].at("from"), "q");
+  EXPECT_EQ(migrations[0].at("to"), "p");
+  // p received weights twice: its first segment, then the ops it took over.
+  const std::string log = workers[0]->err();
+  size_t received = 0;
+  for (size_t at = log.find("received its weights"); at != std::string::npos; at = log.find("received its weights", at + 1)) ++received;
+  EXPECT_EQ(received, 2u) << log;
+  for (auto& w : workers) w->stop();
+}
+
 TEST_F(DistributedCli, KilledRemoteWorkerEndsTheRun) {
   // A worker the head did not start (no waitpid to watch): its dropped connection tells.
   const std::string model = synth("llama", "f32", 4, 2048);
