@@ -165,6 +165,7 @@ Status Executor::forward(const int32_t* tokens, int64_t n, int64_t pos0, ThreadP
     const size_t need = static_cast<size_t>(rows_[static_cast<size_t>(id)] * op.out_dim);
     if (buf.size() < need) buf.resize(need);
     run_op(op, n, pos0, pool);
+    if (after_op_) after_op_();
   }
   if (!in_segment(graph_->output())) {
     logits.clear();

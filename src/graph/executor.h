@@ -4,6 +4,7 @@
 // set_input; tensors later segments need stay readable through output() after forward.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "core/status.h"
@@ -48,6 +49,10 @@ class Executor {
   Status forward(const int32_t* tokens, int64_t n, int64_t pos0, ThreadPool& pool,
                  std::vector<float>& logits, bool all_logits = false);
 
+  // Called after every op of a forward (nullptr: nothing). A device emulating a slower one uses it
+  // to spread its extra time over the step, as a slower device would, instead of one burst.
+  void set_after_op(std::function<void()> hook) { after_op_ = std::move(hook); }
+
   // An exported op's output from the last forward (rows_of(op, ...) rows of out_dim floats).
   const float* output(int op) const;
 
@@ -83,6 +88,7 @@ class Executor {
   std::vector<int64_t> row_offset_;            // op id -> first token row this call
   std::vector<std::vector<float>> scratch_;    // per-thread attention scores
   const int32_t* tokens_ = nullptr;
+  std::function<void()> after_op_;
   int first_tail_op_ = 0;                      // ops from here on are per-token (after the last attention)
 };
 

@@ -2,6 +2,8 @@
 // a shared machine only ever makes a run slower.
 #include "plan/compute_profile.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstring>
@@ -29,9 +31,24 @@ double best_seconds(Fn&& fn, double budget) {
   return best;
 }
 
+// Bytes a measurement walks through so that nothing it reads is still cached: twice the last-level
+// cache (servers have hundreds of MiB of it, and a model split over devices is larger than any
+// one device's cache), at least 96 MiB, at most 1 GiB and a quarter of the memory available.
+uint64_t streaming_region_bytes() {
+  uint64_t llc = 0;
+  for (int name : {_SC_LEVEL3_CACHE_SIZE, _SC_LEVEL2_CACHE_SIZE}) {
+    const long v = ::sysconf(name);
+    if (v > 0) llc = std::max(llc, static_cast<uint64_t>(v));
+  }
+  uint64_t region = std::clamp<uint64_t>(2 * llc, 96ull << 20, 1ull << 30);
+  const long pages = ::sysconf(_SC_AVPHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+  if (pages > 0 && page > 0) region = std::min(region, std::max<uint64_t>(96ull << 20, static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) / 4));
+  return region;
+}
+
 // One-token matmuls (a decode step's shape) of the sizes transformer blocks have, each on weights
-// not in any cache (a 96 MiB region is walked through, as a decode step streams a model larger
-// than the caches). The time of a call is fitted as fixed + bytes / bandwidth: the fixed part is
+// not in any cache (streaming_region_bytes() are walked through, as a decode step streams a model
+// larger than the caches). The time of a call is fitted as fixed + bytes / bandwidth: the fixed part is
 // what every matmul pays (waking the pool, quantizing the activations, the slowest thread), the
 // slope the kernel's streaming rate. Every row is the same quantized row: values do not change the
 // speed, and copying is fast.
@@ -44,7 +61,7 @@ struct MatmulFit {
 MatmulFit matmul_fit(DType type, ThreadPool& pool) {
   const int64_t cols = 2048;
   const uint64_t row_bytes = dtype_bytes(type, static_cast<uint64_t>(cols)).value();
-  const uint64_t region = 96ull << 20;
+  const uint64_t region = streaming_region_bytes();
   const int64_t region_rows = static_cast<int64_t>(region / row_bytes);
   std::vector<float> source(static_cast<size_t>(cols));
   for (size_t i = 0; i < source.size(); ++i) source[i] = static_cast<float>((i * 7919) % 200) / 100.0f - 1.0f;
@@ -84,9 +101,10 @@ MatmulFit matmul_fit(DType type, ThreadPool& pool) {
   return {flops_per_byte / slope, 1.0 / slope, intercept};
 }
 
-// Streaming read of 256 MiB split over the pool, as a decode step streams its weights.
+// Streaming read of a region larger than the caches, split over the pool, as a decode step
+// streams its weights.
 double read_bytes_per_s(ThreadPool& pool) {
-  const size_t n = (256u << 20) / sizeof(float);
+  const size_t n = std::max<uint64_t>(256ull << 20, streaming_region_bytes()) / sizeof(float);
   std::vector<float> data(n, 1.0f);
   std::vector<double> sums(static_cast<size_t>(pool.size()) * 8, 0.0);
   const double s = best_seconds(

@@ -2,6 +2,7 @@
 // decoder, then by role (only a head assigns; peers may only send tensors), then by step state.
 #include "runtime/worker.h"
 
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -472,12 +473,25 @@ class Worker {
       LINGUA_TRY(ex.set_input(op, rows.data(), want));
     }
     const auto t0 = Clock::now();
-    LINGUA_TRY(ex.forward(st.tokens->data(), n, pos0, *pool_, logits_, false));
-    const double took = std::chrono::duration<double>(Clock::now() - t0).count();
+    // Emulated slower device: after every stretch of compute, wait (factor - 1) times as long, so
+    // the extra time is spread over the step as a slower device spends it. One wait at the end
+    // would make the step a burst at full speed, competing for this machine's cores with the
+    // other emulated devices' bursts, which a real cluster does not do.
+    const bool slow = assignment_->slowdown > 1.0 && decode_tokens_ + (n == 1) >= assignment_->slowdown_after_tokens;
+    auto since = t0;
+    auto pace = [&, factor = assignment_->slowdown](bool last) {
+      const auto now = Clock::now();
+      const auto worked = now - since;
+      if (!last && worked < std::chrono::microseconds(500)) return;  // shorter waits are too imprecise
+      std::this_thread::sleep_for(std::chrono::duration_cast<Clock::duration>(worked * (factor - 1.0)));
+      since = Clock::now();
+    };
+    ex.set_after_op(slow ? std::function<void()>([&] { pace(false); }) : nullptr);
+    const Status ran = ex.forward(st.tokens->data(), n, pos0, *pool_, logits_, false);
+    ex.set_after_op(nullptr);
+    LINGUA_TRY(ran);
+    if (slow) pace(true);
     if (n == 1) ++decode_tokens_;
-    // Emulated slower device: wait as long as the extra compute would have taken.
-    if (assignment_->slowdown > 1.0 && decode_tokens_ >= assignment_->slowdown_after_tokens)
-      std::this_thread::sleep_for(std::chrono::duration<double>((assignment_->slowdown - 1.0) * took));
     StepReport report;
     report.sequence = id;
     report.position = pos0;
@@ -534,6 +548,9 @@ class Worker {
 }  // namespace
 
 Status run_worker(const WorkerOptions& options, const std::atomic<bool>& stop) {
+  // Emulated slowdowns wait in slices of about a millisecond: the default 50 us timer slack
+  // would add 5-10% to them.
+  ::prctl(PR_SET_TIMERSLACK, 1000UL);
   LINGUA_ASSIGN_OR_RETURN(Server server, Server::bind(options.listen, options.channel));
   const std::string endpoint = server.endpoint();
   if (options.ready_fd >= 0) {
