@@ -48,6 +48,7 @@ class BenchCommand : public Command {
         ->capture_default_str();
     cluster_->add_option("--wire-dtype", wire_dtype_, "activations on the wire: f32 | f16")->capture_default_str();
     cluster_->add_option("--plot", plot_, "also draw measured and predicted tokens/s per plan as a PNG bar chart");
+    cluster_->add_flag("--cached-profile", cached_profile_, "use the cached machine profile instead of measuring it first (about 20 s)");
     cluster_->add_flag("--json", json_, "print one JSON document");
   }
 
@@ -133,6 +134,7 @@ class BenchCommand : public Command {
     cluster_opts_.objective = *objective;
     cluster_opts_.wire_dtype = *wire;
     cluster_opts_.model_path = model_;
+    cluster_opts_.refresh_profile = !cached_profile_;
     for (const std::string& p : cluster_opts_.plans)
       if (p != "optimized" && p != "even" && p != "memory" && p != "single" && p != "balanced")
         return fail("bench cluster", "unknown plan '" + p + "' (supported: optimized, even, memory, single, balanced)");
@@ -252,6 +254,7 @@ class BenchCommand : public Command {
 
   std::string model_, devices_, objective_ = "latency", wire_dtype_ = "f32", plot_, plot_latency_;
   std::vector<std::string> slowdowns_;
+  bool cached_profile_ = false;
   CLI::App* cluster_ = nullptr;
   ClusterBenchOptions cluster_opts_;
   BenchOptions opts_;

@@ -98,6 +98,7 @@ Expected<std::vector<ClusterBenchRow>> run_cluster_bench(const Model& model, con
   po.objective = o.objective;
   po.context = o.context;
   po.train_context = model.train_context();
+  po.refresh_profile = o.refresh_profile;
   DevicesFile scenario = devices;
   for (const SlowdownScenario& sc : o.slowdowns) {
     bool found = false;
@@ -108,6 +109,7 @@ Expected<std::vector<ClusterBenchRow>> run_cluster_bench(const Model& model, con
       }
     if (!found) return Status::error("--slowdown names device '" + sc.device + "', which " + devices.source + " does not list");
   }
+  if (progress && o.refresh_profile) progress("measuring this machine's profile (--cached-profile skips this)");
   LINGUA_ASSIGN_OR_RETURN(ClusterPlans plans, plan_cluster(model.graph(), scenario, po));
   const int64_t context = o.context > 0 ? o.context : std::max<int64_t>(1, model.train_context());
   std::vector<ClusterBenchRow> rows;

@@ -31,6 +31,9 @@ struct ClusterBenchOptions {
   int64_t context = 0;         // planned KV positions per device (0 = the model's); each stream gets 1/streams
   DType wire_dtype = DType::F32;
   std::vector<SlowdownScenario> slowdowns;
+  // Measure this machine's profile first (predictions from a profile measured minutes ago on a
+  // shared machine can be 30% off either way); false: use the cached one.
+  bool refresh_profile = true;
 };
 
 struct ClusterBenchLink {
