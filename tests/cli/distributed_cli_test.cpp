@@ -585,6 +585,32 @@ TEST_F(DistributedCli, KilledOrFrozenWorkerIsReplacedAndTheTokensStayTheSame) {
   }
 }
 
+TEST_F(DistributedCli, LosingADeviceTheOthersCannotCoverEndsTheRunNamingTheShortfall) {
+  // Two devices with room for about half of the model each: after one is killed, the other cannot
+  // hold it, and the run ends with a message naming the lost device and what is missing.
+  const std::string model = synth("llama", "f32", 4, 2048);
+  const std::vector<std::string> ops = op_names(model);
+  const std::string plan = write_plan("shortfall", ops, {static_cast<int>(ops.size()) / 2}, {"d0", "d1"});
+  const std::string devices = write("shortfall.yaml",
+                                    "devices:\n"
+                                    "  - {name: d0, threads: 1, memory: 30MiB}\n"
+                                    "  - {name: d1, threads: 1, memory: 30MiB, slowdown: 100}\n");
+  Background head({"generate", "-m", model, "-p", "a b c", "-n", "1000", "--temp", "0", "--ignore-eos", "-t", "1",
+                   "--local-devices", "2", "--devices", devices, "--plan", plan, "--no-balance"},
+                  dir_ / "shortfall.out", dir_ / "shortfall.err");
+  const auto t0 = Clock::now();
+  std::vector<pid_t> victim;
+  while (victim.empty() && seconds_since(t0) < 20 && head.running()) {
+    victim = our_workers("lingua worker.*--name d0( |$)");
+    if (victim.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_EQ(victim.size(), 1u) << head.err();
+  interrupt_mid_run(head, victim[0], SIGKILL, "d0", 5.0);
+  const std::string err = head.err();
+  EXPECT_NE(err.find("cannot run the model"), std::string::npos) << err;
+  EXPECT_NE(err.find("missing"), std::string::npos) << "the shortfall is named:\n" << err;
+}
+
 TEST_F(DistributedCli, ADeviceTurningSlowIsBalancedAwayWithTheSameTokens) {
   // d1 turns 20x slower after 8 decode tokens; links are fast enough that the even start is fine.
   const std::string model = synth("llama", "f32", 4, 2048);
@@ -677,13 +703,15 @@ TEST_F(DistributedCli, AMoveOntoAWorkerWithoutTheModelStreamsItsNewWeights) {
   EXPECT_EQ(doc.value("tokens", json::array()), single_tokens(shipped(), "In the beginning", 40));
   const json migrations = doc.value("migrations", json::array());
   ASSERT_FALSE(migrations.empty()) << doc.dump();
-  EXPECT_EQ(migrations[0].at("from"), "q");
-  EXPECT_EQ(migrations[0].at("to"), "p");
-  // p received weights twice: its first segment, then the ops it took over.
-  const std::string log = workers[0]->err();
+  // Which way the first move goes depends on what the first steps measure (q slows at token 6; a
+  // busy machine can make p look slower before that). Whoever took ops over received weights
+  // twice: its first segment, then the ops it took.
+  const std::string taker = migrations[0].at("to").get<std::string>();
+  ASSERT_TRUE(taker == "p" || taker == "q") << doc.dump();
+  const std::string log = workers[taker == "p" ? 0 : 1]->err();
   size_t received = 0;
   for (size_t at = log.find("received its weights"); at != std::string::npos; at = log.find("received its weights", at + 1)) ++received;
-  EXPECT_EQ(received, 2u) << log;
+  EXPECT_GE(received, 2u) << log;
   for (auto& w : workers) w->stop();
 }
 
