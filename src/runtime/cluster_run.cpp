@@ -213,6 +213,7 @@ Status ClusterRun::update_devices(const DevicesFile& devices) {
   ordered.devices = specs_;
   LINGUA_ASSIGN_OR_RETURN(PlanProblem problem, price(ordered));
   const std::vector<DeviceEstimate> before = balancer_->estimates();
+  pending_.reset();  // its device indices belong to the old problem
   balancer_ = std::make_unique<Balancer>(std::move(problem), options_.objective, options_.balance);
   balancer_->adopt(before);
   std::vector<bool> alive;
@@ -263,6 +264,7 @@ std::vector<PlannedSegment> ClusterRun::current_plan() const {
 }
 
 Status ClusterRun::apply(const std::vector<Assignment>& plan, bool keep_kv, MoveCost* cost) {
+  pending_.reset();  // a proposal was made for the plan being replaced
   std::vector<int> starts, holders;
   for (size_t i = 0; i < plan.size(); ++i) {
     if (i > 0) starts.push_back(plan[i].first_op);
