@@ -352,6 +352,11 @@ Status RemotePipeline::pump() {
     failed_ = true;
     return Status::error(printable_error(f->payload));
   }
+  if (f->header.type == MessageType::kBye && f->header.sequence != 0) {
+    auto it = bye_pending_.find(f->header.sequence);
+    if (it != bye_pending_.end()) --it->second;
+    return Status::ok();
+  }
   if (f->header.type == MessageType::kStats) {
     auto report = parse_step_report(std::string(f->payload.begin(), f->payload.end()));
     if (report && on_report_) on_report_(static_cast<int>(d), *report);
@@ -393,7 +398,13 @@ Status RemotePipeline::end_sequence(uint64_t sequence) {
   for (int d : holders_)
     if (Status st = clients_[static_cast<size_t>(d)].send(bytes); !st)
       return lost(static_cast<size_t>(d), "device " + devices_[static_cast<size_t>(d)].name + ": " + st.message());
-  return Status::ok();
+  // Wait for every holder's acknowledgement: the caller may start a sequence of the same id next,
+  // and its first tensors must not reach a worker that still holds the old one.
+  bye_pending_[sequence] = static_cast<int>(holders_.size());
+  Status st;
+  while (st.is_ok() && bye_pending_[sequence] > 0) st = pump();
+  bye_pending_.erase(sequence);
+  return st;
 }
 
 }  // namespace lingua

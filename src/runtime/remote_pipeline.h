@@ -131,6 +131,7 @@ class RemotePipeline : public Pipeline {
   std::set<std::pair<uint64_t, int64_t>> wanted_;  // (sequence, position) whose logits the caller wants
   std::map<uint64_t, int64_t> positions_;           // each sequence's next position
   std::vector<LinkBytes> link_bytes_;
+  std::map<uint64_t, int> bye_pending_;              // sequence -> holders yet to acknowledge its BYE
   std::deque<StepLogits> ready_;                     // answers that came while draining
   std::vector<Frame> pending_imports_;               // KV caches on their way to new owners
   std::function<void(int, const StepReport&)> on_report_;

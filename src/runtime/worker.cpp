@@ -147,6 +147,9 @@ class Worker {
         if (!from_head) return log("dropped a BYE from a peer that is not a head");
         if (f.header.sequence != 0) {
           sequences_.erase(f.header.sequence);
+          // Acknowledged: the head may reuse the id only once every worker has let it go, or a new
+          // step's tensors from an upstream peer could overtake this BYE and meet the old state.
+          reply(msg.peer, bytes_frame(MessageType::kBye, f.header.sequence, ""));
         } else {
           release();
           session_over_ = true;

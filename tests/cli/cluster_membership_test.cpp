@@ -44,10 +44,6 @@ TEST(ClusterMembership, DevicesJoinAndLeaveBetweenRequests) {
   o.all_local = true;
   o.insecure = true;
   o.worker_executable = testing::lingua_binary();
-  // Membership only: no live moves on top (balancing has its own tests). With balancing on, one
-  // CI run saw the third request refused by a worker ("a frame for position 0, which is already
-  // done"); not reproduced since, see the session note.
-  o.balance.enabled = false;
   std::vector<std::string> events;
   o.on_event = [&](const std::string& line) { events.push_back(line); };
   auto log = [&] {
