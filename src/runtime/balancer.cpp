@@ -22,6 +22,7 @@ void Balancer::set_current(const std::vector<Assignment>& current) {
     e.steps = 0;
     e.predicted_s = 0;
     e.link_to.clear();  // the links of the old plan
+    e.recent.clear();   // measured on the old segment
   }
   for (const Assignment& a : current_) {
     double s = 0;
@@ -47,7 +48,13 @@ void Balancer::record(int device, const StepReport& r) {
   e.battery = r.battery;
   if (r.tokens != 1 || e.predicted_s <= 0) return;  // prompt batches cost differently; speeds come from decode steps
   const double w = e.steps == 0 ? 1.0 : options_.smoothing;
-  e.compute_s = w * r.compute_s + (1 - w) * e.compute_s;
+  // Compute time: the median of the last 5 steps, so one step delayed by the scheduler does not
+  // make a device look slow; a lasting change shows after 3 steps.
+  e.recent.push_back(r.compute_s);
+  if (e.recent.size() > 5) e.recent.erase(e.recent.begin());
+  std::vector<double> sorted = e.recent;
+  std::sort(sorted.begin(), sorted.end());
+  e.compute_s = sorted[sorted.size() / 2];
   e.wait_s = w * r.wait_s + (1 - w) * e.wait_s;
   e.link_s = w * r.link_s + (1 - w) * e.link_s;
   for (const auto& [segment, seconds] : r.links) {
@@ -93,6 +100,8 @@ std::optional<Proposal> Balancer::consider(const std::vector<bool>& alive) {
   if (!options_.enabled || current_.empty()) return std::nullopt;
   for (const Assignment& a : current_)
     if (estimates_[static_cast<size_t>(a.device)].steps < options_.min_steps) return std::nullopt;
+  const bool poor = poor_start(alive);
+  if (!poor && !straggler(alive)) return std::nullopt;
   std::vector<int> original;
   const PlanProblem p = measured_problem(alive, &original);
   auto best = plan_optimized(p, objective_, Solver::kDp);
@@ -107,6 +116,8 @@ std::optional<Proposal> Balancer::consider(const std::vector<bool>& alive) {
   const Plan current = evaluate_plan(p, "current", now);
   const double gain = best->tokens_per_s(objective_) / std::max(1e-12, current.tokens_per_s(objective_));
   if (gain < options_.min_gain) return std::nullopt;
+  const double saving = 1.0 / std::max(1e-12, current.tokens_per_s(objective_)) - 1.0 / std::max(1e-12, best->tokens_per_s(objective_));
+  if (!poor && saving < options_.min_saving_s) return std::nullopt;
   Proposal out;
   out.plan = *best;
   for (Assignment& a : out.plan.assignments) a.device = original[static_cast<size_t>(a.device)];
@@ -132,6 +143,50 @@ std::optional<Proposal> Balancer::consider(const std::vector<bool>& alive) {
     std::snprintf(why, sizeof why, "at the measured speeds another plan is predicted %.2fx faster", gain);
   out.why = why;
   return out;
+}
+
+// A device of the plan runs clearly slower than the devices' typical speed: its factor is at
+// least straggler_ratio times the median factor of the live devices (never measured: 1). A speed
+// factor also carries the cost model's error for that device's segment, and that error differs
+// from segment to segment (0.44x-0.83x across three identical devices on the 3M-parameter shipped
+// model), so smaller differences are not acted on.
+bool Balancer::straggler(const std::vector<bool>& alive) const {
+  std::vector<double> factors;
+  for (size_t d = 0; d < estimates_.size(); ++d)
+    if (d >= alive.size() || alive[d]) factors.push_back(estimates_[d].measured ? estimates_[d].speed_factor : 1.0);
+  if (factors.empty()) return false;
+  // The lower median: with two devices, the faster one is the reference.
+  const size_t mid = (factors.size() - 1) / 2;
+  std::nth_element(factors.begin(), factors.begin() + static_cast<std::ptrdiff_t>(mid), factors.end());
+  const double median = factors[mid];
+  for (const Assignment& a : current_)
+    if (estimates_[static_cast<size_t>(a.device)].speed_factor >= options_.straggler_ratio * median) return true;
+  return false;
+}
+
+// The plan is worse than another even at the profiled speeds (a poor starting plan, say an even
+// split over slow links): worth re-planning whatever the measurements say.
+bool Balancer::poor_start(const std::vector<bool>& alive) const {
+  PlanProblem p = problem_;
+  std::vector<int> original;
+  p.devices.clear();
+  p.op_seconds.clear();
+  for (size_t d = 0; d < problem_.devices.size(); ++d) {
+    if (d < alive.size() && !alive[d]) continue;
+    p.devices.push_back(problem_.devices[d]);
+    p.op_seconds.push_back(problem_.op_seconds[d]);
+    original.push_back(static_cast<int>(d));
+  }
+  auto best = plan_optimized(p, objective_, Solver::kDp);
+  if (!best) return false;
+  std::vector<Assignment> now = current_;
+  for (Assignment& a : now) {
+    auto it = std::find(original.begin(), original.end(), a.device);
+    if (it == original.end()) return false;
+    a.device = static_cast<int>(it - original.begin());
+  }
+  const Plan current = evaluate_plan(p, "current", now);
+  return best->tokens_per_s(objective_) >= options_.min_gain * current.tokens_per_s(objective_);
 }
 
 std::string Balancer::signature(const std::vector<Assignment>& plan) const {

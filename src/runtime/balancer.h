@@ -18,6 +18,12 @@ struct BalanceOptions {
   bool enabled = true;       // --no-balance turns re-planning off (failover stays on)
   double min_gain = 1.2;     // predicted speed-up a move must promise
   double min_gain_onto_idle = 1.5;  // ...when it gives work to a device the current plan does not use
+  // Re-planning starts only for a poor plan (min_gain worse than another at the profiled speeds)
+  // or a straggler: a device of the plan this many times slower than the median device.
+  double straggler_ratio = 1.5;
+  // ...and the move must save at least this much per token: below it, step times of a fraction of
+  // a millisecond are mostly scheduling noise.
+  double min_saving_s = 0.5e-3;
   int min_steps = 4;         // decode steps every device of the plan must have reported since the last change
   double smoothing = 0.5;    // weight of the newest report in the moving estimates
 };
@@ -33,6 +39,7 @@ struct DeviceEstimate {
   uint64_t memory_bytes = 0;
   double temperature_c = -1, battery = -1;
   bool measured = false;      // has ever reported a decode step
+  std::vector<double> recent; // the last few decode steps' compute times (the estimate is their median)
 };
 
 struct Proposal {
@@ -63,6 +70,8 @@ class Balancer {
 
  private:
   PlanProblem measured_problem(const std::vector<bool>& alive, std::vector<int>* original) const;
+  bool straggler(const std::vector<bool>& alive) const;
+  bool poor_start(const std::vector<bool>& alive) const;
   std::string signature(const std::vector<Assignment>& plan) const;
 
   PlanProblem problem_;  // as profiled

@@ -158,6 +158,27 @@ TEST(Balancer, GivingWorkToAnIdleDeviceNeedsAClearerGain) {
   EXPECT_EQ(ops_of(move->plan.assignments, 0), 0);
 }
 
+TEST(Balancer, SegmentBiasAloneIsNotAStraggler) {
+  // Three identical devices whose factors differ only by the cost model's error per segment (as
+  // measured on the shipped model): no move. A poor plan at the profiled speeds moves at once.
+  PlanProblem p = three_devices();
+  for (PlanDevice& d : p.devices) d.memory_bytes = 3000;
+  p.link = PlanLink{1e12, 0};  // links free: at the profiled speeds every split is as good
+  const std::vector<bool> alive(3, true);
+  Balancer b(p, Objective::kLatency, BalanceOptions{});
+  b.set_current(even());
+  for (int i = 0; i < 8; ++i) run_step(b, even(), {0.51, 0.57, 0.83});
+  EXPECT_FALSE(b.consider(alive)) << "0.83 / 0.57 is not a straggler";
+  PlanProblem slow_links = p;
+  slow_links.link = PlanLink{1e6, 0.005};  // two 5 ms hops: one device is better, at any speed
+  Balancer c(slow_links, Objective::kLatency, BalanceOptions{});
+  c.set_current(even());
+  for (int i = 0; i < 4; ++i) run_step(c, even(), {1, 1, 1});
+  auto move = c.consider(alive);
+  ASSERT_TRUE(move) << "a poor start is re-planned without any straggler";
+  EXPECT_EQ(move->plan.assignments.size(), 1u);
+}
+
 TEST(Balancer, DisabledProposesNothing) {
   BalanceOptions o;
   o.enabled = false;
