@@ -69,14 +69,14 @@ void Balancer::record(int device, const StepReport& r) {
   ++e.steps;
 }
 
-PlanProblem Balancer::measured_problem(const std::vector<bool>& alive, std::vector<int>* original) const {
+PlanProblem Balancer::alive_problem(const std::vector<bool>& alive, bool measured, std::vector<int>* original) const {
   PlanProblem p = problem_;
   p.devices.clear();
   p.op_seconds.clear();
   original->clear();
   for (size_t d = 0; d < problem_.devices.size(); ++d) {
     if (d < alive.size() && !alive[d]) continue;
-    const double f = estimates_[d].measured ? estimates_[d].speed_factor : 1.0;
+    const double f = measured && estimates_[d].measured ? estimates_[d].speed_factor : 1.0;
     p.devices.push_back(problem_.devices[d]);
     std::vector<double> row = problem_.op_seconds[d];
     for (double& s : row) s *= f;
@@ -86,9 +86,19 @@ PlanProblem Balancer::measured_problem(const std::vector<bool>& alive, std::vect
   return p;
 }
 
+std::optional<std::vector<Assignment>> Balancer::current_in(const std::vector<int>& original) const {
+  std::vector<Assignment> now = current_;
+  for (Assignment& a : now) {
+    auto it = std::find(original.begin(), original.end(), a.device);
+    if (it == original.end()) return std::nullopt;  // a device of the plan is gone: failover's business
+    a.device = static_cast<int>(it - original.begin());
+  }
+  return now;
+}
+
 Expected<Plan> Balancer::replan(const std::vector<bool>& alive) const {
   std::vector<int> original;
-  const PlanProblem p = measured_problem(alive, &original);
+  const PlanProblem p = alive_problem(alive, true, &original);
   if (p.devices.empty()) return Status::error("no device is left");
   LINGUA_ASSIGN_OR_RETURN(Plan plan, plan_optimized(p, objective_, Solver::kDp));
   for (Assignment& a : plan.assignments) a.device = original[static_cast<size_t>(a.device)];
@@ -103,17 +113,11 @@ std::optional<Proposal> Balancer::consider(const std::vector<bool>& alive) {
   const bool poor = poor_start(alive);
   if (!poor && !straggler(alive)) return std::nullopt;
   std::vector<int> original;
-  const PlanProblem p = measured_problem(alive, &original);
+  const PlanProblem p = alive_problem(alive, true, &original);
   auto best = plan_optimized(p, objective_, Solver::kDp);
-  if (!best) return std::nullopt;
-  // The current plan priced the same way (device indices into the reduced problem).
-  std::vector<Assignment> now = current_;
-  for (Assignment& a : now) {
-    auto it = std::find(original.begin(), original.end(), a.device);
-    if (it == original.end()) return std::nullopt;  // a device of the plan is gone: failover's business
-    a.device = static_cast<int>(it - original.begin());
-  }
-  const Plan current = evaluate_plan(p, "current", now);
+  const auto now = current_in(original);  // the current plan priced the same way
+  if (!best || !now) return std::nullopt;
+  const Plan current = evaluate_plan(p, "current", *now);
   const double gain = best->tokens_per_s(objective_) / std::max(1e-12, current.tokens_per_s(objective_));
   if (gain < options_.min_gain) return std::nullopt;
   const double saving = 1.0 / std::max(1e-12, current.tokens_per_s(objective_)) - 1.0 / std::max(1e-12, best->tokens_per_s(objective_));
@@ -167,25 +171,12 @@ bool Balancer::straggler(const std::vector<bool>& alive) const {
 // The plan is worse than another even at the profiled speeds (a poor starting plan, say an even
 // split over slow links): worth re-planning whatever the measurements say.
 bool Balancer::poor_start(const std::vector<bool>& alive) const {
-  PlanProblem p = problem_;
   std::vector<int> original;
-  p.devices.clear();
-  p.op_seconds.clear();
-  for (size_t d = 0; d < problem_.devices.size(); ++d) {
-    if (d < alive.size() && !alive[d]) continue;
-    p.devices.push_back(problem_.devices[d]);
-    p.op_seconds.push_back(problem_.op_seconds[d]);
-    original.push_back(static_cast<int>(d));
-  }
+  const PlanProblem p = alive_problem(alive, false, &original);
   auto best = plan_optimized(p, objective_, Solver::kDp);
-  if (!best) return false;
-  std::vector<Assignment> now = current_;
-  for (Assignment& a : now) {
-    auto it = std::find(original.begin(), original.end(), a.device);
-    if (it == original.end()) return false;
-    a.device = static_cast<int>(it - original.begin());
-  }
-  const Plan current = evaluate_plan(p, "current", now);
+  const auto now = current_in(original);
+  if (!best || !now) return false;
+  const Plan current = evaluate_plan(p, "current", *now);
   return best->tokens_per_s(objective_) >= options_.min_gain * current.tokens_per_s(objective_);
 }
 

@@ -69,7 +69,11 @@ class Balancer {
   Objective objective() const { return objective_; }
 
  private:
-  PlanProblem measured_problem(const std::vector<bool>& alive, std::vector<int>* original) const;
+  // The problem on the live devices (*original: their indices in problem_), per-op times scaled
+  // by the measured speed factors when `measured`, as profiled otherwise.
+  PlanProblem alive_problem(const std::vector<bool>& alive, bool measured, std::vector<int>* original) const;
+  // The current plan with device indices into such a problem; nothing when a device of it is gone.
+  std::optional<std::vector<Assignment>> current_in(const std::vector<int>& original) const;
   bool straggler(const std::vector<bool>& alive) const;
   bool poor_start(const std::vector<bool>& alive) const;
   std::string signature(const std::vector<Assignment>& plan) const;

@@ -151,6 +151,16 @@ Expected<SegmentAssignment> parse_assignment(const std::string& text) {
   return a;
 }
 
+std::string to_json(const KvExportRequest& r) { return json{{"keep", {r.keep_first, r.keep_last}}}.dump(); }
+
+Expected<KvExportRequest> parse_kv_export_request(const std::string& text) {
+  LINGUA_ASSIGN_OR_RETURN(json j, parse_object(text, "a KV_EXPORT request"));
+  std::vector<int> keep;
+  LINGUA_TRY(get(j, "keep", keep).with_context("KV_EXPORT request"));
+  if (keep.size() != 2) return Status::error("KV_EXPORT request: 'keep' is not [first, last]");
+  return KvExportRequest{keep[0], keep[1]};
+}
+
 std::string to_json(const StepReport& r) {
   return json{{"sequence", r.sequence},   {"position", r.position},         {"tokens", r.tokens},
               {"compute_s", r.compute_s}, {"wait_s", r.wait_s},             {"link_s", r.link_s},

@@ -74,6 +74,17 @@ std::string to_json(const SegmentAssignment& a);
 // Checks every field (types, ranges, a partition that is contiguous from op 0, the segment within
 // it, peers naming later segments); the error names the field.
 Expected<SegmentAssignment> parse_assignment(const std::string& json);
+// ASSIGN payload for a device with no segment in the new plan: free everything, stay connected.
+inline constexpr const char* kStandbyAssignment = "{\"standby\":true}";
+
+// KV_EXPORT request (head -> worker): the op range the worker keeps in a boundary move; every
+// attention layer outside it is exported. An empty range (first > last) keeps nothing.
+struct KvExportRequest {
+  int keep_first = 0, keep_last = -1;
+};
+std::string to_json(const KvExportRequest& r);
+Expected<KvExportRequest> parse_kv_export_request(const std::string& json);
+
 std::string to_json(const StepReport& r);
 Expected<StepReport> parse_step_report(const std::string& json);
 

@@ -231,7 +231,7 @@ Status RemotePipeline::assign(const Graph& graph, const Partition& partition, co
 }
 
 Status RemotePipeline::standby(size_t d) {
-  LINGUA_TRY(clients_[d].send(encode_frame(bytes_frame(MessageType::kAssign, 0, "{\"standby\":true}"))));
+  LINGUA_TRY(clients_[d].send(encode_frame(bytes_frame(MessageType::kAssign, 0, kStandbyAssignment))));
   return receive_from(d, options_.assign_timeout_ms, MessageType::kAssign).status();
 }
 
@@ -240,14 +240,10 @@ Status RemotePipeline::move_kv(const Partition& partition, const std::vector<int
   for (size_t s = 0; s < holders_.size(); ++s) {
     const auto d = static_cast<size_t>(holders_[s]);
     // The range this device keeps: the segment it holds in the new plan, if any.
-    int keep_first = -1, keep_last = -2;
+    KvExportRequest request;  // keeps nothing unless it holds a segment in the new plan
     for (size_t t = 0; t < holders.size(); ++t)
-      if (static_cast<size_t>(holders[t]) == d) {
-        keep_first = partition.segments()[t].first_op;
-        keep_last = partition.segments()[t].last_op;
-      }
-    const std::string request = "{\"keep\":[" + std::to_string(keep_first) + "," + std::to_string(keep_last) + "]}";
-    LINGUA_TRY(clients_[d].send(encode_frame(bytes_frame(MessageType::kKvExport, 0, request))));
+      if (static_cast<size_t>(holders[t]) == d) request = {partition.segments()[t].first_op, partition.segments()[t].last_op};
+    LINGUA_TRY(clients_[d].send(encode_frame(bytes_frame(MessageType::kKvExport, 0, to_json(request)))));
     for (;;) {
       LINGUA_ASSIGN_OR_RETURN(Frame f, receive_from(d, options_.assign_timeout_ms, MessageType::kKvExport));
       if (f.header.sequence == 0) break;  // {"frames":n}: the last one

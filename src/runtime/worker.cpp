@@ -33,7 +33,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr int kMaxPendingSteps = 256;       // per sequence: more means a confused or hostile peer
 constexpr uint64_t kWeightsAckEvery = 32;  // WEIGHTS pieces between acknowledgements
-constexpr const char* kStandby = "{\"standby\":true}";  // an ASSIGN payload: no segment in the new plan
 
 std::string mib(uint64_t bytes) { return std::to_string((bytes + (1u << 19)) >> 20) + " MiB"; }
 
@@ -114,7 +113,7 @@ class Worker {
         if (!from_head) return log("dropped an ASSIGN from a peer that is not a head");
         head_peer_ = msg.peer;
         const std::string json(f.payload.begin(), f.payload.end());
-        if (json == kStandby) {  // no segment in the new plan: free everything, stay connected
+        if (json == kStandbyAssignment) {  // no segment in the new plan: free everything, stay connected
           if (assignment_) info("stands by: no segment in the new plan");
           release();
           reply(msg.peer, bytes_frame(MessageType::kAssign, 0, "{\"ok\":true}"));
@@ -399,9 +398,9 @@ class Worker {
   // layer: tensor_id = its graph-wide slot, position = positions held), then {"frames":count}.
   void on_kv_export(const Frame& f) {
     if (!assignment_) return report_error(0, "asked for KV caches with no segment assigned");
-    int keep_first = -1, keep_last = -2;
-    if (std::sscanf(std::string(f.payload.begin(), f.payload.end()).c_str(), "{\"keep\":[%d,%d]}", &keep_first, &keep_last) != 2)
-      return report_error(0, "a KV_EXPORT request that is not {\"keep\":[first,last]}");
+    auto request = parse_kv_export_request(std::string(f.payload.begin(), f.payload.end()));
+    if (!request) return report_error(0, request.error());
+    const int keep_first = request->keep_first, keep_last = request->keep_last;
     const Graph& g = model_->graph();
     uint64_t frames = 0;
     for (auto& [id, seq] : sequences_) {

@@ -67,6 +67,17 @@ TEST(Protocol, AssignmentRoundTrip) {
   EXPECT_EQ(b->sequences, a.sequences);
 }
 
+TEST(Protocol, KvExportRequestRoundTripAndGarbage) {
+  auto r = parse_kv_export_request(to_json(KvExportRequest{12, 40}));
+  ASSERT_TRUE(r) << r.error();
+  EXPECT_EQ(r->keep_first, 12);
+  EXPECT_EQ(r->keep_last, 40);
+  auto none = parse_kv_export_request(to_json(KvExportRequest{}));
+  ASSERT_TRUE(none);
+  EXPECT_GT(none->keep_first, none->keep_last) << "the default keeps nothing";
+  for (const char* bad : {"", "{}", "{\"keep\":[1]}", "{\"keep\":\"x\"}", "[1,2]"}) EXPECT_FALSE(parse_kv_export_request(bad)) << bad;
+}
+
 TEST(Protocol, StepReportRoundTripAndBadValues) {
   StepReport r;
   r.sequence = 3, r.position = 17, r.tokens = 1, r.compute_s = 0.0125, r.wait_s = 0.002, r.link_s = 0.0051;
