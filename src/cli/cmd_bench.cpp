@@ -59,6 +59,7 @@ class BenchCommand : public Command {
     if (opts_.batch < 1) return fail(name(), "--batch must be at least 1");
     auto model = Model::load(model_);
     if (!model) return fail(name(), model.error());
+    keep_weights_in_huge_pages(name(), **model);
     auto r = run_bench(**model, opts_);
     if (!r) return fail(name(), r.error());
     // Predictions use the mean decode context of the run: the cache grows from 0 to -n.

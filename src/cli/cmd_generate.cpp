@@ -84,6 +84,7 @@ class GenerateCommand : public Command {
       std::fprintf(stderr, "lingua: running the %s plan from %s as %zu segments in this process\n", plan->name.c_str(),
                    plan_.c_str(), plan->segments.size());
     }
+    if (!cluster) keep_weights_in_huge_pages(name(), **model);
     Generator gen(**model, threads_);
     auto on_text = [&](const std::string& piece) {
       if (json_) return;

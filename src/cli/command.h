@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "model/model.h"
 
 namespace lingua::cli {
 
@@ -39,5 +40,9 @@ int fail(const char* command, const std::string& message);
 constexpr int kMaxThreads = 512;
 std::string check_threads(int threads);
 int default_threads();
+
+// Before decoding in this process: the weights into huge pages (Model::keep_in_huge_pages). A
+// refusal only costs speed; it is said on stderr.
+void keep_weights_in_huge_pages(const char* command, Model& model);
 
 }  // namespace lingua::cli

@@ -14,6 +14,11 @@ int fail(const char* command, const std::string& message) {
   return 1;
 }
 
+void keep_weights_in_huge_pages(const char* command, Model& model) {
+  if (auto moved = model.keep_in_huge_pages(0, model.graph().size() - 1); !moved)
+    std::fprintf(stderr, "lingua %s: the weights stay in 4 KiB pages (%s)\n", command, moved.error().c_str());
+}
+
 std::string check_threads(int threads) {
   if (threads < 1) return "-t must be at least 1 (got " + std::to_string(threads) + ")";
   if (threads > kMaxThreads)

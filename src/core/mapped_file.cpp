@@ -7,8 +7,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 #include <utility>
+
+#include "core/huge_pages.h"
 
 namespace lingua {
 
@@ -29,21 +32,63 @@ Expected<MappedFile> MappedFile::open(const std::string& path) {
   file.path_ = path;
   file.size_ = static_cast<size_t>(st.st_size);
   if (file.size_ > 0) {
-    void* p = ::mmap(nullptr, file.size_, PROT_READ, MAP_PRIVATE, fd, 0);
+    // At a 2 MiB-aligned address, so that file offsets and addresses agree on huge-page blocks.
+    uint8_t* at = reserve_huge_aligned(file.size_);
+    void* p = at ? ::mmap(at, file.size_, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, 0) : MAP_FAILED;
     if (p == MAP_FAILED) {
       const int err = errno;
+      if (at) ::munmap(at, file.size_);
       ::close(fd);
       return Status::error("cannot map '" + path + "': " + std::strerror(err));
     }
     file.data_ = static_cast<const uint8_t*>(p);
   }
-  ::close(fd);
+  file.fd_ = fd;
   return file;
+}
+
+Expected<uint64_t> MappedFile::keep_in_huge_pages(const std::vector<std::pair<uint64_t, uint64_t>>& ranges) {
+  const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  const uint64_t mapped = (size_ + page - 1) / page * page;  // the map's last page is whole
+  const size_t blocks = static_cast<size_t>((mapped + kHugePageBytes - 1) / kHugePageBytes);
+  std::vector<bool> wanted(blocks, false);
+  for (const auto& [begin, end] : ranges) {
+    if (begin > end || end > size_) return Status::error("a range past the end of '" + path_ + "'");
+    // Whole blocks only: the bytes either side stay file pages, so nothing outside is copied.
+    const uint64_t first = (begin + kHugePageBytes - 1) / kHugePageBytes;
+    const uint64_t last = end == size_ ? blocks : end / kHugePageBytes;  // one past
+    for (uint64_t b = first; b < last; ++b) wanted[static_cast<size_t>(b)] = true;
+  }
+  huge_blocks_.resize(blocks, false);
+  uint64_t held = 0;
+  for (size_t b = 0; b < blocks; ++b) {
+    const uint64_t lo = b * kHugePageBytes, n = std::min<uint64_t>(kHugePageBytes, mapped - lo);
+    auto* at = const_cast<uint8_t*>(data_) + lo;
+    if (wanted[b] && !huge_blocks_[b]) {
+      LINGUA_ASSIGN_OR_RETURN(HugePageBuffer buffer, HugePageBuffer::allocate(n));
+      std::memcpy(buffer.data(), at, n);
+      uint8_t* copy = buffer.release();
+      ::mprotect(copy, n, PROT_READ);
+      // Atomically replaces the file's pages of the block by the copy's.
+      if (::mremap(copy, n, n, MREMAP_MAYMOVE | MREMAP_FIXED, at) == MAP_FAILED) {
+        const int err = errno;
+        ::munmap(copy, n);
+        return Status::error(std::string("cannot move a copy into place: ") + std::strerror(err));
+      }
+      huge_blocks_[b] = true;
+    } else if (!wanted[b] && huge_blocks_[b]) {
+      if (::mmap(at, n, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd_, static_cast<off_t>(lo)) == MAP_FAILED)
+        return Status::error("cannot map '" + path_ + "' again: " + std::strerror(errno));
+      huge_blocks_[b] = false;
+    }
+    if (huge_blocks_[b]) held += n;
+  }
+  return held;
 }
 
 MappedFile::MappedFile(MappedFile&& other) noexcept
     : data_(std::exchange(other.data_, nullptr)), size_(std::exchange(other.size_, 0)),
-      path_(std::move(other.path_)) {}
+      path_(std::move(other.path_)), fd_(std::exchange(other.fd_, -1)), huge_blocks_(std::move(other.huge_blocks_)) {}
 
 MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
   if (this != &other) {
@@ -51,6 +96,8 @@ MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
     data_ = std::exchange(other.data_, nullptr);
     size_ = std::exchange(other.size_, 0);
     path_ = std::move(other.path_);
+    fd_ = std::exchange(other.fd_, -1);
+    huge_blocks_ = std::move(other.huge_blocks_);
   }
   return *this;
 }
@@ -59,8 +106,11 @@ MappedFile::~MappedFile() { release(); }
 
 void MappedFile::release() {
   if (data_) ::munmap(const_cast<uint8_t*>(data_), size_);
+  if (fd_ >= 0) ::close(fd_);
   data_ = nullptr;
   size_ = 0;
+  fd_ = -1;
+  huge_blocks_.clear();
 }
 
 }  // namespace lingua

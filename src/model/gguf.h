@@ -106,6 +106,11 @@ class File {
   const std::vector<TensorInfo>& tensors() const { return tensors_; }
   const TensorInfo* find_tensor(const std::string& name) const;
 
+  // Holds exactly the named tensors' data in huge pages (MappedFile::keep_in_huge_pages), tensors
+  // apart only by alignment padding as one range; returns the bytes held. Nothing to do for a
+  // parsed buffer.
+  Expected<uint64_t> keep_in_huge_pages(const std::vector<std::string>& names);
+
  private:
   MappedFile map_;
   std::string path_;

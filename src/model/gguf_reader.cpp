@@ -406,4 +406,18 @@ Expected<std::string> File::get_string_or(const std::string& key, const std::str
   return v ? with_key(path_, key, v->as_string()) : Expected<std::string>(fallback);
 }
 
+Expected<uint64_t> File::keep_in_huge_pages(const std::vector<std::string>& names) {
+  if (!map_.data()) return uint64_t{0};
+  std::vector<std::pair<uint64_t, uint64_t>> ranges;  // [begin, end) in the file
+  for (const std::string& n : names)
+    if (const TensorInfo* t = find_tensor(n)) ranges.emplace_back(data_offset_ + t->offset, data_offset_ + t->offset + t->bytes);
+  std::sort(ranges.begin(), ranges.end());
+  std::vector<std::pair<uint64_t, uint64_t>> merged;
+  for (const auto& r : ranges) {
+    if (!merged.empty() && r.first <= merged.back().second + alignment_) merged.back().second = std::max(merged.back().second, r.second);
+    else merged.push_back(r);
+  }
+  return map_.keep_in_huge_pages(merged);
+}
+
 }  // namespace lingua::gguf

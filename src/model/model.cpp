@@ -1,6 +1,8 @@
 // Model loading: GGUF -> vocabulary/tokenizer -> architecture graph builder.
 #include "model/model.h"
 
+#include <algorithm>
+
 #include "model/arch_builder.h"
 
 namespace lingua {
@@ -46,6 +48,13 @@ uint64_t Model::weight_bytes() const {
   uint64_t total = 0;
   for (const auto& t : file_.tensors()) total += t.bytes;
   return total;
+}
+
+Expected<uint64_t> Model::keep_in_huge_pages(int first_op, int last_op) {
+  std::vector<std::string> names;
+  for (int id = std::max(0, first_op); id <= std::min(last_op, graph_.size() - 1); ++id)
+    for (const WeightRef& w : graph_.op(id).weights) names.push_back(w.tensor);
+  return file_.keep_in_huge_pages(names);
 }
 
 }  // namespace lingua

@@ -25,6 +25,10 @@ class Model {
   const Graph& graph() const { return graph_; }
   int64_t train_context() const { return train_context_; }  // <arch>.context_length
   uint64_t weight_bytes() const;                             // tensor data in the file
+  // Holds exactly the weights ops [first_op, last_op] read in huge pages (gguf::File::
+  // keep_in_huge_pages): decode streams them without the page walks of a 4 KiB file map, and
+  // weights of ops no longer in the range go back to the file. Returns the bytes held.
+  Expected<uint64_t> keep_in_huge_pages(int first_op, int last_op);
 
  private:
   Model() = default;

@@ -28,6 +28,9 @@ struct ClusterPlanOptions {
   Solver solver = Solver::kDp;
   int64_t context = 0;          // KV positions each device holds; 0 = the model's training context
   int64_t train_context = 2048; // the model's
+  // KV positions a decode step is priced at: attention reads grow with it. 0 = half the context
+  // (a long generation's average); a run that knows its length passes its own midpoint.
+  int64_t decode_position = 0;
   double latency_bound_s = 0;   // energy objective; 0 = automatic
   bool refresh_profile = false;
 };

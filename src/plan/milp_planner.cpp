@@ -8,7 +8,7 @@
 //   Only arcs on some path from (0, 0) to (K, n) exist (reachability both ways).
 //   Flow conservation: out - in = 1 at (0, 0), -1 at (K, n), 0 at every other node.
 //   compute_a, link_a: the stage's seconds, priced by stage_cost (solvers.h) as the DP prices them
-//   (every used device pays the link latency, the first one too).
+//   (every used device but the first pays the link latency).
 // Latency: minimize sum_a (compute_a + link_a) x_a. A shortest path: the LP relaxation is integral.
 // Throughput: minimize P >= 0 with, for every position k, sum_{a of k} compute_a x_a <= P and
 //   sum_{a of k} link_a x_a <= P (one arc of k carries the flow: these are its stage's times).

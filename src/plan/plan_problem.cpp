@@ -82,7 +82,7 @@ Plan evaluate_plan(const PlanProblem& p, std::string name, std::vector<Assignmen
     const PlanDevice& d = p.devices[static_cast<size_t>(a.device)];
     a.compute_s = 0;
     for (int i = a.first_op; i <= a.last_op; ++i) a.compute_s += p.op_seconds[static_cast<size_t>(a.device)][static_cast<size_t>(i)];
-    a.link_s = p.link.latency_s + static_cast<double>(p.bytes_into(a.first_op, a.last_op + 1)) / p.link.bytes_per_s;
+    a.link_s = p.link_seconds(p.bytes_into(a.first_op, a.last_op + 1));
     a.memory_bytes = p.memory_of(a.first_op, a.last_op + 1);
     plan.latency_s += a.compute_s + a.link_s;
     plan.period_s = std::max({plan.period_s, a.compute_s, a.link_s});

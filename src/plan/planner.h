@@ -54,6 +54,11 @@ struct PlanProblem {
   // Bytes a segment [b, e) receives per decode token: every tensor produced before b with a
   // reader in [b, e), once.
   uint64_t bytes_into(int b, int e) const;
+  // A segment's link time per decode token: latency plus bytes / bandwidth, and nothing for the
+  // first segment, which receives only token ids from the head beside it.
+  double link_seconds(uint64_t bytes_in) const {
+    return bytes_in == 0 ? 0.0 : link.latency_s + static_cast<double>(bytes_in) / link.bytes_per_s;
+  }
   uint64_t memory_of(int b, int e) const;  // ops [b, e) plus the per-device overhead
 };
 

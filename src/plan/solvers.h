@@ -33,8 +33,7 @@ inline bool stage_fits(const PlanProblem& p, const SegmentTables& t, int d, int 
 }
 inline StageCost stage_cost(const PlanProblem& p, const SegmentTables& t, int d, int b, int e) {
   const auto& sec = t.seconds_prefix[static_cast<size_t>(d)];
-  return {sec[static_cast<size_t>(e)] - sec[static_cast<size_t>(b)],
-          p.link.latency_s + static_cast<double>(t.bytes_into(b, e)) / p.link.bytes_per_s};
+  return {sec[static_cast<size_t>(e)] - sec[static_cast<size_t>(b)], p.link_seconds(t.bytes_into(b, e))};
 }
 
 struct OrderSegment {

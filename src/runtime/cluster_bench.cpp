@@ -15,8 +15,16 @@ int32_t argmax(const std::vector<float>& v) {
   return static_cast<int32_t>(std::max_element(v.begin(), v.end()) - v.begin());
 }
 
+// The same short prompt for every stream; the streams are independent sequences.
+Expected<std::vector<TokenId>> bench_prompt(const Model& model) {
+  TokenizeOptions topt;
+  topt.add_bos = model.vocab().add_bos && model.vocab().bos >= 0;
+  return model.tokenizer().encode("Once upon a time", topt);
+}
+
 Status run_plan(const Model& model, const DevicesFile& devices, const ClusterPlans& plans, const Plan& plan,
-                const ClusterBenchOptions& o, int64_t context, bool balanced, ClusterBenchRow& row) {
+                const ClusterBenchOptions& o, int64_t context, int64_t decode_position, bool balanced,
+                ClusterBenchRow& row) {
   std::vector<PlannedSegment> segments;
   for (const Assignment& a : plan.assignments) {
     const std::string& name = plans.problem.devices[static_cast<size_t>(a.device)].name;
@@ -26,6 +34,7 @@ Status run_plan(const Model& model, const DevicesFile& devices, const ClusterPla
   ClusterRunOptions ro;
   ro.model_path = o.model_path;
   ro.context = std::max<int64_t>(16, context / o.streams);
+  ro.decode_position = decode_position;
   ro.max_sequences = o.streams;
   ro.wire_dtype = o.wire_dtype;
   ro.all_local = true;
@@ -37,10 +46,7 @@ Status run_plan(const Model& model, const DevicesFile& devices, const ClusterPla
     row.links.push_back({segments[static_cast<size_t>(l.from)].device, segments[static_cast<size_t>(l.to)].device, l.bytes});
     row.bytes_per_token += l.bytes;
   }
-  // The same short prompt for every stream; the streams are independent sequences.
-  TokenizeOptions topt;
-  topt.add_bos = model.vocab().add_bos && model.vocab().bos >= 0;
-  LINGUA_ASSIGN_OR_RETURN(std::vector<TokenId> prompt, model.tokenizer().encode("Once upon a time", topt));
+  LINGUA_ASSIGN_OR_RETURN(std::vector<TokenId> prompt, bench_prompt(model));
   const auto n_prompt = static_cast<int64_t>(prompt.size());
   if (n_prompt + o.gen_tokens > ro.context)
     return Status::error("the context per stream (" + std::to_string(ro.context) + ") is too small for the run");
@@ -99,6 +105,10 @@ Expected<std::vector<ClusterBenchRow>> run_cluster_bench(const Model& model, con
   po.context = o.context;
   po.train_context = model.train_context();
   po.refresh_profile = o.refresh_profile;
+  // Predict the run this is: its decode steps read the KV cache at the prompt plus, on average,
+  // half the generated tokens, not at half the context a long generation would reach.
+  LINGUA_ASSIGN_OR_RETURN(std::vector<TokenId> prompt, bench_prompt(model));
+  po.decode_position = static_cast<int64_t>(prompt.size()) + o.gen_tokens / 2;
   DevicesFile scenario = devices;
   for (const SlowdownScenario& sc : o.slowdowns) {
     bool found = false;
@@ -128,7 +138,7 @@ Expected<std::vector<ClusterBenchRow>> run_cluster_bench(const Model& model, con
     if (progress)
       progress("running the " + name + " plan on " + std::to_string(plan->assignments.size()) + " device(s)" +
                (balanced ? ", starting from the even split" : ""));
-    if (Status st = run_plan(model, scenario, plans, *plan, o, context, balanced, row); !st)
+    if (Status st = run_plan(model, scenario, plans, *plan, o, context, po.decode_position, balanced, row); !st)
       return st.with_context("the " + name + " plan");
     rows.push_back(row);
   }

@@ -233,6 +233,7 @@ Expected<ClusterPlans> ClusterRun::price_all(const DevicesFile& devices) const {
   ClusterPlanOptions po;
   po.objective = options_.objective;
   po.context = options_.context;
+  po.decode_position = options_.decode_position;
   po.train_context = model_->train_context();
   // Devices without a memory limit (`--local-devices K` alone) are priced with this machine's
   // memory, and unshaped loopback links (bandwidth 0) as next to free.

@@ -32,6 +32,7 @@ struct PlannedSegment {
 struct ClusterRunOptions {
   std::string model_path;
   int64_t context = 0;
+  int64_t decode_position = 0;  // KV positions decode steps are priced at (0 = half the context)
   int64_t max_batch = 64;
   int max_sequences = 1;
   DType wire_dtype = DType::F32;

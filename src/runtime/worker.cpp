@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -29,6 +30,12 @@
 
 namespace lingua {
 namespace {
+
+double process_cpu_seconds() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
 
 using Clock = std::chrono::steady_clock;
 constexpr int kMaxPendingSteps = 256;       // per sequence: more means a confused or hostile peer
@@ -277,6 +284,12 @@ class Worker {
       for (int to : t.to)
         if (!links_.count(to)) return Status::error("no peer given for segment " + std::to_string(to));
     for (const std::string& k : a.trusted_peers) server_.trust(k, kRolePeer);
+    // Huge pages for the segment's weights (a copy, at the same addresses; after a boundary move
+    // the ops left behind go back to the file): decode streams them every token, and with 4 KiB
+    // file pages a worker that waited between tokens (every stage of a pipeline but the busiest)
+    // pays up to 2x in page walks. Without them the map still works.
+    if (auto moved = model->keep_in_huge_pages(seg.first_op, seg.last_op); !moved)
+      info("keeps its weights in 4 KiB pages: " + moved.error());
     model_ = std::move(model);
     loaded_path_ = path;
     if (!pool_ || pool_->size() != a.threads) pool_ = std::make_unique<ThreadPool>(a.threads);
@@ -479,14 +492,29 @@ class Worker {
     // the extra time is spread over the step as a slower device spends it. One wait at the end
     // would make the step a burst at full speed, competing for this machine's cores with the
     // other emulated devices' bursts, which a real cluster does not do.
+    // The wait scales the CPU time the stretch took (per compute thread), not its wall time: time
+    // this process spent preempted by the other emulated devices on this machine is not work, and
+    // multiplying it by the factor would turn host contention into a slower device. What a sleep
+    // overshoots is owed back by the next waits (pace_debt_s_), so the waits add up to
+    // (factor - 1) times the work however coarse this machine's timers are.
     const bool slow = assignment_->slowdown > 1.0 && decode_tokens_ + (n == 1) >= assignment_->slowdown_after_tokens;
     auto since = t0;
-    auto pace = [&, factor = assignment_->slowdown](bool last) {
-      const auto now = Clock::now();
-      const auto worked = now - since;
-      if (!last && worked < std::chrono::microseconds(500)) return;  // shorter waits are too imprecise
-      std::this_thread::sleep_for(std::chrono::duration_cast<Clock::duration>(worked * (factor - 1.0)));
+    double cpu_since = process_cpu_seconds();
+    auto pace = [&, factor = assignment_->slowdown, threads = pool_->size()](bool last) {
+      const double wall = std::chrono::duration<double>(Clock::now() - since).count();
+      if (!last && wall < 500e-6) return;  // shorter stretches are too short to wait after precisely
+      const double worked = std::min(wall, (process_cpu_seconds() - cpu_since) / threads);
+      pace_debt_s_ += worked * (factor - 1.0);
+      if (pace_debt_s_ > 0) {
+        const auto before = Clock::now();
+        std::this_thread::sleep_for(std::chrono::duration<double>(pace_debt_s_));
+        pace_debt_s_ -= std::chrono::duration<double>(Clock::now() - before).count();
+      }
+      // An overshoot is paid back within a few waits; more than that would be idle time owed
+      // from long ago, which no device gets back.
+      pace_debt_s_ = std::max(pace_debt_s_, -2e-3);
       since = Clock::now();
+      cpu_since = process_cpu_seconds();
     };
     ex.set_after_op(slow ? std::function<void()>([&] { pace(false); }) : nullptr);
     const Status ran = ex.forward(st.tokens->data(), n, pos0, *pool_, logits_, false);
@@ -542,6 +570,7 @@ class Worker {
   std::map<uint64_t, SequenceState> sequences_;
   std::vector<float> logits_;
   int64_t decode_tokens_ = 0;
+  double pace_debt_s_ = 0;  // emulated slowdown: wait still owed (< 0: overslept)
   std::string loaded_path_;  // the file model_ maps
   std::unique_ptr<SparseFileReceiver> receiver_;  // weights arriving from the head
   uint64_t receiver_hash_ = 0, pieces_ = 0, last_logged_ = 0;
