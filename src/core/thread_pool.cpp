@@ -49,7 +49,7 @@ void ThreadPool::worker_loop(int index) {
   for (;;) {
     // Spin a little: the next op usually arrives within microseconds.
     int spins = 0;
-    while (generation_.load(std::memory_order_acquire) == seen && spins < 20000) {
+    while (generation_.load(std::memory_order_acquire) == seen && spins < 20000 && !resting_.load(std::memory_order_acquire)) {
       LINGUA_PAUSE();
       ++spins;
     }
@@ -71,6 +71,7 @@ void ThreadPool::parallel_for(int64_t n, const RangeFn& fn, int64_t grain) {
     fn(0, n, 0);
     return;
   }
+  resting_.store(false, std::memory_order_release);
   job_ = &fn;
   job_n_ = n;
   job_grain_ = grain;

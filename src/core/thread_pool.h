@@ -27,6 +27,11 @@ class ThreadPool {
   // them in parallel; returns when all are done. Not reentrant.
   void parallel_for(int64_t n, const RangeFn& fn, int64_t grain = 1);
 
+  // No work is coming soon (a step is done): idle workers stop spinning and sleep at once,
+  // leaving the cores to the threads that send the step's results. The next parallel_for
+  // wakes them as usual.
+  void rest() { resting_.store(true, std::memory_order_release); }
+
   // Largest sensible thread count on this machine.
   static int hardware_threads();
 
@@ -43,6 +48,7 @@ class ThreadPool {
   int64_t job_grain_ = 1;
   std::atomic<uint64_t> generation_{0};
   std::atomic<int> pending_{0};
+  std::atomic<bool> resting_{false};
   bool stop_ = false;
 };
 

@@ -171,13 +171,19 @@ bool Balancer::straggler(const std::vector<bool>& alive) const {
 // The plan is worse than another even at the profiled speeds (a poor starting plan, say an even
 // split over slow links): worth re-planning whatever the measurements say.
 bool Balancer::poor_start(const std::vector<bool>& alive) const {
+  std::string key = signature(current_);
+  for (bool a : alive) key += a ? '1' : '0';
+  if (key == poor_start_key_) return poor_start_value_;
+  poor_start_key_ = key;
+  poor_start_value_ = false;
   std::vector<int> original;
   const PlanProblem p = alive_problem(alive, false, &original);
   auto best = plan_optimized(p, objective_, Solver::kDp);
   const auto now = current_in(original);
   if (!best || !now) return false;
   const Plan current = evaluate_plan(p, "current", *now);
-  return best->tokens_per_s(objective_) >= options_.min_gain * current.tokens_per_s(objective_);
+  poor_start_value_ = best->tokens_per_s(objective_) >= options_.min_gain * current.tokens_per_s(objective_);
+  return poor_start_value_;
 }
 
 std::string Balancer::signature(const std::vector<Assignment>& plan) const {

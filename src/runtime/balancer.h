@@ -84,6 +84,10 @@ class Balancer {
   std::vector<Assignment> current_;
   std::vector<DeviceEstimate> estimates_;
   std::set<std::string> left_;  // plans moved away from
+  // poor_start's answer depends only on the plan and which devices live (profiled speeds), and it
+  // solves the planner's DP: asked after every step, it is worked out once per (plan, alive).
+  mutable std::string poor_start_key_;
+  mutable bool poor_start_value_ = false;
 };
 
 // "a: ops 0..120, c: ops 121..482", for logs.

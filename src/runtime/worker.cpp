@@ -519,6 +519,7 @@ class Worker {
     ex.set_after_op(slow ? std::function<void()>([&] { pace(false); }) : nullptr);
     const Status ran = ex.forward(st.tokens->data(), n, pos0, *pool_, logits_, false);
     ex.set_after_op(nullptr);
+    pool_->rest();  // the sends below need a core more than a spinning idle worker does
     LINGUA_TRY(ran);
     if (slow) pace(true);
     if (n == 1) ++decode_tokens_;
