@@ -208,7 +208,9 @@ Status write_bar_chart_png(const std::string& path, const std::string& title, co
   static const Rgb colours[] = {{78, 121, 167}, {170, 170, 170}, {242, 142, 43}, {89, 161, 79}};
   const int bar_w = 48, gap = 40, left = 40, top = 70, plot_h = 300;
   const int per_group = static_cast<int>(series.size()) * bar_w;
-  const int width = std::max(520, left * 2 + static_cast<int>(groups.size()) * (per_group + gap));
+  // Wide enough for the title too: a long one ("4 stream(s), throughput objective") was cut off.
+  const int width = std::max({520, left * 2 + static_cast<int>(groups.size()) * (per_group + gap),
+                              left + Canvas::text_width(title, 2) + 12});
   Canvas c(width, top + plot_h + 60);
   double vmax = 0;
   for (const BarGroup& g : groups)

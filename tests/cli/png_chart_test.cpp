@@ -226,5 +226,20 @@ TEST(PngChart, BarChartStillWritesAValidPng) {
   EXPECT_EQ(p.height, 430u);
 }
 
+TEST(PngChart, BarChartIsWideEnoughForALongTitle) {
+  const fs::path path = scratch("bars-long-title.png");
+  const std::string title = "tokens/s, 4 stream(s), throughput objective, a title longer than the bars";
+  ASSERT_TRUE(write_bar_chart_png(path.string(), title, {"measured", "predicted"}, {{"even", {10, 12}}}).is_ok());
+  Picture p;
+  ASSERT_NO_FATAL_FAILURE(read_png(path, &p));
+  EXPECT_GE(p.width, title.size() * 12);  // 12 pixels per character at the title's scale
+  // The title's last characters are drawn: some pixel of its row band near the right edge is ink.
+  bool ink = false;
+  const int right = static_cast<int>(p.width);
+  for (int y = 12; y < 26 && !ink; ++y)
+    for (int x = right - 40; x < right - 12 && !ink; ++x) ink = p.at(x, y)[0] < 128;
+  EXPECT_TRUE(ink);
+}
+
 }  // namespace
 }  // namespace lingua::cli
