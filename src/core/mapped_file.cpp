@@ -6,14 +6,31 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <string>
 #include <utility>
 
 #include "core/huge_pages.h"
 
 namespace lingua {
+namespace {
+
+// MemAvailable from /proc/meminfo (free memory plus what the kernel can reclaim), 0 if unknown.
+uint64_t available_memory_bytes() {
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key;
+  uint64_t kib = 0;
+  while (meminfo >> key >> kib) {
+    if (key == "MemAvailable:") return kib * 1024;
+    meminfo.ignore(64, '\n');
+  }
+  return 0;
+}
+
+}  // namespace
 
 Expected<MappedFile> MappedFile::open(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -60,6 +77,15 @@ Expected<uint64_t> MappedFile::keep_in_huge_pages(const std::vector<std::pair<ui
     for (uint64_t b = first; b < last; ++b) wanted[static_cast<size_t>(b)] = true;
   }
   huge_blocks_.resize(blocks, false);
+  // The copy is anonymous memory, which cannot be paged out like the file's pages: a model that
+  // only just fits (or does not fit) stays mapped from the file rather than risk the OOM killer.
+  uint64_t adding = 0;
+  for (size_t b = 0; b < blocks; ++b)
+    if (wanted[b] && !huge_blocks_[b]) adding += std::min<uint64_t>(kHugePageBytes, mapped - b * kHugePageBytes);
+  const uint64_t available = available_memory_bytes();
+  if (adding > 0 && available > 0 && adding > available / 10 * 8)
+    return Status::error("holding " + std::to_string(adding >> 20) + " MiB more in huge pages would leave too little of the " +
+                         std::to_string(available >> 20) + " MiB of memory available");
   uint64_t held = 0;
   for (size_t b = 0; b < blocks; ++b) {
     const uint64_t lo = b * kHugePageBytes, n = std::min<uint64_t>(kHugePageBytes, mapped - lo);
