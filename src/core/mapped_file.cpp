@@ -64,7 +64,8 @@ Expected<MappedFile> MappedFile::open(const std::string& path) {
   return file;
 }
 
-Expected<uint64_t> MappedFile::keep_in_huge_pages(const std::vector<std::pair<uint64_t, uint64_t>>& ranges) {
+Expected<uint64_t> MappedFile::keep_in_huge_pages(const std::vector<std::pair<uint64_t, uint64_t>>& ranges,
+                                                  uint64_t memory_available) {
   const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
   const uint64_t mapped = (size_ + page - 1) / page * page;  // the map's last page is whole
   const size_t blocks = static_cast<size_t>((mapped + kHugePageBytes - 1) / kHugePageBytes);
@@ -82,7 +83,7 @@ Expected<uint64_t> MappedFile::keep_in_huge_pages(const std::vector<std::pair<ui
   uint64_t adding = 0;
   for (size_t b = 0; b < blocks; ++b)
     if (wanted[b] && !huge_blocks_[b]) adding += std::min<uint64_t>(kHugePageBytes, mapped - b * kHugePageBytes);
-  const uint64_t available = available_memory_bytes();
+  const uint64_t available = memory_available > 0 ? memory_available : available_memory_bytes();
   if (adding > 0 && available > 0 && adding > available / 10 * 8)
     return Status::error("holding " + std::to_string(adding >> 20) + " MiB more in huge pages would leave too little of the " +
                          std::to_string(available >> 20) + " MiB of memory available");

@@ -32,8 +32,10 @@ class MappedFile {
   // Decode streams every weight once per token; with 4 KiB pages of a file, the page walks (two
   // levels of them in a VM) after the weights went cold make that up to 2x slower. Returns the
   // bytes now held in huge pages; an error leaves every block readable with the same bytes. It
-  // refuses to add more than 80% of the memory available: anonymous memory cannot be paged out.
-  Expected<uint64_t> keep_in_huge_pages(const std::vector<std::pair<uint64_t, uint64_t>>& ranges);
+  // refuses to add more than 80% of the memory available (`memory_available`, 0 = MemAvailable
+  // from /proc/meminfo): anonymous memory cannot be paged out.
+  Expected<uint64_t> keep_in_huge_pages(const std::vector<std::pair<uint64_t, uint64_t>>& ranges,
+                                        uint64_t memory_available = 0);
 
  private:
   void release();

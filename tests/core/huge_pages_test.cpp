@@ -90,6 +90,18 @@ TEST(MappedFile, KeepsExactlyTheWholeBlocksOfItsRangesInHugePagesWithTheSameByte
   EXPECT_TRUE(same_bytes());
   EXPECT_EQ(mapping_of(data + size - 1), path.string());
 
+  // More than 80% of the memory available: refused, and the map stays the file's.
+  auto too_much = file->keep_in_huge_pages({{0, size}}, 8u << 20);
+  ASSERT_FALSE(too_much);
+  EXPECT_NE(too_much.error().find("memory available"), std::string::npos) << too_much.error();
+  EXPECT_TRUE(same_bytes());
+  EXPECT_EQ(mapping_of(data + (3u << 20)), path.string());
+  held = file->keep_in_huge_pages({{0, size}}, 10u << 20);  // its 7 MiB fit in 80% of 10 MiB
+  ASSERT_TRUE(held) << held.error();
+  EXPECT_TRUE(same_bytes());
+  held = file->keep_in_huge_pages({});
+  ASSERT_TRUE(held);
+
   auto past = file->keep_in_huge_pages({{0, size + 1}});
   ASSERT_FALSE(past);
   EXPECT_NE(past.error().find("past the end"), std::string::npos);
