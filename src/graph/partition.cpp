@@ -85,6 +85,13 @@ std::vector<Transmission> transmission_map(const Graph& graph, const Partition& 
   return map;
 }
 
+std::vector<std::string> segment_tensors(const Graph& graph, const Segment& segment) {
+  std::set<std::string> names;
+  for (int id = segment.first_op; id <= segment.last_op; ++id)
+    for (const WeightRef& w : graph.op(id).weights) names.insert(w.tensor);
+  return {names.begin(), names.end()};
+}
+
 uint64_t segment_weight_bytes(const Graph& graph, const Segment& segment) {
   std::set<std::string> seen;
   uint64_t total = 0;

@@ -52,5 +52,7 @@ std::vector<Transmission> transmission_map(const Graph& graph, const Partition& 
 // Bytes of file tensors a segment needs: every tensor its ops read, each counted once (a tied
 // embedding used by the first and the last segment counts in both).
 uint64_t segment_weight_bytes(const Graph& graph, const Segment& segment);
+// The names of those tensors, sorted, each once.
+std::vector<std::string> segment_tensors(const Graph& graph, const Segment& segment);
 
 }  // namespace lingua

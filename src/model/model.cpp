@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "graph/partition.h"
 #include "model/arch_builder.h"
 
 namespace lingua {
@@ -51,10 +52,7 @@ uint64_t Model::weight_bytes() const {
 }
 
 Expected<uint64_t> Model::keep_in_huge_pages(int first_op, int last_op) {
-  std::vector<std::string> names;
-  for (int id = std::max(0, first_op); id <= std::min(last_op, graph_.size() - 1); ++id)
-    for (const WeightRef& w : graph_.op(id).weights) names.push_back(w.tensor);
-  return file_.keep_in_huge_pages(names);
+  return file_.keep_in_huge_pages(segment_tensors(graph_, Segment{std::max(0, first_op), std::min(last_op, graph_.size() - 1)}));
 }
 
 }  // namespace lingua

@@ -10,7 +10,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
-#include <set>
 
 namespace lingua {
 
@@ -45,11 +44,8 @@ Expected<uint64_t> hash_tensors(const gguf::File& file, const std::vector<std::s
 }
 
 Expected<SegmentWeights> segment_weights(const gguf::File& file, const Graph& graph, const Segment& segment) {
-  std::set<std::string> names;
-  for (int id = segment.first_op; id <= segment.last_op; ++id)
-    for (const WeightRef& w : graph.op(id).weights) names.insert(w.tensor);
   SegmentWeights r;
-  r.tensors.assign(names.begin(), names.end());
+  r.tensors = segment_tensors(graph, segment);
   for (const std::string& n : r.tensors)
     if (const gguf::TensorInfo* t = file.find_tensor(n)) r.data_bytes += t->bytes;
   LINGUA_ASSIGN_OR_RETURN(r.hash, hash_tensors(file, r.tensors));
