@@ -10,21 +10,12 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "core/system_memory.h"
 #include "core/thread_pool.h"
 #include "plan/compute_profile.h"
 
 namespace lingua {
 namespace {
-
-uint64_t mem_available() {
-  std::ifstream in("/proc/meminfo");
-  std::string key;
-  uint64_t kib = 0;
-  std::string unit;
-  while (in >> key >> kib >> unit)
-    if (key == "MemAvailable:") return kib * 1024;
-  return 0;
-}
 
 // Bumped when the measurement changes, so caches made the old way are measured again.
 // 2: weights streamed from a region larger than the last-level cache. 3: medians, not bests.
@@ -65,14 +56,14 @@ Expected<LocalProfile> local_profile(int threads, bool refresh) {
   if (threads < 1) return Status::error("a profile needs at least one thread");
   const std::string path = profile_cache_dir() + "/profile-t" + std::to_string(threads) + ".json";
   LocalProfile p;
-  p.memory_available_bytes = mem_available();
+  p.memory_available_bytes = available_memory_bytes();
   if (!refresh) {
     std::ifstream in(path);
     if (in) {
       try {
         if (from_json(nlohmann::json::parse(in), p) && p.threads == threads) {
           p.source = "cached in " + path;
-          p.memory_available_bytes = mem_available();
+          p.memory_available_bytes = available_memory_bytes();
           return p;
         }
       } catch (const nlohmann::json::exception&) {
