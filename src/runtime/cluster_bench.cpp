@@ -23,8 +23,8 @@ Expected<std::vector<TokenId>> bench_prompt(const Model& model) {
 }
 
 Status run_plan(const Model& model, const DevicesFile& devices, const ClusterPlans& plans, const Plan& plan,
-                const ClusterBenchOptions& o, int64_t context, int64_t decode_position, bool balanced,
-                ClusterBenchRow& row) {
+                const ClusterBenchOptions& o, int64_t context, const std::vector<TokenId>& prompt,
+                int64_t decode_position, bool balanced, ClusterBenchRow& row) {
   std::vector<PlannedSegment> segments;
   for (const Assignment& a : plan.assignments) {
     const std::string& name = plans.problem.devices[static_cast<size_t>(a.device)].name;
@@ -46,7 +46,6 @@ Status run_plan(const Model& model, const DevicesFile& devices, const ClusterPla
     row.links.push_back({segments[static_cast<size_t>(l.from)].device, segments[static_cast<size_t>(l.to)].device, l.bytes});
     row.bytes_per_token += l.bytes;
   }
-  LINGUA_ASSIGN_OR_RETURN(std::vector<TokenId> prompt, bench_prompt(model));
   const auto n_prompt = static_cast<int64_t>(prompt.size());
   if (n_prompt + o.gen_tokens > ro.context)
     return Status::error("the context per stream (" + std::to_string(ro.context) + ") is too small for the run");
@@ -138,7 +137,7 @@ Expected<std::vector<ClusterBenchRow>> run_cluster_bench(const Model& model, con
     if (progress)
       progress("running the " + name + " plan on " + std::to_string(plan->assignments.size()) + " device(s)" +
                (balanced ? ", starting from the even split" : ""));
-    if (Status st = run_plan(model, scenario, plans, *plan, o, context, po.decode_position, balanced, row); !st)
+    if (Status st = run_plan(model, scenario, plans, *plan, o, context, prompt, po.decode_position, balanced, row); !st)
       return st.with_context("the " + name + " plan");
     rows.push_back(row);
   }
