@@ -26,7 +26,7 @@ class WorkerCommand : public Command {
     app.add_option("--name", name_, "this device's name in messages")->capture_default_str();
     app.add_option("--keys", keys_,
                    "key directory: lingua.key (this worker, made when missing) and heads/*.pub (the heads it "
-                   "accepts); default $LINGUA_KEYS or ~/.config/lingua/keys");
+                   "accepts, read again every 2 s; made empty when missing); default $LINGUA_KEYS or ~/.config/lingua/keys");
     app.add_option("--models", models_, "directory of model files this worker may use (matched by content, not name)");
     app.add_flag("--insecure", insecure_, "no encryption or authentication (loopback only, see --allow-insecure-network)");
     app.add_flag("--allow-insecure-network", allow_insecure_network_, "allow --insecure on a non-loopback address");
@@ -54,18 +54,28 @@ class WorkerCommand : public Command {
       if (!own) return fail(name(), own.error());
       o.channel.own = *own;
       if (made)
-        std::fprintf(stderr, "lingua worker: made this worker's key pair in %s; its public key (give it to heads as workers/%s.pub):\n%s\n",
-                     dir.c_str(), name_.c_str(), own->public_key.c_str());
-      o.trusted_dir = (std::filesystem::path(dir) / "heads").string();
-      auto heads = load_authorized_keys(o.trusted_dir);
-      if (heads) {
-        o.channel.authorized = *heads;
-      } else {
-        o.channel.authorized_may_grow = true;
         std::fprintf(stderr,
-                     "lingua worker: no head keys in %s yet: every head is refused until its lingua.pub is copied there "
-                     "(the folder is read again every 2 s)\n",
-                     o.trusted_dir.c_str());
+                     "lingua worker: made this worker's key pair in %s (a new identity); its public key, for each head "
+                     "as workers/%s.pub in the head's keys directory:\n%s\n",
+                     dir.c_str(), name_.c_str(), own->public_key.c_str());
+      const std::filesystem::path heads = std::filesystem::path(dir) / "heads";
+      if (exit_after_session_) {
+        // Started by a head for one session: its key folder is removed once read, so not watched.
+        auto keys = load_authorized_keys(heads);
+        if (!keys) return fail(name(), keys.error());
+        o.channel.authorized = keys->keys;
+      } else {
+        // Read again every 2 s by the worker (keys added are admitted, removed ones revoked),
+        // which also says when it holds no key yet.
+        std::error_code ec;
+        if (!std::filesystem::exists(heads, ec)) {
+          std::filesystem::create_directories(heads, ec);
+          if (ec) return fail(name(), "cannot create " + heads.string() + " for the keys of the heads it accepts: " + ec.message());
+          std::fprintf(stderr, "lingua worker: made %s: copy there the lingua.pub of each head this worker accepts\n",
+                       heads.string().c_str());
+        }
+        o.trusted_dir = heads.string();
+        o.channel.authorized_may_grow = true;
       }
     }
     std::signal(SIGINT, on_stop_signal);

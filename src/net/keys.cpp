@@ -47,10 +47,9 @@ Expected<KeyFile> parse_key_file(const fs::path& path) {
   std::error_code ec;
   const auto st = fs::status(path, ec);
   if (ec || !fs::exists(st)) {
-    std::string msg = "key file ";
-    msg += quoted(path);
-    msg += " does not exist (create one with `lingua keygen -o DIR`)";
-    return Status::error(msg);
+    // No advice here: for a peer's public key, `lingua keygen` would only make a new key the
+    // peer does not have; the callers know whose key it is and say what to do.
+    return Status::error(cat("key file ", quoted(path), " does not exist"));
   }
   if (!fs::is_regular_file(st)) return Status::error(quoted(path) + " is not a key file (not a regular file)");
   std::ifstream in(path, std::ios::binary);
@@ -232,7 +231,7 @@ Expected<std::string> load_public_key(const fs::path& pub_file) {
   return f.public_key;
 }
 
-Expected<std::vector<std::string>> load_authorized_keys(const fs::path& dir) {
+Expected<AuthorizedKeys> load_authorized_keys(const fs::path& dir) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) {
     if (!fs::exists(dir, ec)) return Status::error(cat("keys directory ", quoted(dir), " does not exist"));
@@ -244,19 +243,20 @@ Expected<std::vector<std::string>> load_authorized_keys(const fs::path& dir) {
   }
   if (ec) return Status::error(cat("cannot list ", quoted(dir), ": ", ec.message()));
   std::sort(files.begin(), files.end());
-  std::vector<std::string> keys;
+  AuthorizedKeys out;
   std::set<std::string> seen;
   for (const auto& f : files) {
-    LINGUA_ASSIGN_OR_RETURN(std::string k, load_public_key(f));
-    if (seen.insert(k).second) keys.push_back(std::move(k));
+    auto k = load_public_key(f);
+    if (!k) {
+      out.skipped.push_back(k.error());  // parse_key_file's errors name the file
+      continue;
+    }
+    if (seen.insert(*k).second) {
+      out.keys.push_back(std::move(*k));
+      out.files.push_back(f);
+    }
   }
-  if (keys.empty()) {
-    std::string msg = "no *.pub public keys in ";
-    msg += quoted(dir);
-    msg += " (copy there the NAME.pub file `lingua keygen` made for each head to accept)";
-    return Status::error(msg);
-  }
-  return keys;
+  return out;
 }
 
 }  // namespace lingua

@@ -52,9 +52,17 @@ Expected<KeyPair> load_keypair(const std::filesystem::path& key_file);
 // key is read).
 Expected<std::string> load_public_key(const std::filesystem::path& pub_file);
 
-// The public keys of every *.pub file in `dir` (sorted by file name, duplicates removed): the
-// heads a worker accepts. An error when `dir` is missing, a file is garbled, or there is none.
-Expected<std::vector<std::string>> load_authorized_keys(const std::filesystem::path& dir);
+// The heads a worker accepts: the public keys of the *.pub files in a directory. A file that
+// holds no valid key is skipped, not fatal: one stray file must not lock every head out.
+struct AuthorizedKeys {
+  std::vector<std::string> keys;              // sorted by file name, duplicates removed
+  std::vector<std::filesystem::path> files;   // the file each key came from (its first one)
+  std::vector<std::string> skipped;           // one message per unusable *.pub file, naming it and why
+};
+
+// Reads every *.pub file of `dir`. An error only when `dir` is missing, not a directory, or
+// cannot be listed; no keys at all is an empty result (every head is refused).
+Expected<AuthorizedKeys> load_authorized_keys(const std::filesystem::path& dir);
 
 // DIR/NAME.key and DIR/NAME.pub.
 std::filesystem::path secret_key_path(const std::filesystem::path& dir, const std::string& name);

@@ -93,19 +93,37 @@ Expected<std::vector<zmq::message_t>> receive_message(zmq::socket_t& s, size_t w
 }
 
 // Answers ZAP requests on inproc://zeromq.zap.01 of one context until the context shuts down.
+// Head keys and peer-worker keys are two sets: the head keys are replaced whenever the worker
+// reads its heads/ folder again (so a removed key is revoked), peer keys are only ever added for
+// an assignment. A key's role is looked up again for every message received, so a revoked head
+// that is still connected gets nothing through either.
 class ZapHandler {
  public:
-  ZapHandler(zmq::context_t& ctx, const std::vector<std::string>& authorized, bool log)
-      : socket_(ctx, zmq::socket_type::rep), log_(log) {
-    for (const auto& k : authorized) allowed_[k] = kRoleHead;
+  ZapHandler(zmq::context_t& ctx, const std::vector<std::string>& heads, bool log)
+      : socket_(ctx, zmq::socket_type::rep), heads_(heads.begin(), heads.end()), log_(log) {
     socket_.set(zmq::sockopt::linger, 0);
     socket_.bind(kZapEndpoint);
   }
-  // Admits `key` from now on with `role` (the User-Id its messages carry); a head key stays a head.
+  // Admits `key` from now on with `role`; a key that is both counts as a head.
   void trust(const std::string& key, const std::string& role) {
     std::lock_guard<std::mutex> lock(mutex_);
-    auto [it, fresh] = allowed_.try_emplace(key, role);
-    if (!fresh && role == kRoleHead) it->second = role;
+    (role == kRoleHead ? heads_ : peers_).insert(key);
+  }
+  void set_heads(const std::vector<std::string>& keys) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    heads_ = std::set<std::string>(keys.begin(), keys.end());
+  }
+  // kRoleHead, kRolePeer, or "" for a key admitted by neither (any more).
+  std::string role_of(const std::string& key) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return role_locked(key);
+  }
+  // A message from a connection whose key was revoked after it was admitted: dropped, and said
+  // once a minute per key.
+  void note_revoked(const std::string& key) {
+    if (log_ && should_log("revoked " + key))
+      std::fprintf(stderr, "lingua worker: dropped a message from a connection whose key (%.8s...) is no longer authorized\n",
+                   key.c_str());
   }
   void start() { thread_ = std::thread([this] { run(); }); }
   void join() {
@@ -137,23 +155,22 @@ class ZapHandler {
   void reply(const std::vector<zmq::message_t>& req) {
     // Request: version, request id, domain, address, identity, mechanism, credentials...
     const auto text = [&](size_t i) { return i < req.size() ? req[i].to_string() : std::string(); };
-    std::string code = "400", status = "key not authorized", role;
+    std::string code = "400", status = "key not authorized", user;
     if (req.size() < 6 || text(0) != "1.0") {
       code = "500";
       status = "malformed ZAP request";
     } else if (text(5) != "CURVE") {
       status = "CURVE required";
     } else if (req.size() >= 7 && req[6].size() == 32) {
-      std::lock_guard<std::mutex> lock(mutex_);
-      auto it = allowed_.find(z85_key(req[6].data()));
-      if (it != allowed_.end()) {
+      const std::string key = z85_key(req[6].data());
+      if (!role_of(key).empty()) {
         code = "200";
         status = "OK";
-        role = it->second;
+        user = key;  // the User-Id every message of the connection carries: its role is looked up per message
       }
     }
     if (code != "200") note_refusal(text(3), req.size() >= 7 && req[6].size() == 32 ? z85_key(req[6].data()) : "");
-    const std::string parts[6] = {"1.0", text(1), code, status, role, ""};
+    const std::string parts[6] = {"1.0", text(1), code, status, user, ""};
     for (int i = 0; i < 6; ++i)
       socket_.send(zmq::buffer(parts[i]), i < 5 ? zmq::send_flags::sndmore : zmq::send_flags::none);
   }
@@ -162,20 +179,33 @@ class ZapHandler {
   // client reconnects every 100 ms and would flood the log otherwise.
   void note_refusal(const std::string& address, const std::string& key) {
     refused_.fetch_add(1);
-    if (!log_) return;
-    const auto now = Clock::now();
-    auto [it, fresh] = last_logged_.try_emplace(address + " " + key, now);
-    if (!fresh && now - it->second < std::chrono::minutes(1)) return;
-    it->second = now;
-    if (last_logged_.size() > 4096) last_logged_.clear();
+    if (!log_ || !should_log(address + " " + key)) return;
     std::fprintf(stderr, "lingua worker: refused a connection from %s: key not authorized\n",
                  address.empty() ? "an unknown address" : address.c_str());
   }
 
+  std::string role_locked(const std::string& key) const {
+    if (heads_.count(key)) return kRoleHead;
+    if (peers_.count(key)) return kRolePeer;
+    return "";
+  }
+
+  // At most once a minute per `what`.
+  bool should_log(const std::string& what) {
+    std::lock_guard<std::mutex> lock(log_mutex_);
+    const auto now = Clock::now();
+    auto [it, fresh] = last_logged_.try_emplace(what, now);
+    if (!fresh && now - it->second < std::chrono::minutes(1)) return false;
+    it->second = now;
+    if (last_logged_.size() > 4096) last_logged_.clear();
+    return true;
+  }
+
   zmq::socket_t socket_;
   std::mutex mutex_;
-  std::map<std::string, std::string> allowed_;  // Z85 key -> role
+  std::set<std::string> heads_, peers_;  // Z85 keys
   bool log_;
+  std::mutex log_mutex_;  // last_logged_: the ZAP thread and the receiving thread both log
   std::atomic<uint64_t> refused_{0};
   std::map<std::string, Clock::time_point> last_logged_;
   std::thread thread_;
@@ -259,6 +289,13 @@ Expected<Server> Server::bind(const std::string& endpoint, const ChannelOptions&
     LINGUA_TRY(setopt_int(s, ZMQ_ROUTER_MANDATORY, 1, "router-mandatory"));
     LINGUA_TRY(setopt_int(s, ZMQ_HANDSHAKE_IVL, 10000, "handshake interval"));
     LINGUA_TRY(setopt(s, ZMQ_MAXMSGSIZE, &max_bytes, sizeof max_bytes, "maximum message size"));
+    if (options.heartbeat_ms > 0) {
+      // A client whose machine vanished sends no FIN: without heartbeats its connection would
+      // look alive for as long as TCP keeps it, and Server::connected could not tell.
+      LINGUA_TRY(setopt_int(s, ZMQ_HEARTBEAT_IVL, options.heartbeat_ms, "heartbeat interval"));
+      LINGUA_TRY(setopt_int(s, ZMQ_HEARTBEAT_TIMEOUT, 3 * options.heartbeat_ms, "heartbeat timeout"));
+      LINGUA_TRY(setopt_int(s, ZMQ_HEARTBEAT_TTL, 3 * options.heartbeat_ms, "heartbeat TTL"));
+    }
     if (!options.insecure) {
       const std::string secret = binary_key(options.own.secret_key);
       LINGUA_TRY(setopt_int(s, ZMQ_CURVE_SERVER, 1, "CURVE server mode"));
@@ -280,27 +317,40 @@ Expected<Server> Server::bind(const std::string& endpoint, const ChannelOptions&
 }
 
 Expected<std::pair<std::string, std::vector<uint8_t>>> Server::receive(int timeout_ms) {
-  try {
-    // [peer id, payload] only; anything else is dropped.
-    LINGUA_ASSIGN_OR_RETURN(auto parts, receive_message(*impl_->router, 2, timeout_ms, cat("no message on ", impl_->endpoint)));
-    const auto* p = static_cast<const uint8_t*>(parts[1].data());
-    return std::make_pair(parts[0].to_string(), std::vector<uint8_t>(p, p + parts[1].size()));
-  } catch (const zmq::error_t& e) {
-    return Status::error(cat("receiving on ", impl_->endpoint, ": ", e.what()));
-  }
+  LINGUA_ASSIGN_OR_RETURN(Received r, receive_from(timeout_ms));
+  return std::make_pair(std::move(r.peer), std::move(r.payload));
 }
 
 Expected<Received> Server::receive_from(int timeout_ms) {
+  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms < 0 ? 0 : timeout_ms);
   try {
-    LINGUA_ASSIGN_OR_RETURN(auto parts, receive_message(*impl_->router, 2, timeout_ms, cat("no message on ", impl_->endpoint)));
-    Received r;
-    r.peer = parts[0].to_string();
-    // The ZAP handler's User-Id; plain mode has none, and everyone there counts as a head.
-    const char* user = impl_->zap ? zmq_msg_gets(parts[1].handle(), "User-Id") : nullptr;
-    r.role = user ? user : (impl_->zap ? "" : kRoleHead);
-    const auto* p = static_cast<const uint8_t*>(parts[1].data());
-    r.payload.assign(p, p + parts[1].size());
-    return r;
+    for (;;) {
+      int left = -1;
+      if (timeout_ms >= 0) {
+        const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+        left = ms < 0 ? 0 : static_cast<int>(ms);
+      }
+      // [peer id, payload] only; anything else is dropped.
+      auto parts = receive_message(*impl_->router, 2, left, "");
+      if (!parts) return Status::error(cat("no message on ", impl_->endpoint, " ", wait_text(timeout_ms)));
+      Received r;
+      r.peer = (*parts)[0].to_string();
+      if (impl_->zap) {
+        // The ZAP handler's User-Id is the sender's key; its role is the one the key has now.
+        const char* user = zmq_msg_gets((*parts)[1].handle(), "User-Id");
+        r.key = user ? user : "";
+        r.role = impl_->zap->role_of(r.key);
+        if (r.role.empty()) {
+          impl_->zap->note_revoked(r.key);
+          continue;
+        }
+      } else {
+        r.role = kRoleHead;  // plain mode has no keys: everyone there counts as a head
+      }
+      const auto* p = static_cast<const uint8_t*>((*parts)[1].data());
+      r.payload.assign(p, p + (*parts)[1].size());
+      return r;
+    }
   } catch (const zmq::error_t& e) {
     return Status::error(cat("receiving on ", impl_->endpoint, ": ", e.what()));
   }
@@ -308,6 +358,23 @@ Expected<Received> Server::receive_from(int timeout_ms) {
 
 void Server::trust(const std::string& key, const std::string& role) {
   if (impl_->zap) impl_->zap->trust(key, role);
+}
+
+void Server::set_head_keys(const std::vector<std::string>& keys) {
+  if (impl_->zap) impl_->zap->set_heads(keys);
+}
+
+bool Server::connected(const std::string& peer) {
+  try {
+    // [peer id, "", ""]: routed like any message, and a Client drops it unseen (it takes one-part
+    // messages only). ROUTER_MANDATORY makes an unknown peer id an error instead of a silent drop.
+    if (!impl_->router->send(zmq::buffer(peer), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) return true;
+    (void)impl_->router->send(zmq::message_t(), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+    (void)impl_->router->send(zmq::message_t(), zmq::send_flags::dontwait);
+    return true;  // sent, or its queue is full: either way it is still connected
+  } catch (const zmq::error_t& e) {
+    return e.num() != EHOSTUNREACH;
+  }
 }
 
 Status Server::send(const std::string& peer, const std::vector<uint8_t>& payload) {

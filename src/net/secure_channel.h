@@ -25,17 +25,19 @@ struct ChannelOptions {
   int64_t max_message_bytes = int64_t{1} << 30;  // larger frames drop the connection
   bool log_refusals = true;             // Server: one stderr line per refused peer
   bool authorized_may_grow = false;     // Server: start with no authorized key (Server::trust adds)
-  int heartbeat_ms = 0;                 // Client: ZMTP heartbeats (0 = off); a silent peer is lost after 3x
+  int heartbeat_ms = 0;                 // ZMTP heartbeats (0 = off); a silent peer is lost after 3x
 };
 
-// The role the ZAP handler gives a key: a head (may assign work) or a peer worker (may send
-// tensors). It travels with each message as its ZeroMQ User-Id.
+// The role a Server gives a key: a head (may assign work) or a peer worker (may send tensors).
+// The ZAP handler sets each connection's ZeroMQ User-Id to its key, and the role is looked up
+// for each message, so a key revoked while connected has none from then on.
 inline constexpr const char* kRoleHead = "head";
 inline constexpr const char* kRolePeer = "peer";
 
 struct Received {
   std::string peer;              // ROUTER routing id
   std::string role;              // kRoleHead or kRolePeer
+  std::string key;               // the sender's CURVE key (Z85); "" in plain mode
   std::vector<uint8_t> payload;
 };
 
@@ -51,8 +53,9 @@ bool is_loopback_endpoint(const std::string& endpoint);
 Status check_channel_options(const std::string& endpoint, const ChannelOptions& options, bool server);
 
 // Worker side: a ROUTER socket bound to one endpoint. In CURVE mode it runs a ZAP handler
-// (RFC 27) that admits only the authorized client keys and logs each refused peer. It owns its
-// own ZeroMQ context because a ZAP handler is per context.
+// (RFC 27) that admits only the authorized client keys and logs each refused peer, and messages
+// from a connection whose key has been revoked since are dropped (logged once a minute per key).
+// It owns its own ZeroMQ context because a ZAP handler is per context.
 class Server {
  public:
   static Expected<Server> bind(const std::string& endpoint, const ChannelOptions& options);
@@ -61,13 +64,20 @@ class Server {
   ~Server();
 
   // The next message and the id of the peer that sent it; an error when none arrives within
-  // timeout_ms (negative: wait forever). Messages of the wrong shape are dropped.
+  // timeout_ms (negative: wait forever). Messages of the wrong shape, and messages from a key no
+  // longer authorized, are dropped.
   Expected<std::pair<std::string, std::vector<uint8_t>>> receive(int timeout_ms);
   // As receive, with the role of the sender's key.
   Expected<Received> receive_from(int timeout_ms);
   Status send(const std::string& peer, const std::vector<uint8_t>& payload);
   // Admits a further client key (CURVE mode; no effect in plain mode), as head or peer.
   void trust(const std::string& key, const std::string& role);
+  // Replaces the head keys (CURVE mode): one left out is refused from now on, for new
+  // connections and for messages on open ones. Peer keys stay as they are.
+  void set_head_keys(const std::vector<std::string>& keys);
+  // False once `peer` (a routing id) has no connection any more: it hung up, or (with
+  // heartbeat_ms) stopped answering heartbeats. Sends it an empty message a Client never sees.
+  bool connected(const std::string& peer);
   // The bound address, with the real port when bound to port 0 or "*".
   std::string endpoint() const;
   // Connections the ZAP handler refused so far (CURVE mode).

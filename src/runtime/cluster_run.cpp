@@ -47,6 +47,14 @@ Expected<KeyPair> load_or_make_identity(const std::string& dir, bool* made) {
   std::error_code ec;
   if (made) *made = false;
   if (!fs::exists(key, ec)) {
+    // Its public half still there means this machine had an identity that peers may trust:
+    // silently making another would lock them out, so the user decides.
+    const fs::path pub = public_key_path(dir, "lingua");
+    if (fs::exists(pub, ec))
+      return Status::error("this machine's secret key " + key.string() + " is missing, but its public key " + pub.string() +
+                           " is there: restore lingua.key from a backup, or delete lingua.pub to make a new identity here "
+                           "(made on the next start, or with `lingua keygen -o " + dir +
+                           "`); a new identity must then be given to every machine that trusted the old one");
     LINGUA_ASSIGN_OR_RETURN(KeyPair pair, generate_keypair());
     LINGUA_TRY(write_keypair(dir, "lingua", pair, false));
     if (made) *made = true;
@@ -155,7 +163,9 @@ Expected<RemoteDevice> ClusterRun::reach(const DeviceSpec& d) const {
     const fs::path pub = public_key_path(fs::path(keys_dir_) / "workers", d.name);
     auto key = load_public_key(pub);
     if (!key)
-      return Status::error("no public key for device " + d.name + ": copy its lingua.pub to " + pub.string() + " (" + key.error() + ")");
+      return Status::error("no public key for device " + d.name + " (" + key.error() + "): copy the worker's own lingua.pub (in its keys "
+                           "directory; `lingua worker` prints it when it makes it) to " + pub.string() +
+                           "; `lingua keygen` would make a new key that the worker does not have");
     r.public_key = *key;
   }
   return r;

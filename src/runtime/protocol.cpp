@@ -31,6 +31,16 @@ Expected<json> parse_object(const std::string& text, const char* what) {
 
 }  // namespace
 
+std::string to_json(const HeadHello& h) { return json{{"name", h.name}}.dump(); }
+
+Expected<HeadHello> parse_head_hello(const std::string& text) {
+  LINGUA_ASSIGN_OR_RETURN(json j, parse_object(text, "the head's HELLO"));
+  HeadHello h;
+  LINGUA_TRY(get(j, "name", h.name, false).with_context("head HELLO"));
+  if (h.name.size() > 256) return Status::error("head HELLO: name longer than 256 bytes");
+  return h;
+}
+
 std::string to_json(const WorkerHello& h) {
   return json{{"name", h.name}, {"public_key", h.public_key}, {"cores", h.cores}}.dump();
 }
@@ -54,6 +64,7 @@ std::string to_json(const SegmentAssignment& a) {
   return json{{"device", a.device},
               {"model", a.model_path},
               {"weights_hash", hash_hex(a.weights_hash)},
+              {"tensors_hash", hash_hex(a.tensors_hash)},
               {"weights_tensors", a.weights_tensors},
               {"file_bytes", a.file_bytes},
               {"partition", segments},
@@ -77,12 +88,13 @@ Expected<SegmentAssignment> parse_assignment(const std::string& text) {
   LINGUA_ASSIGN_OR_RETURN(json j, parse_object(text, "the assignment"));
   SegmentAssignment a;
   std::vector<std::vector<int>> segments;
-  std::string wire, hash_text;
+  std::string wire, hash_text, tensors_hash_text;
   json peers = json::array();
   const Status st = [&]() -> Status {
     LINGUA_TRY(get(j, "device", a.device));
     LINGUA_TRY(get(j, "model", a.model_path));
     LINGUA_TRY(get(j, "weights_hash", hash_text));
+    LINGUA_TRY(get(j, "tensors_hash", tensors_hash_text, false));
     LINGUA_TRY(get(j, "weights_tensors", a.weights_tensors));
     LINGUA_TRY(get(j, "file_bytes", a.file_bytes));
     LINGUA_TRY(get(j, "partition", segments));
@@ -107,6 +119,11 @@ Expected<SegmentAssignment> parse_assignment(const std::string& text) {
   auto hash = parse_hash_hex(hash_text);
   if (!hash) return bad("weights_hash: " + hash.error());
   a.weights_hash = *hash;
+  if (!tensors_hash_text.empty()) {
+    auto tensors = parse_hash_hex(tensors_hash_text);
+    if (!tensors) return bad("tensors_hash: " + tensors.error());
+    a.tensors_hash = *tensors;
+  }
   if (a.weights_tensors.empty()) return bad("no weight tensors named");
   if (a.file_bytes == 0 || a.file_bytes > (uint64_t{1} << 40)) return bad("file_bytes out of range");
   if (segments.empty()) return bad("empty partition");

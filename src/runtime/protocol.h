@@ -13,6 +13,12 @@
 
 namespace lingua {
 
+// Head -> worker: HELLO, saying who asks, so that a worker serving another head can name the
+// head that holds it when it refuses this one.
+struct HeadHello {
+  std::string name;  // host and process of the head, for messages
+};
+
 // Worker -> head, in answer to the head's HELLO.
 struct WorkerHello {
   std::string name;        // --name, for messages
@@ -33,7 +39,8 @@ struct PeerLink {
 struct SegmentAssignment {
   std::string device;                 // the devices-file name it plays
   std::string model_path;             // the head's copy: used when it is the same file (same machine)
-  uint64_t weights_hash = 0;          // segment_weights(): what the worker's file must hold
+  uint64_t weights_hash = 0;          // segment_weights(): what the worker's file must hold (settings and tensors)
+  uint64_t tensors_hash = 0;          // the tensors alone, to say why a file is not used (0: not given)
   std::vector<std::string> weights_tensors;
   uint64_t file_bytes = 0;            // size of the head's file (for a sparse copy)
   std::vector<Segment> partition;     // every segment, so the worker derives the transmission map
@@ -68,6 +75,9 @@ struct StepReport {
   double battery = -1;        // 0..1, -1 = mains power or not known
 };
 
+std::string to_json(const HeadHello& h);
+// An empty object (a head that names nothing) is a valid HELLO.
+Expected<HeadHello> parse_head_hello(const std::string& json);
 std::string to_json(const WorkerHello& h);
 Expected<WorkerHello> parse_worker_hello(const std::string& json);
 std::string to_json(const SegmentAssignment& a);

@@ -1,6 +1,8 @@
 // RemotePipeline: handshake, assignment, and the step loop over DEALER sockets, one per worker.
 #include "runtime/remote_pipeline.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstring>
@@ -23,6 +25,13 @@ std::string printable_error(const std::vector<uint8_t>& payload) {
     text.push_back(c < 0x20 || c == 0x7f ? '?' : static_cast<char>(c));
   }
   return text.empty() ? "a device reported an error without saying which" : text;
+}
+
+// How a worker busy with this head names it to another head: host and process id.
+std::string this_head_name() {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
+  return std::string(host[0] ? host : "unknown host") + " pid " + std::to_string(::getpid());
 }
 
 }  // namespace
@@ -97,7 +106,7 @@ Status RemotePipeline::connect_all() {
     clients_.push_back(std::move(*c));
   }
   for (size_t d = from; d < clients_.size(); ++d) {
-    LINGUA_TRY(clients_[d].send(encode_frame(bytes_frame(MessageType::kHello, 0, "{}"))));
+    LINGUA_TRY(clients_[d].send(encode_frame(bytes_frame(MessageType::kHello, 0, to_json(HeadHello{this_head_name()})))));
   }
   for (size_t d = from; d < clients_.size(); ++d) {
     LINGUA_ASSIGN_OR_RETURN(Frame f, receive_from(d, options_.hello_timeout_ms, MessageType::kHello));
@@ -206,6 +215,7 @@ Status RemotePipeline::assign(const Graph& graph, const Partition& partition, co
   const Segment seg = partition.segments()[s];
   LINGUA_ASSIGN_OR_RETURN(SegmentWeights weights, segment_weights(*options_.file, graph, seg));
   a.weights_hash = weights.hash;
+  a.tensors_hash = weights.tensors_hash;
   a.weights_tensors = weights.tensors;
   a.file_bytes = options_.file->file_size();
   for (const LinkBytes& l : link_bytes_) {

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <type_traits>
 
 namespace lingua {
 
@@ -27,10 +28,71 @@ Expected<uint64_t> parse_hash_hex(const std::string& text) {
   return static_cast<uint64_t>(std::stoull(text, nullptr, 16));
 }
 
+namespace {
+
+using HashState = std::unique_ptr<XXH64_state_t, decltype(&XXH64_freeState)>;
+
+HashState new_hash_state() {
+  HashState st(XXH64_createState(), XXH64_freeState);
+  if (st) XXH64_reset(st.get(), 0);
+  return st;
+}
+
+template <class T>
+void hash_pod(XXH64_state_t* st, const T& v) {
+  XXH64_update(st, &v, sizeof v);
+}
+
+// A value with its type tag and, for strings and arrays, its length first: no two different
+// values hash the same bytes.
+void hash_value(XXH64_state_t* st, const gguf::Value& v) {
+  hash_pod(st, static_cast<uint32_t>(v.type));
+  std::visit(
+      [&](const auto& x) {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<T, std::string>) {
+          hash_pod(st, static_cast<uint64_t>(x.size()));
+          XXH64_update(st, x.data(), x.size());
+        } else if constexpr (std::is_same_v<T, std::shared_ptr<gguf::Array>>) {
+          if (!x) return hash_pod(st, uint64_t{0});
+          hash_pod(st, static_cast<uint32_t>(x->element_type));
+          hash_pod(st, static_cast<uint64_t>(x->items.size()));
+          for (const gguf::Value& item : x->items) hash_value(st, item);
+        } else {
+          hash_pod(st, x);
+        }
+      },
+      v.data);
+}
+
+uint64_t combine(uint64_t metadata, uint64_t tensors) {
+  const uint64_t both[2] = {metadata, tensors};
+  return static_cast<uint64_t>(XXH64(both, sizeof both, 0));
+}
+
+}  // namespace
+
+bool is_descriptive_metadata(const std::string& key) {
+  return key.rfind("general.", 0) == 0 && key != "general.architecture";
+}
+
+uint64_t hash_metadata(const gguf::File& file) {
+  std::vector<const std::pair<std::string, gguf::Value>*> kept;
+  for (const auto& kv : file.metadata())
+    if (!is_descriptive_metadata(kv.first)) kept.push_back(&kv);
+  std::sort(kept.begin(), kept.end(), [](const auto* a, const auto* b) { return a->first < b->first; });
+  HashState st = new_hash_state();
+  if (!st) return 0;
+  for (const auto* kv : kept) {
+    XXH64_update(st.get(), kv->first.data(), kv->first.size() + 1);
+    hash_value(st.get(), kv->second);
+  }
+  return static_cast<uint64_t>(XXH64_digest(st.get()));
+}
+
 Expected<uint64_t> hash_tensors(const gguf::File& file, const std::vector<std::string>& names) {
-  std::unique_ptr<XXH64_state_t, decltype(&XXH64_freeState)> st(XXH64_createState(), XXH64_freeState);
+  HashState st = new_hash_state();
   if (!st) return Status::error("out of memory");
-  XXH64_reset(st.get(), 0);
   for (const std::string& name : names) {
     const gguf::TensorInfo* t = file.find_tensor(name);
     if (!t) return Status::error("the file has no tensor " + name);
@@ -43,12 +105,18 @@ Expected<uint64_t> hash_tensors(const gguf::File& file, const std::vector<std::s
   return static_cast<uint64_t>(XXH64_digest(st.get()));
 }
 
+Expected<uint64_t> hash_segment(const gguf::File& file, const std::vector<std::string>& names) {
+  LINGUA_ASSIGN_OR_RETURN(uint64_t tensors, hash_tensors(file, names));
+  return combine(hash_metadata(file), tensors);
+}
+
 Expected<SegmentWeights> segment_weights(const gguf::File& file, const Graph& graph, const Segment& segment) {
   SegmentWeights r;
   r.tensors = segment_tensors(graph, segment);
   for (const std::string& n : r.tensors)
     if (const gguf::TensorInfo* t = file.find_tensor(n)) r.data_bytes += t->bytes;
-  LINGUA_ASSIGN_OR_RETURN(r.hash, hash_tensors(file, r.tensors));
+  LINGUA_ASSIGN_OR_RETURN(r.tensors_hash, hash_tensors(file, r.tensors));
+  r.hash = combine(hash_metadata(file), r.tensors_hash);
   return r;
 }
 
@@ -69,21 +137,28 @@ std::vector<FileRange> segment_file_ranges(const gguf::File& file, const std::ve
   return merged;
 }
 
-std::string find_matching_file(const std::vector<std::string>& candidates, const std::string& dir,
-                               const std::vector<std::string>& names, uint64_t hash) {
+FileMatch find_matching_file(const std::vector<std::string>& candidates, const std::vector<std::string>& dirs,
+                             const std::vector<std::string>& names, uint64_t hash, uint64_t tensors_hash) {
+  FileMatch match;
   std::vector<std::string> paths = candidates;
   std::error_code ec;
-  if (!dir.empty() && fs::is_directory(dir, ec))
-    for (const auto& e : fs::directory_iterator(dir, ec))
-      if (e.path().extension() == ".gguf") paths.push_back(e.path().string());
+  for (const std::string& dir : dirs)
+    if (!dir.empty() && fs::is_directory(dir, ec))
+      for (const auto& e : fs::directory_iterator(dir, ec))
+        if (e.path().extension() == ".gguf") paths.push_back(e.path().string());
   for (const std::string& p : paths) {
     if (p.empty() || !fs::is_regular_file(p, ec)) continue;
     auto file = gguf::File::open(p);
     if (!file) continue;
-    auto h = hash_tensors(*file, names);
-    if (h && *h == hash) return p;
+    auto t = hash_tensors(*file, names);
+    if (!t) continue;
+    if (combine(hash_metadata(*file), *t) == hash) {
+      match.path = p;
+      return match;
+    }
+    if (tensors_hash != 0 && *t == tensors_hash) match.other_settings.push_back(p);
   }
-  return "";
+  return match;
 }
 
 SparseFileReceiver::SparseFileReceiver(SparseFileReceiver&& o) noexcept { *this = std::move(o); }
@@ -145,7 +220,7 @@ Expected<std::string> SparseFileReceiver::finish(const std::vector<std::string>&
     fs::remove(partial_, ec);
     return Status::error("the received model file is not valid: " + file.error());
   }
-  auto h = hash_tensors(*file, names);
+  auto h = hash_segment(*file, names);
   if (!h || *h != hash_) {
     fs::remove(partial_, ec);
     return Status::error("the received weights do not match their hash");

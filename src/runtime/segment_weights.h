@@ -1,6 +1,6 @@
-// Which file tensors a segment reads, the hash that identifies them (so a worker finds its own
-// copy by content, not by file name), the byte ranges a worker without the file must be sent,
-// and the sparse copy it builds from them (only its range on disk, never the rest).
+// Which file tensors a segment reads, the hash that identifies them with the model's settings (so
+// a worker finds its own copy by content, not by file name), the byte ranges a worker without the
+// file must be sent, and the sparse copy it builds from them (only its range on disk, never the rest).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -15,13 +15,25 @@ namespace lingua {
 
 struct SegmentWeights {
   std::vector<std::string> tensors;  // names, sorted
-  uint64_t hash = 0;                 // see hash_tensors
+  uint64_t hash = 0;                 // hash_segment: what a worker's file must match
+  uint64_t tensors_hash = 0;         // hash_tensors alone: tells "other settings" from "other weights"
   uint64_t data_bytes = 0;           // their data
 };
 
+// True for the metadata keys that only describe a file: GGUF's general.* namespace (name, author,
+// license, source, file_type, alignment...) except general.architecture, which picks the graph
+// builder. Every other key may change what the graph computes (hyper-parameters, RoPE and norm
+// settings, the vocabulary), now or in a later builder, so all of them count.
+bool is_descriptive_metadata(const std::string& key);
+// XXH64 over the file's metadata keys that are not descriptive, in key order, with their types
+// and values.
+uint64_t hash_metadata(const gguf::File& file);
 // XXH64 over each named tensor's name, type, dims and data, in the order given. Error when a
 // tensor is missing from the file.
 Expected<uint64_t> hash_tensors(const gguf::File& file, const std::vector<std::string>& names);
+// The identity of a segment's weights: hash_metadata and hash_tensors together. Two files with
+// equal tensors but another RoPE base, say, compute other tokens, so they must not match.
+Expected<uint64_t> hash_segment(const gguf::File& file, const std::vector<std::string>& names);
 Expected<SegmentWeights> segment_weights(const gguf::File& file, const Graph& graph, const Segment& segment);
 
 // [offset, offset + bytes) pieces of the file a worker needs to rebuild the segment: the header
@@ -32,9 +44,16 @@ struct FileRange {
 std::vector<FileRange> segment_file_ranges(const gguf::File& file, const std::vector<std::string>& names);
 
 // The first file among `candidates` (paths; missing or unreadable ones are skipped) and the
-// *.gguf files of `dir` whose tensors `names` hash to `hash`; "" when none does.
-std::string find_matching_file(const std::vector<std::string>& candidates, const std::string& dir,
-                               const std::vector<std::string>& names, uint64_t hash);
+// *.gguf files of each of `dirs` ("" and missing ones skipped), in that order, whose segment
+// `names` hash (hash_segment) to `hash`; path "" when none does. `other_settings`: files passed
+// over because they hold those very tensors (tensors_hash, when not 0) but other metadata, so
+// the worker can say why it does not use them.
+struct FileMatch {
+  std::string path;
+  std::vector<std::string> other_settings;
+};
+FileMatch find_matching_file(const std::vector<std::string>& candidates, const std::vector<std::string>& dirs,
+                             const std::vector<std::string>& names, uint64_t hash, uint64_t tensors_hash = 0);
 
 // Receives the ranges of a file into a sparse file of its full size in `dir`, then checks the
 // hash and gives it its final name (segment-HASH.gguf).

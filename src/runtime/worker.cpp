@@ -1,5 +1,6 @@
 // Worker: a single-threaded event loop over one ROUTER socket. Frames are validated by the wire
-// decoder, then by role (only a head assigns; peers may only send tensors), then by step state.
+// decoder, then by role (only a head assigns; peers may only send tensors), then by session (one
+// head at a time: another is refused as busy while the first is connected), then by step state.
 #include "runtime/worker.h"
 
 #include <sys/prctl.h>
@@ -9,13 +10,11 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <ctime>
 #include <filesystem>
 #include <map>
 #include <memory>
 #include <optional>
 #include <set>
-#include <thread>
 
 #include "core/thread_pool.h"
 #include "graph/cost_model.h"
@@ -25,21 +24,18 @@
 #include "net/wire.h"
 #include "net/link_sender.h"
 #include "runtime/device_readings.h"
+#include "runtime/head_admission.h"
 #include "runtime/protocol.h"
 #include "runtime/segment_weights.h"
+#include "runtime/slowdown_pacer.h"
 
 namespace lingua {
 namespace {
 
-double process_cpu_seconds() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
-
 using Clock = std::chrono::steady_clock;
 constexpr int kMaxPendingSteps = 256;       // per sequence: more means a confused or hostile peer
 constexpr uint64_t kWeightsAckEvery = 32;  // WEIGHTS pieces between acknowledgements
+constexpr int kHeartbeatMs = 1000;          // a head silent for 3x this has its connection dropped
 
 std::string mib(uint64_t bytes) { return std::to_string((bytes + (1u << 19)) >> 20) + " MiB"; }
 
@@ -58,10 +54,12 @@ struct SequenceState {
 
 class Worker {
  public:
-  Worker(const WorkerOptions& options, Server server) : options_(options), server_(std::move(server)) {}
+  Worker(const WorkerOptions& options, Server server) : options_(options), server_(std::move(server)) {
+    if (!options_.trusted_dir.empty()) trusted_.emplace(options_.trusted_dir);
+  }
 
   Status run(const std::atomic<bool>& stop) {
-    auto last_reload = Clock::now();
+    auto last_reload = Clock::now();  // the caller read the keys just before
     while (!stop.load()) {
       auto msg = server_.receive_from(200);
       if (Clock::now() - last_reload > std::chrono::seconds(2)) {
@@ -75,29 +73,59 @@ class Worker {
     return Status::ok();
   }
 
+  // Reads heads/ again (see TrustedHeads); the session of a head whose key was removed ends.
+  void reload_trusted() {
+    if (!trusted_) return;
+    const std::string label = head_label();  // before the reading: it may drop the key's file
+    for (const std::string& line : trusted_->reload(server_)) log(line);
+    if (session_.active() && !session_.key.empty() && !trusted_->admits(session_.key)) {
+      log("the key of head " + label + " was removed from " + options_.trusted_dir + ": its session ends");
+      reply(session_.peer, bytes_frame(MessageType::kError, 0,
+                                       "device " + device_name() + " no longer accepts this head: its key was removed from the worker's heads/ folder"));
+      end_session();
+    }
+  }
+
  private:
   void info(const std::string& line) {
     if (!options_.quiet) log(line);
   }
   void log(const std::string& line) { std::fprintf(stderr, "lingua worker %s: %s\n", options_.name.c_str(), line.c_str()); }
 
-  void reload_trusted() {
-    if (options_.trusted_dir.empty()) return;
-    std::error_code ec;
-    if (!std::filesystem::is_directory(options_.trusted_dir, ec)) return;
-    auto keys = load_authorized_keys(options_.trusted_dir);
-    if (!keys) return;
-    for (const auto& k : *keys) server_.trust(k, kRoleHead);
-  }
-
   void reply(const std::string& peer, const Frame& f) {
     if (Status st = server_.send(peer, encode_frame(f)); !st) log("cannot answer: " + st.message());
   }
   void report_error(uint64_t sequence, const std::string& text) {
     log(text);
-    if (!head_peer_.empty()) reply(head_peer_, bytes_frame(MessageType::kError, sequence, "device " + device_name() + ": " + text));
+    if (session_.active()) reply(session_.peer, bytes_frame(MessageType::kError, sequence, "device " + device_name() + ": " + text));
   }
   std::string device_name() const { return assignment_ ? assignment_->device : options_.name; }
+
+  std::string head_label() const { return session_.label(trusted_ ? &*trusted_ : nullptr); }
+
+  // The head said goodbye, was revoked, or is gone: everything of its session is freed, and the
+  // next head is welcome.
+  void end_session() {
+    release();
+    session_.clear();
+    session_over_ = true;
+  }
+
+  // HELLO while another head holds this worker: refused at once, unless that head's connection
+  // has gone (killed, or silent past its heartbeats), which frees the worker for the new one.
+  bool refuse_if_busy(const Received& msg, const std::string& name) {
+    if (!session_.active() || msg.peer == session_.peer) return false;
+    if (!server_.connected(session_.peer)) {
+      info("head " + head_label() + " is gone (its connection dropped): its session ends");
+      end_session();
+      return false;
+    }
+    const std::string text = "device " + options_.name + " is busy: it serves head " + head_label() + " since " + session_.since +
+                             "; a worker serves one head at a time";
+    log("refused head " + (name.empty() ? std::string("(unnamed)") : name) + ": busy with head " + head_label());
+    reply(msg.peer, bytes_frame(MessageType::kError, 0, text));
+    return true;
+  }
 
   void handle(const Received& msg) {
     auto decoded = decode_frame(msg.payload);
@@ -107,18 +135,29 @@ class Worker {
     }
     Frame& f = *decoded;
     const bool from_head = msg.role == kRoleHead;
+    // Only the session's head may steer it. TENSOR frames come from peer workers, which in plain
+    // mode cannot be told from heads.
+    const bool steers = f.header.type != MessageType::kHello && f.header.type != MessageType::kTensor;
+    if (from_head && steers && session_.active() && msg.peer != session_.peer) {
+      if (f.header.type == MessageType::kBye) return;  // a head refused as busy, saying goodbye
+      return log(std::string("dropped a ") + message_type_name(f.header.type) + " frame from a head it does not serve");
+    }
     switch (f.header.type) {
-      case MessageType::kHello:
+      case MessageType::kHello: {
         if (!from_head) return log("dropped a HELLO from a peer that is not a head");
-        head_peer_ = msg.peer;
+        auto hello = parse_head_hello(std::string(f.payload.begin(), f.payload.end()));
+        const std::string name = hello ? hello->name : "";
+        if (refuse_if_busy(msg, name)) return;
+        if (msg.peer != session_.peer) session_.start(msg, name);
         session_over_ = false;
         reply(msg.peer, bytes_frame(MessageType::kHello, 0,
                                     to_json(WorkerHello{options_.name, options_.channel.insecure ? "" : options_.channel.own.public_key,
                                                         ThreadPool::hardware_threads()})));
         return;
+      }
       case MessageType::kAssign: {
         if (!from_head) return log("dropped an ASSIGN from a peer that is not a head");
-        head_peer_ = msg.peer;
+        if (!session_.active()) session_.start(msg, "");
         const std::string json(f.payload.begin(), f.payload.end());
         if (json == kStandbyAssignment) {  // no segment in the new plan: free everything, stay connected
           if (assignment_) info("stands by: no segment in the new plan");
@@ -157,8 +196,7 @@ class Worker {
           // step's tensors from an upstream peer could overtake this BYE and meet the old state.
           reply(msg.peer, bytes_frame(MessageType::kBye, f.header.sequence, ""));
         } else {
-          release();
-          session_over_ = true;
+          end_session();
         }
         return;
       default:
@@ -176,7 +214,7 @@ class Worker {
     if (++pieces_ % kWeightsAckEvery == 0) {
       Frame ack = bytes_frame(MessageType::kWeights, 0, "");
       ack.header.position = static_cast<int64_t>(receiver_->received());
-      reply(head_peer_, ack);
+      reply(session_.peer, ack);
     }
     const uint64_t step = receiver_->received() >> 26;  // a line every 64 MiB
     if (step != last_logged_) {
@@ -219,15 +257,28 @@ class Worker {
     }
     const std::string loaded_path = loaded_path_;
     release();
-    // With --models, only that directory (and the cache) count; otherwise the head's own path,
-    // which a worker on the head's machine can open. Either way the content must match.
-    if (path.empty())
-      path = find_matching_file(options_.models_dir.empty() ? std::vector<std::string>{a.model_path} : std::vector<std::string>{},
-                                options_.models_dir, a.weights_tensors, a.weights_hash);
-    if (path.empty() && !options_.cache_dir.empty())
-      path = find_matching_file({}, options_.cache_dir, a.weights_tensors, a.weights_hash);
+    // With --models, only that directory and the cache count; otherwise the head's own path, which
+    // a worker on the head's machine can open. A file with the segment's tensors but other
+    // settings (a RoPE base, a norm epsilon...) would compute other tokens without an error
+    // anywhere: it is passed over, and said so.
+    std::vector<std::string> other_settings;
     if (path.empty()) {
-      if (options_.cache_dir.empty()) return Status::error("it has no copy of the model and no cache directory to receive one");
+      FileMatch found = find_matching_file(options_.models_dir.empty() ? std::vector<std::string>{a.model_path} : std::vector<std::string>{},
+                                           {options_.models_dir, options_.cache_dir}, a.weights_tensors, a.weights_hash, a.tensors_hash);
+      path = found.path;
+      if (path.empty()) other_settings = std::move(found.other_settings);
+      for (const std::string& p : other_settings)
+        log("does not use " + p + ": it holds the segment's weights, but its metadata (architecture, hyper-parameters, RoPE or "
+            "norm settings, vocabulary) differs from the head's model, so it would compute other tokens");
+    }
+    if (path.empty()) {
+      if (options_.cache_dir.empty()) {
+        if (!other_settings.empty())
+          return Status::error("its model file " + other_settings.front() +
+                               " has the segment's weights but other metadata than the head's model, and it has no cache "
+                               "directory to receive the right ones");
+        return Status::error("it has no copy of the model and no cache directory to receive one");
+      }
       if (a.resume) {  // the sequences wait, with the model they point into, until the weights are here
         sequences_ = std::move(kept);
         model_ = std::move(kept_model);
@@ -305,7 +356,8 @@ class Worker {
     return Status::ok();
   }
 
-  std::string model_path_name() const { return std::filesystem::path(assignment_->model_path).filename().string(); }
+  // The file it actually maps, which need not be the head's (its own copy, or a received segment).
+  std::string model_path_name() const { return std::filesystem::path(loaded_path_).filename().string(); }
 
   static Expected<Partition> partition_from(const Graph& g, const std::vector<Segment>& segments) {
     std::vector<int> starts;
@@ -428,14 +480,14 @@ class Worker {
           out.header.payload_length = out.payload.size();
           out.header.tensor_id = static_cast<uint32_t>(ex.kv_base() + slot);
           out.header.position = seq.next_pos;
-          reply(head_peer_, out);
+          reply(session_.peer, out);
           ++frames;
         }
         ++slot;
       }
     }
     Frame done = bytes_frame(MessageType::kKvExport, 0, "{\"frames\":" + std::to_string(frames) + "}");
-    reply(head_peer_, done);
+    reply(session_.peer, done);
   }
 
   // KV_IMPORT from the head after a boundary move: layers this device gained, for one sequence.
@@ -488,40 +540,14 @@ class Worker {
       LINGUA_TRY(ex.set_input(op, rows.data(), want));
     }
     const auto t0 = Clock::now();
-    // Emulated slower device: after every stretch of compute, wait (factor - 1) times as long, so
-    // the extra time is spread over the step as a slower device spends it. One wait at the end
-    // would make the step a burst at full speed, competing for this machine's cores with the
-    // other emulated devices' bursts, which a real cluster does not do.
-    // The wait scales the CPU time the stretch took (per compute thread), not its wall time: time
-    // this process spent preempted by the other emulated devices on this machine is not work, and
-    // multiplying it by the factor would turn host contention into a slower device. What a sleep
-    // overshoots is owed back by the next waits (pace_debt_s_), so the waits add up to
-    // (factor - 1) times the work however coarse this machine's timers are.
     const bool slow = assignment_->slowdown > 1.0 && decode_tokens_ + (n == 1) >= assignment_->slowdown_after_tokens;
-    auto since = t0;
-    double cpu_since = process_cpu_seconds();
-    auto pace = [&, factor = assignment_->slowdown, threads = pool_->size()](bool last) {
-      const double wall = std::chrono::duration<double>(Clock::now() - since).count();
-      if (!last && wall < 500e-6) return;  // shorter stretches are too short to wait after precisely
-      const double worked = std::min(wall, (process_cpu_seconds() - cpu_since) / threads);
-      pace_debt_s_ += worked * (factor - 1.0);
-      if (pace_debt_s_ > 0) {
-        const auto before = Clock::now();
-        std::this_thread::sleep_for(std::chrono::duration<double>(pace_debt_s_));
-        pace_debt_s_ -= std::chrono::duration<double>(Clock::now() - before).count();
-      }
-      // An overshoot is paid back within a few waits; more than that would be idle time owed
-      // from long ago, which no device gets back.
-      pace_debt_s_ = std::max(pace_debt_s_, -2e-3);
-      since = Clock::now();
-      cpu_since = process_cpu_seconds();
-    };
-    ex.set_after_op(slow ? std::function<void()>([&] { pace(false); }) : nullptr);
+    if (slow) pacer_.begin(assignment_->slowdown, pool_->size());
+    ex.set_after_op(slow ? std::function<void()>([this] { pacer_.pace(false); }) : nullptr);
     const Status ran = ex.forward(st.tokens->data(), n, pos0, *pool_, logits_, false);
     ex.set_after_op(nullptr);
     pool_->rest();  // the sends below need a core more than a spinning idle worker does
     LINGUA_TRY(ran);
-    if (slow) pace(true);
+    if (slow) pacer_.pace(true);
     if (n == 1) ++decode_tokens_;
     StepReport report;
     report.sequence = id;
@@ -547,12 +573,12 @@ class Worker {
     report.temperature_c = readings.temperature_c;
     report.battery = readings.battery;
     // Before the logits: the head has this step's report when it wakes for the answer.
-    reply(head_peer_, bytes_frame(MessageType::kStats, id, to_json(report)));
+    reply(session_.peer, bytes_frame(MessageType::kStats, id, to_json(report)));
     if (ex.segment().last_op == g.size() - 1) {
       Frame out = tensor_frame(id, pos0, static_cast<uint32_t>(g.output()), logits_.data(), 1,
                                static_cast<uint64_t>(logits_.size()), DType::F32);
       out.header.type = MessageType::kLogits;
-      reply(head_peer_, out);
+      reply(session_.peer, out);
     }
     return Status::ok();
   }
@@ -560,8 +586,10 @@ class Worker {
   WorkerOptions options_;
   Server server_;
   zmq::context_t context_{1};
-  std::string head_peer_;
+  // The one head it serves, until BYE, revocation, or its connection is found gone.
+  HeadSession session_;
   bool session_over_ = false;
+  std::optional<TrustedHeads> trusted_;  // with a heads/ folder to watch
   std::optional<SegmentAssignment> assignment_;
   std::unique_ptr<Model> model_;
   std::unique_ptr<ThreadPool> pool_;
@@ -571,7 +599,7 @@ class Worker {
   std::map<uint64_t, SequenceState> sequences_;
   std::vector<float> logits_;
   int64_t decode_tokens_ = 0;
-  double pace_debt_s_ = 0;  // emulated slowdown: wait still owed (< 0: overslept)
+  SlowdownPacer pacer_;  // emulated slowdown
   std::string loaded_path_;  // the file model_ maps
   std::unique_ptr<SparseFileReceiver> receiver_;  // weights arriving from the head
   uint64_t receiver_hash_ = 0, pieces_ = 0, last_logged_ = 0;
@@ -583,8 +611,12 @@ Status run_worker(const WorkerOptions& options, const std::atomic<bool>& stop) {
   // Emulated slowdowns wait in slices of about a millisecond: the default 50 us timer slack
   // would add 5-10% to them.
   ::prctl(PR_SET_TIMERSLACK, 1000UL);
-  LINGUA_ASSIGN_OR_RETURN(Server server, Server::bind(options.listen, options.channel));
+  ChannelOptions channel = options.channel;
+  channel.heartbeat_ms = kHeartbeatMs;  // so a head whose machine vanished is seen gone, not busy forever
+  LINGUA_ASSIGN_OR_RETURN(Server server, Server::bind(options.listen, channel));
   const std::string endpoint = server.endpoint();
+  Worker w(options, std::move(server));
+  w.reload_trusted();  // before anyone is told where it listens
   if (options.ready_fd >= 0) {
     const std::string line = endpoint + "\n";
     if (::write(options.ready_fd, line.data(), line.size()) < 0) return Status::error("cannot tell the head where it listens");
@@ -593,7 +625,6 @@ Status run_worker(const WorkerOptions& options, const std::atomic<bool>& stop) {
   if (!options.quiet)
     std::fprintf(stderr, "lingua worker %s: listening on %s (%s)\n", options.name.c_str(), endpoint.c_str(),
                  options.channel.insecure ? "plain, no encryption" : "CURVE");
-  Worker w(options, std::move(server));
   return w.run(stop);
 }
 
