@@ -25,7 +25,6 @@ class ProfileCommand : public Command {
 
   int run() override {
     if (auto e = check_threads(threads_); !e.empty()) return fail(name(), e);
-    if (!json_) std::fprintf(stderr, "lingua: measuring with %d thread(s), a few seconds...\n", threads_);
     auto p = local_profile(threads_, /*refresh=*/!cached_);
     if (!p) return fail(name(), p.error());
     char host[256] = "this-machine";

@@ -3,9 +3,12 @@
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
+#include <memory>
 #include <thread>
 
 #include "cli/command.h"
+#include "cli/progress.h"
+#include "plan/local_profile.h"
 
 namespace lingua::cli {
 
@@ -35,6 +38,26 @@ int default_threads() {
 }  // namespace lingua::cli
 
 namespace {
+// Any command that plans may measure this machine first (10-20 s on a first run): a bar says what
+// the pause is.
+void show_profile_progress() {
+  auto bar = std::make_shared<std::unique_ptr<lingua::cli::ProgressBar>>();
+  lingua::set_profile_progress(
+      {[bar](int threads, const std::string& cache_path) {
+         std::fprintf(stderr, "lingua: measuring this machine's speed with %d thread(s), once (kept in %s)\n", threads,
+                      cache_path.c_str());
+         *bar = std::make_unique<lingua::cli::ProgressBar>("measuring", lingua::cli::ProgressBar::Unit::kSteps);
+       },
+       [bar](int done, int total) {
+         if (!*bar) return;
+         (*bar)->update(static_cast<uint64_t>(done), static_cast<uint64_t>(total));
+         if (done == total) {
+           (*bar)->finish();
+           bar->reset();
+         }
+       }});
+}
+
 void print_guide(const std::vector<std::unique_ptr<lingua::cli::Command>>& commands) {
   std::printf(
       "lingua: run one language model across several small devices (or fast on one).\n\n"
@@ -97,10 +120,16 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::string what = e.what();
-    std::fprintf(stderr, "lingua: %s (see lingua --help)\n", what.c_str());
+    // The first word was checked above: when it names a command, the error is in its options.
+    const std::string what = e.what();
+    const std::string command = argc > 1 && argv[1][0] != '-' ? std::string(argv[1]) : "";
+    if (command.empty())
+      std::fprintf(stderr, "lingua: %s (see lingua --help)\n", what.c_str());
+    else
+      std::fprintf(stderr, "lingua %s: %s (see lingua %s --help)\n", command.c_str(), what.c_str(), command.c_str());
     return 1;
   }
+  show_profile_progress();
   for (size_t i = 0; i < commands.size(); ++i) {
     if (!subs[i]->parsed()) continue;
     try {

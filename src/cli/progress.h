@@ -8,12 +8,15 @@ namespace lingua::cli {
 
 class ProgressBar {
  public:
-  explicit ProgressBar(std::string label);
+  // What `done` and `total` count: bytes (shown in MiB) or steps of work (shown as "3/10").
+  enum class Unit { kBytes, kSteps };
+  explicit ProgressBar(std::string label, Unit unit = Unit::kBytes);
   void update(uint64_t done, uint64_t total);
   void finish();
 
  private:
   std::string label_;
+  Unit unit_;
   bool tty_;
   int last_percent_ = -1;
 };

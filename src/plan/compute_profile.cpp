@@ -143,14 +143,22 @@ std::vector<DType> profiled_types() {
   return {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q5_0, DType::Q4_K, DType::Q5_K, DType::Q6_K};
 }
 
-ComputeRates measure_compute_rates(ThreadPool& pool, const std::vector<DType>& types) {
+ComputeRates measure_compute_rates(ThreadPool& pool, const std::vector<DType>& types, const MeasureProgress& progress) {
   ComputeRates r;
+  const int total = static_cast<int>(types.size()) + 1;
+  int done = 0;
+  auto step_done = [&] {
+    if (progress) progress(++done, total);
+  };
+  if (progress) progress(0, total);
   // Bandwidth (for KV cache reads and other streams): the better of a plain streaming read and
   // what the matmul kernels achieve. The fixed cost per parallel op: the median of the types'.
   r.bytes_per_s = read_bytes_per_s(pool);
+  step_done();
   std::vector<double> fixed;
   for (DType t : types) {
     const MatmulFit m = matmul_fit(t, pool);
+    step_done();
     r.flops_per_s[static_cast<size_t>(t)] = m.flops_per_s;
     r.bytes_per_s = std::max(r.bytes_per_s, m.bytes_per_s);
     fixed.push_back(m.fixed_seconds);

@@ -2,6 +2,7 @@
 // fixed cost per matmul, fitted on cold block-sized matrices; streaming bandwidth), so the cost
 // model can predict how long a segment takes here (`lingua profile`, `bench --predict`).
 #pragma once
+#include <functional>
 #include <vector>
 
 #include "core/dtype.h"
@@ -13,7 +14,12 @@ namespace lingua {
 // The weight types measured by default: every computable matmul type.
 std::vector<DType> profiled_types();
 
+// Told after each of the `total` measurements (`done` of them made so far): a profile takes long
+// enough that a user must see what the pause is.
+using MeasureProgress = std::function<void(int done, int total)>;
+
 // Takes about 1 s per type (five matrix sizes) plus 0.5 s for bandwidth, on the pool's threads.
-ComputeRates measure_compute_rates(ThreadPool& pool, const std::vector<DType>& types = profiled_types());
+ComputeRates measure_compute_rates(ThreadPool& pool, const std::vector<DType>& types = profiled_types(),
+                                   const MeasureProgress& progress = {});
 
 }  // namespace lingua

@@ -43,7 +43,14 @@ bool from_json(const nlohmann::json& j, LocalProfile& p) {
   return p.rates.bytes_per_s > 0 && p.rates.flops_for(DType::F32) > 0;
 }
 
+ProfileProgress& profile_progress() {
+  static ProfileProgress progress;
+  return progress;
+}
+
 }  // namespace
+
+void set_profile_progress(ProfileProgress progress) { profile_progress() = std::move(progress); }
 
 std::string profile_cache_dir() {
   if (const char* d = std::getenv("LINGUA_CACHE_DIR"); d && *d) return d;
@@ -74,7 +81,9 @@ Expected<LocalProfile> local_profile(int threads, bool refresh) {
   ThreadPool pool(threads);
   p.threads = threads;
   p.cores = ThreadPool::hardware_threads();
-  p.rates = measure_compute_rates(pool);
+  const ProfileProgress& progress = profile_progress();
+  if (progress.started) progress.started(threads, path);
+  p.rates = measure_compute_rates(pool, profiled_types(), progress.step);
   p.source = "measured now";
   std::error_code ec;
   std::filesystem::create_directories(profile_cache_dir(), ec);
