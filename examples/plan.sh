@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Plans the shipped model on two small emulated devices, writes the optimized plan, and runs it
-# (the segments run in this process until the distributed runtime lands).
+# Plans the shipped model on two small emulated devices, writes the optimized plan, and runs it on
+# two local worker processes with those limits.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 lingua=${LINGUA:-build/lingua}
@@ -16,4 +16,4 @@ links:
   default: {bandwidth: 100Mbit/s, latency: 5ms}
 YAML
 "$lingua" plan -m "$model" --devices "$devices" --out "$plan"
-"$lingua" generate -m "$model" --plan "$plan" -p "And God said" -n 32 --temp 0
+"$lingua" generate -m "$model" --plan "$plan" --devices "$devices" -p "And God said" -n 32 --temp 0
