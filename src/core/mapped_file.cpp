@@ -12,13 +12,15 @@
 #include <string>
 #include <utility>
 
+#include "core/file_kind.h"
 #include "core/huge_pages.h"
 #include "core/system_memory.h"
 
 namespace lingua {
 
 Expected<MappedFile> MappedFile::open(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO would otherwise wait for a writer (a hang instead of the error below).
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return Status::error("cannot open '" + path + "': " + std::strerror(errno));
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
@@ -28,7 +30,7 @@ Expected<MappedFile> MappedFile::open(const std::string& path) {
   }
   if (!S_ISREG(st.st_mode)) {
     ::close(fd);
-    return Status::error("'" + path + "' is not a regular file");
+    return Status::error("'" + path + "' is " + file_kind(st.st_mode) + ", not a regular file");
   }
   MappedFile file;
   file.path_ = path;

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "core/file_kind.h"
 #include "model/gguf.h"
 
 namespace lingua::gguf {
@@ -197,8 +198,9 @@ Expected<File> File::open(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return Status::error(path + ": cannot open: " + std::strerror(errno));
   if (S_ISDIR(st.st_mode)) return Status::error(path + ": is a directory, not a GGUF file");
-  auto map = MappedFile::open(path);
-  if (!map) return Status::error(path + ": " + map.error());
+  if (!S_ISREG(st.st_mode)) return Status::error(path + ": is " + file_kind(st.st_mode) + ", not a GGUF file");
+  auto map = MappedFile::open(path);  // its errors name the path
+  if (!map) return map.status();
   auto file = parse(map->data(), map->size(), path);
   if (!file) return file.status();
   file->map_ = std::move(*map);  // moving keeps the mapping's address, so tensor pointers stay valid

@@ -1,6 +1,8 @@
 // Core utilities: Status/Expected plumbing, the dtype table, exact f16/bf16 conversion, the
 // thread pool's partitioning, and mmap errors.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cmath>
@@ -112,6 +114,15 @@ TEST(MappedFile, ErrorsNameTheFile) {
   EXPECT_EQ(ok->size(), 3u);
   EXPECT_EQ(ok->data()[2], 'c');
   std::filesystem::remove(path);
+}
+
+TEST(MappedFile, AFifoIsRefusedAtOnceInsteadOfWaitingForAWriter) {
+  const auto fifo = std::filesystem::temp_directory_path() / ("lingua-mapped-fifo-" + std::to_string(::getpid()));
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  auto f = MappedFile::open(fifo.string());
+  std::filesystem::remove(fifo);
+  ASSERT_FALSE(f.has_value());
+  EXPECT_EQ(f.error(), "'" + fifo.string() + "' is a FIFO, not a regular file");
 }
 
 }  // namespace

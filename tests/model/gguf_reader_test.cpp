@@ -1,6 +1,8 @@
 // The reader on real model files, and on hand-assembled bad ones: each defect gets an error that
 // names the file and the problem, never a crash.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstring>
@@ -182,6 +184,20 @@ TEST(GgufReader, MissingFileAndDirectory) {
   auto d = File::open(std::filesystem::temp_directory_path().string());
   ASSERT_FALSE(d);
   EXPECT_NE(d.error().find("directory"), std::string::npos) << d.error();
+}
+
+// A device node or a FIFO is named once, as what it is: a FIFO used to block open() until a writer
+// came (a hang), and /dev/null was named twice ("/dev/null: '/dev/null' is not a regular file").
+TEST(GgufReader, DeviceNodesAndFifosAreRefusedAtOnceNamingThePathOnce) {
+  auto null_device = File::open("/dev/null");
+  ASSERT_FALSE(null_device);
+  EXPECT_EQ(null_device.error(), "/dev/null: is a character device, not a GGUF file");
+  const std::string fifo = (std::filesystem::temp_directory_path() / ("lingua-fifo-" + std::to_string(::getpid()))).string();
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  auto f = File::open(fifo);
+  std::filesystem::remove(fifo);
+  ASSERT_FALSE(f);
+  EXPECT_EQ(f.error(), fifo + ": is a FIFO, not a GGUF file");
 }
 
 TEST(GgufReader, NotAGgufFile) {
