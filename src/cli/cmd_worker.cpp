@@ -27,7 +27,8 @@ class WorkerCommand : public Command {
     app.add_option("--keys", keys_,
                    "key directory: lingua.key (this worker, made when missing) and heads/*.pub (the heads it "
                    "accepts, read again every 2 s; made empty when missing); default $LINGUA_KEYS or ~/.config/lingua/keys");
-    app.add_option("--models", models_, "directory of model files this worker may use (matched by content, not name)");
+    app.add_option("--models", models_, "directory of model files this worker may use (matched by content, not name)")
+        ->check(CLI::ExistingDirectory);
     app.add_flag("--insecure", insecure_, "no encryption or authentication (loopback only, see --allow-insecure-network)");
     app.add_flag("--allow-insecure-network", allow_insecure_network_, "allow --insecure on a non-loopback address");
     app.add_flag("--quiet", quiet_, "log errors only");

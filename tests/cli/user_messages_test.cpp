@@ -68,5 +68,12 @@ TEST_F(UserMessages, AnOptionErrorPointsAtTheSubcommandsHelp) {
   EXPECT_NE(top.err.find("(see lingua --help)"), std::string::npos) << top.err;
 }
 
+TEST_F(UserMessages, AWorkerGivenAMissingModelsFolderSaysSoInsteadOfServingWithout) {
+  CliRun r = lingua({"worker", "--listen", "tcp://127.0.0.1:0", "--insecure", "--models", (dir_ / "no-such-folder").string()});
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.err.find("--models"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("no-such-folder"), std::string::npos) << r.err;
+}
+
 }  // namespace
 }  // namespace lingua
