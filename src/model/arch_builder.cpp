@@ -2,6 +2,9 @@
 // (arch/*.cpp files, listed at configure time into arch_list.inc).
 #include "model/arch_builder.h"
 
+#include <algorithm>
+#include <cmath>
+#include <limits>
 #include <vector>
 
 #include "kernels/kernels.h"
@@ -17,31 +20,116 @@ void ArchBuilder::fail(const std::string& message) {
   if (error_.is_ok()) error_ = Status::error(message);
 }
 
-int64_t ArchBuilder::hparam(const std::string& key) {
-  auto v = file_.get_u64(arch_ + "." + key);
+int64_t ArchBuilder::hparam(const std::string& name) {
+  auto v = file_.get_u64(key(name));
   if (!v) {
     fail(v.error());
     return 0;
   }
+  if (*v == 0) {
+    fail("metadata " + key(name) + " is 0, but it is a size or count and must be at least 1");
+    return 0;
+  }
   if (*v > static_cast<uint64_t>(INT32_MAX)) {
-    fail("metadata " + arch_ + "." + key + " = " + std::to_string(*v) + " is absurdly large");
+    fail("metadata " + key(name) + " = " + std::to_string(*v) + " is absurdly large");
     return 0;
   }
   return static_cast<int64_t>(*v);
 }
 
-int64_t ArchBuilder::hparam_or(const std::string& key, int64_t fallback) {
-  if (!file_.find(arch_ + "." + key)) return fallback;
-  return hparam(key);
+int64_t ArchBuilder::hparam_or(const std::string& name, int64_t fallback) {
+  if (!file_.find(key(name))) return fallback;
+  return hparam(name);
 }
 
-float ArchBuilder::fparam_or(const std::string& key, float fallback) {
-  auto v = file_.get_f64_or(arch_ + "." + key, fallback);
+float ArchBuilder::fparam_or(const std::string& name, float fallback, Range range) {
+  auto v = file_.get_f64_or(key(name), fallback);
   if (!v) {
     fail(v.error());
     return fallback;
   }
-  return static_cast<float>(*v);
+  const double x = *v;
+  const char* need = nullptr;
+  if (!std::isfinite(x) || std::abs(x) > std::numeric_limits<float>::max()) need = "a finite number";
+  else if (range == Range::kPositive && !(x > 0)) need = "positive";
+  else if (range == Range::kNonNegative && !(x >= 0)) need = "0 or more";
+  if (need) {
+    fail("metadata " + key(name) + " = " + gguf::Value::f64(x).to_display() + " must be " + need);
+    return fallback;
+  }
+  return static_cast<float>(x);
+}
+
+int ArchBuilder::blocks_in_file() const {
+  int64_t blocks = 0;
+  for (const gguf::TensorInfo& t : file_.tensors()) {
+    if (t.name.rfind("blk.", 0) != 0) continue;
+    int64_t n = 0;
+    size_t i = 4;
+    for (; i < t.name.size() && i < 14 && t.name[i] >= '0' && t.name[i] <= '9'; ++i) n = n * 10 + (t.name[i] - '0');
+    if (i > 4 && i < t.name.size() && t.name[i] == '.') blocks = std::max(blocks, n + 1);
+  }
+  return static_cast<int>(std::min<int64_t>(blocks, INT32_MAX));
+}
+
+std::optional<ArchBuilder::Shape> ArchBuilder::shape(const ShapeKeys& keys) {
+  Shape s;
+  s.n_embd = hparam("embedding_length");
+  s.n_layer = hparam("block_count");
+  s.n_head = hparam("attention.head_count");
+  s.n_head_kv = hparam_or("attention.head_count_kv", s.n_head);
+  s.norm_eps = fparam_or(keys.norm_eps, keys.norm_eps_default, Range::kPositive);
+  if (!error_.is_ok()) return std::nullopt;
+  // Fewer blocks than the file has would run a truncated model; more would look for tensors that
+  // are not there.
+  if (const int present = blocks_in_file(); s.n_layer != present) {
+    fail("metadata " + key("block_count") + " = " + std::to_string(s.n_layer) + ", but the file has the tensors of " +
+         std::to_string(present) + " blocks" + (present > 0 ? " (blk.0 to blk." + std::to_string(present - 1) + ")" : ""));
+    return std::nullopt;
+  }
+  if (s.n_head % s.n_head_kv != 0) {
+    fail("metadata " + key("attention.head_count_kv") + " = " + std::to_string(s.n_head_kv) + " does not divide " +
+         key("attention.head_count") + " = " + std::to_string(s.n_head));
+    return std::nullopt;
+  }
+  if (keys.head_width_key && file_.find(key("attention.key_length"))) {
+    s.head_dim = hparam("attention.key_length");
+  } else if (s.n_embd % s.n_head != 0) {
+    fail("metadata " + key("attention.head_count") + " = " + std::to_string(s.n_head) + " does not divide " +
+         key("embedding_length") + " = " + std::to_string(s.n_embd));
+    return std::nullopt;
+  } else {
+    s.head_dim = s.n_embd / s.n_head;
+  }
+  if (!error_.is_ok()) return std::nullopt;
+  return s;
+}
+
+RopeParams ArchBuilder::rope_params(int64_t head_dim, bool neox) {
+  RopeParams rope;
+  rope.head_dim = head_dim;
+  rope.neox = neox;
+  rope.n_rot = hparam_or("rope.dimension_count", head_dim);
+  if (error_.is_ok() && (rope.n_rot % 2 != 0 || rope.n_rot > head_dim))
+    fail("metadata " + key("rope.dimension_count") + " = " + std::to_string(rope.n_rot) +
+         " must be even and at most the head width, " + std::to_string(head_dim));
+  rope.freq_base = fparam_or("rope.freq_base", 10000.0f, Range::kPositive);
+  // llama.cpp's reading: no type means linear, and the factor is 1/freq_scale (0 = none).
+  auto type = file_.get_string_or(key("rope.scaling.type"), "linear");
+  if (!type) {
+    fail(type.error());
+    return rope;
+  }
+  if (*type != "linear" && *type != "none") {
+    fail("metadata " + key("rope.scaling.type") + " = '" + *type +
+         "' is not supported (Lingua implements 'none' and 'linear' RoPE scaling)");
+    return rope;
+  }
+  const float factor = fparam_or("rope.scaling.factor", 0.0f, Range::kNonNegative);
+  const float linear = fparam_or("rope.scale_linear", 1.0f, Range::kPositive);
+  if (*type == "none") rope.freq_scale = 1.0f;
+  else rope.freq_scale = factor > 0.0f ? 1.0f / factor : linear;
+  return rope;
 }
 
 const gguf::TensorInfo* ArchBuilder::tensor(const std::string& name, size_t n_dims) {
@@ -215,14 +303,6 @@ int ArchBuilder::slice(const std::string& name, int input, int64_t offset, int64
   op.out_dim = count;
   op.slice_offset = offset;
   return push(std::move(op));
-}
-
-bool ArchBuilder::check_heads(int64_t n_embd, int64_t n_head, int64_t n_head_kv, bool need_divisible_embd) {
-  if (n_head > 0 && n_head_kv > 0 && n_head % n_head_kv == 0 && (!need_divisible_embd || n_embd % n_head == 0))
-    return true;
-  fail("inconsistent head counts: embedding " + std::to_string(n_embd) + ", heads " + std::to_string(n_head) +
-       ", kv heads " + std::to_string(n_head_kv));
-  return false;
 }
 
 int ArchBuilder::swiglu_ffn(const std::string& prefix, int x, float eps) {

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,9 +21,32 @@ class ArchBuilder {
   ArchBuilder(const gguf::File& file, std::string arch, std::deque<std::vector<float>>& owned);
 
   // Hyper-parameter "<arch>.<key>": required (records an error when missing) or with a default.
+  // They are sizes and counts, so 0 is refused as well as values beyond 2^31-1.
   int64_t hparam(const std::string& key);
   int64_t hparam_or(const std::string& key, int64_t fallback);
-  float fparam_or(const std::string& key, float fallback);
+  // A float "<arch>.<key>": NaN and infinities are refused, and values outside `range`.
+  enum class Range { kFinite, kPositive, kNonNegative };
+  float fparam_or(const std::string& key, float fallback, Range range = Range::kFinite);
+
+  // The settings every transformer architecture has, read and checked here once, so that an
+  // architecture (and any new one) refuses a file that gets them wrong with the key named:
+  // block_count equal to the blocks whose tensors the file has, head counts that divide, a
+  // positive finite norm epsilon. head_dim is attention.key_length when `head_width_key` and the
+  // file has it, otherwise embedding/heads (which must then divide).
+  struct Shape {
+    int64_t n_embd = 0, n_layer = 0, n_head = 0, n_head_kv = 0, head_dim = 0;
+    float norm_eps = 0;
+  };
+  struct ShapeKeys {
+    const char* norm_eps;  // e.g. "attention.layer_norm_rms_epsilon"
+    float norm_eps_default;
+    bool head_width_key = false;
+  };
+  std::optional<Shape> shape(const ShapeKeys& keys);
+  // RoPE for heads `head_dim` wide: rope.dimension_count (even, at most head_dim), rope.freq_base
+  // (positive), rope.scaling.* (none or linear, the only kinds the kernels implement: yarn and
+  // others are refused rather than run as linear). n_heads is left for the caller.
+  RopeParams rope_params(int64_t head_dim, bool neox);
   bool has_tensor(const std::string& name) const { return file_.find_tensor(name) != nullptr; }
 
   // Ops. Weight names are GGUF tensor names; `name` is the op's name in the graph.
@@ -40,9 +64,6 @@ class ArchBuilder {
   int slice(const std::string& name, int input, int64_t offset, int64_t width);
 
   // Blocks several architectures share.
-  // Records an error unless heads divide evenly (n_head_kv divides n_head; `need_divisible_embd`:
-  // and n_head divides n_embd). Returns whether they do.
-  bool check_heads(int64_t n_embd, int64_t n_head, int64_t n_head_kv, bool need_divisible_embd = true);
   // x + ffn_down(silu(ffn_gate(h)) * ffn_up(h)) with h = RMSNorm(x): the llama-family FFN of block
   // `prefix` ("blk.N.").
   int swiglu_ffn(const std::string& prefix, int x, float eps);
@@ -58,6 +79,8 @@ class ArchBuilder {
   const float* vector_f32(const std::string& tensor_name, int64_t n);
   int64_t width(int op) const;
   int push(Op op);
+  std::string key(const std::string& name) const { return arch_ + "." + name; }
+  int blocks_in_file() const;  // 1 + the largest N of the file's "blk.N." tensors
 
   const gguf::File& file_;
   std::string arch_;

@@ -30,9 +30,12 @@ Expected<std::unique_ptr<Model>> Model::load(const std::string& path) {
   if (m->graph_.vocab_size() != m->vocab().size())
     return Status::error(path + ": the output layer has " + std::to_string(m->graph_.vocab_size()) +
                          " rows but the vocabulary has " + std::to_string(m->vocab().size()) + " tokens");
-  auto ctx = m->file_.get_u64_or(m->arch_ + ".context_length", 2048);
+  const std::string ctx_key = m->arch_ + ".context_length";
+  auto ctx = m->file_.get_u64_or(ctx_key, 2048);
   if (!ctx) return ctx.status().with_context(path);
-  m->train_context_ = static_cast<int64_t>(std::min<uint64_t>(*ctx, 1u << 20));
+  if (*ctx == 0) return Status::error(path + ": metadata " + ctx_key + " is 0, but a model needs a context of at least 1 position");
+  m->file_context_ = static_cast<int64_t>(std::min<uint64_t>(*ctx, INT64_MAX));
+  m->train_context_ = std::min(m->file_context_, kMaxDefaultContext);
   return m;
 }
 

@@ -23,7 +23,13 @@ class Model {
   const Tokenizer& tokenizer() const { return *tokenizer_; }
   const Vocab& vocab() const { return tokenizer_->vocab(); }
   const Graph& graph() const { return graph_; }
-  int64_t train_context() const { return train_context_; }  // <arch>.context_length
+  // The context the file says the model was trained with (<arch>.context_length, at least 1).
+  int64_t file_context() const { return file_context_; }
+  // The default context of a run: file_context(), but no more than kMaxDefaultContext. A file may
+  // claim anything (2^32-1 in a broken one), and KV caches are priced and reserved for the
+  // whole context; -c asks for more.
+  int64_t train_context() const { return train_context_; }
+  static constexpr int64_t kMaxDefaultContext = int64_t{1} << 17;  // Llama 3's 128K
   uint64_t weight_bytes() const;                             // tensor data in the file
   // Holds exactly the weights ops [first_op, last_op] read in huge pages (gguf::File::
   // keep_in_huge_pages): decode streams them without the page walks of a 4 KiB file map, and
@@ -37,7 +43,7 @@ class Model {
   std::unique_ptr<Tokenizer> tokenizer_;
   std::deque<std::vector<float>> owned_;  // f32 copies of small vectors (norms, biases)
   Graph graph_;
-  int64_t train_context_ = 0;
+  int64_t file_context_ = 0, train_context_ = 0;
 };
 
 // Only the tokenizer of a GGUF file (vocabulary-only files have no weights).

@@ -10,15 +10,13 @@ namespace lingua {
 namespace {
 
 void build_bloom(ArchBuilder& b) {
-  const int64_t n_embd = b.hparam("embedding_length");
-  const int64_t n_layer = b.hparam("block_count");
-  const int64_t n_head = b.hparam("attention.head_count");
-  const int64_t n_head_kv = b.hparam_or("attention.head_count_kv", n_head);
-  const float eps = b.fparam_or("attention.layer_norm_epsilon", 1e-5f);
-  if (!b.check_heads(n_embd, n_head, n_head_kv)) return;
+  const auto shape = b.shape({"attention.layer_norm_epsilon", 1e-5f});
+  if (!shape) return;
+  const int64_t n_embd = shape->n_embd, n_layer = shape->n_layer, n_head = shape->n_head, n_head_kv = shape->n_head_kv;
+  const float eps = shape->norm_eps;
   const int64_t head_dim = n_embd / n_head, kv_dim = head_dim * n_head_kv;
   AttentionParams attn{n_head, n_head_kv, head_dim, 1.0f / std::sqrt(static_cast<float>(head_dim))};
-  attn.alibi_max_bias = b.fparam_or("attention.max_alibi_bias", 8.0f);
+  attn.alibi_max_bias = b.fparam_or("attention.max_alibi_bias", 8.0f, ArchBuilder::Range::kNonNegative);
 
   int x = b.embed("token_embd", "token_embd.weight");
   x = b.layer_norm("token_embd_norm", x, "token_embd_norm.weight", "token_embd_norm.bias", eps);

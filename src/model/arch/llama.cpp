@@ -9,24 +9,16 @@ namespace lingua {
 namespace {
 
 void build_llama(ArchBuilder& b) {
-  const int64_t n_embd = b.hparam("embedding_length");
-  const int64_t n_layer = b.hparam("block_count");
-  const int64_t n_head = b.hparam("attention.head_count");
-  const int64_t n_head_kv = b.hparam_or("attention.head_count_kv", n_head);
-  const float eps = b.fparam_or("attention.layer_norm_rms_epsilon", 1e-5f);
-  if (!b.check_heads(n_embd, n_head, n_head_kv)) return;
-  const int64_t head_dim = b.hparam_or("attention.key_length", n_embd / n_head);
+  const auto shape = b.shape({"attention.layer_norm_rms_epsilon", 1e-5f, /*head_width_key=*/true});
+  if (!shape) return;
+  const int64_t n_layer = shape->n_layer, n_head = shape->n_head, n_head_kv = shape->n_head_kv;
+  const int64_t head_dim = shape->head_dim;
+  const float eps = shape->norm_eps;
   if (b.has_tensor("rope_freqs.weight")) {
     b.fail("per-dimension RoPE frequency factors (rope_freqs.weight, Llama 3.1 long context) are not supported yet");
     return;
   }
-  RopeParams rope;
-  rope.head_dim = head_dim;
-  rope.n_rot = b.hparam_or("rope.dimension_count", head_dim);
-  rope.freq_base = b.fparam_or("rope.freq_base", 10000.0f);
-  const float scaling = b.fparam_or("rope.scaling.factor", 0.0f);
-  rope.freq_scale = scaling > 0.0f ? 1.0f / scaling : b.fparam_or("rope.scale_linear", 1.0f);
-  rope.neox = false;
+  const RopeParams rope = b.rope_params(head_dim, /*neox=*/false);
   RopeParams rope_q = rope, rope_k = rope;
   rope_q.n_heads = n_head;
   rope_k.n_heads = n_head_kv;

@@ -9,18 +9,12 @@ namespace lingua {
 namespace {
 
 void build_qwen2(ArchBuilder& b) {
-  const int64_t n_embd = b.hparam("embedding_length");
-  const int64_t n_layer = b.hparam("block_count");
-  const int64_t n_head = b.hparam("attention.head_count");
-  const int64_t n_head_kv = b.hparam_or("attention.head_count_kv", n_head);
-  const float eps = b.fparam_or("attention.layer_norm_rms_epsilon", 1e-6f);
-  if (!b.check_heads(n_embd, n_head, n_head_kv)) return;
-  const int64_t head_dim = n_embd / n_head;
-  RopeParams rope;
-  rope.head_dim = head_dim;
-  rope.n_rot = b.hparam_or("rope.dimension_count", head_dim);
-  rope.freq_base = b.fparam_or("rope.freq_base", 10000.0f);
-  rope.neox = true;
+  const auto shape = b.shape({"attention.layer_norm_rms_epsilon", 1e-6f});
+  if (!shape) return;
+  const int64_t n_layer = shape->n_layer, n_head = shape->n_head, n_head_kv = shape->n_head_kv;
+  const int64_t head_dim = shape->head_dim;
+  const float eps = shape->norm_eps;
+  const RopeParams rope = b.rope_params(head_dim, /*neox=*/true);
   RopeParams rope_q = rope, rope_k = rope;
   rope_q.n_heads = n_head;
   rope_k.n_heads = n_head_kv;

@@ -10,22 +10,16 @@ namespace lingua {
 namespace {
 
 void build_qwen3(ArchBuilder& b) {
-  const int64_t n_embd = b.hparam("embedding_length");
-  const int64_t n_layer = b.hparam("block_count");
-  const int64_t n_head = b.hparam("attention.head_count");
-  const int64_t n_head_kv = b.hparam_or("attention.head_count_kv", n_head);
-  const float eps = b.fparam_or("attention.layer_norm_rms_epsilon", 1e-6f);
-  if (!b.check_heads(n_embd, n_head, n_head_kv, /*need_divisible_embd=*/false)) return;
-  const int64_t head_dim = b.hparam_or("attention.key_length", n_embd / n_head);
+  const auto shape = b.shape({"attention.layer_norm_rms_epsilon", 1e-6f, /*head_width_key=*/true});
+  if (!shape) return;
+  const int64_t n_layer = shape->n_layer, n_head = shape->n_head, n_head_kv = shape->n_head_kv;
+  const int64_t head_dim = shape->head_dim;
+  const float eps = shape->norm_eps;
   if (b.hparam_or("attention.value_length", head_dim) != head_dim) {
     b.fail("different key and value head widths are not supported");
     return;
   }
-  RopeParams rope;
-  rope.head_dim = head_dim;
-  rope.n_rot = b.hparam_or("rope.dimension_count", head_dim);
-  rope.freq_base = b.fparam_or("rope.freq_base", 10000.0f);
-  rope.neox = true;
+  const RopeParams rope = b.rope_params(head_dim, /*neox=*/true);
   RopeParams rope_q = rope, rope_k = rope;
   rope_q.n_heads = n_head;
   rope_k.n_heads = n_head_kv;
