@@ -59,7 +59,7 @@ Expected<Executor> Executor::create(const Graph& graph, const ExecutorConfig& co
     if (exported[static_cast<size_t>(id)]) ex.exports_.push_back(id);
   }
   ex.import_set_.assign(ex.imports_.size(), 0);
-  ex.kv_ = KVCache(kv_dims, c.context);
+  LINGUA_ASSIGN_OR_RETURN(ex.kv_, KVCache::create(kv_dims, c.context));
   ex.plan_buffers();
   return ex;
 }
@@ -258,7 +258,8 @@ void Executor::run_attention(const Op& op, int64_t n, int64_t pos0, ThreadPool& 
   const std::vector<float> slopes = alibi_slopes(a.n_heads, a.alibi_max_bias);
   pool.parallel_for(n * a.n_heads, [&](int64_t begin, int64_t end, int thread) {
     auto& scores = scratch_[static_cast<size_t>(thread)];
-    if (scores.size() < static_cast<size_t>(config_.context)) scores.resize(static_cast<size_t>(config_.context));
+    // As long as the positions in use, not the context: that may be millions.
+    if (scores.size() < static_cast<size_t>(pos0 + n)) scores.resize(static_cast<size_t>(pos0 + n));
     for (int64_t item = begin; item < end; ++item) {
       const int64_t t = item / a.n_heads, h = item % a.n_heads;
       const int64_t last = pos0 + t;  // causal: attend to positions 0..last

@@ -2,24 +2,69 @@
 #include "graph/kv_cache.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <string>
 
+#include "core/system_memory.h"
+
 namespace lingua {
 
-KVCache::KVCache(const std::vector<int64_t>& kv_dims, int64_t capacity)
-    : kv_dims_(kv_dims), capacity_(capacity) {
-  for (int64_t d : kv_dims_) {
-    keys_.emplace_back(static_cast<size_t>(d * capacity));
-    values_.emplace_back(static_cast<size_t>(d * capacity));
-  }
+namespace {
+std::string size_text(uint64_t bytes) {
+  char buf[32];
+  const double b = static_cast<double>(bytes);
+  if (bytes >= (1ull << 40)) std::snprintf(buf, sizeof buf, "%.1f TiB", b / static_cast<double>(1ull << 40));
+  else if (bytes >= (1ull << 30)) std::snprintf(buf, sizeof buf, "%.1f GiB", b / static_cast<double>(1ull << 30));
+  else std::snprintf(buf, sizeof buf, "%.1f MiB", b / static_cast<double>(1ull << 20));
+  return buf;
 }
+}  // namespace
 
-uint64_t KVCache::bytes() const {
+uint64_t KVCache::bytes_for(const std::vector<int64_t>& kv_dims, int64_t capacity) {
   uint64_t total = 0;
-  for (int64_t d : kv_dims_) total += 2ull * static_cast<uint64_t>(d * capacity_) * sizeof(float);
+  for (int64_t d : kv_dims) {
+    uint64_t slot = 0;
+    if (d < 0 || capacity < 0 ||
+        __builtin_mul_overflow(static_cast<uint64_t>(d), static_cast<uint64_t>(capacity), &slot) ||
+        __builtin_mul_overflow(slot, 2 * sizeof(float), &slot) || __builtin_add_overflow(total, slot, &total))
+      return UINT64_MAX;
+  }
   return total;
 }
+
+Status KVCache::check_fits(const std::vector<int64_t>& kv_dims, int64_t capacity, uint64_t available) {
+  if (capacity <= 0) return Status::error("a KV cache needs at least 1 position");
+  const uint64_t total = bytes_for(kv_dims, capacity);
+  if (available == 0) available = available_memory_bytes();
+  if (available > 0 && total > available)
+    return Status::error("a KV cache of " + std::to_string(capacity) + " positions for " + std::to_string(kv_dims.size()) +
+                         " attention layers needs " + (total == UINT64_MAX ? std::string("more than 16 EiB") : size_text(total)) +
+                         ", more than the " + size_text(available) + " of memory available (use a smaller context)");
+  return Status::ok();
+}
+
+Expected<KVCache> KVCache::create(const std::vector<int64_t>& kv_dims, int64_t capacity, uint64_t available) {
+  LINGUA_TRY(check_fits(kv_dims, capacity, available));
+  const uint64_t total = bytes_for(kv_dims, capacity);
+  KVCache kv;
+  kv.kv_dims_ = kv_dims;
+  kv.capacity_ = capacity;
+  // Anonymous memory is zero and takes no room until touched: the cache grows with the sequence.
+  auto memory = HugePageBuffer::allocate(total);
+  if (!memory) return memory.status().with_context("KV cache of " + std::to_string(capacity) + " positions");
+  kv.memory_ = std::move(*memory);
+  auto* at = reinterpret_cast<float*>(kv.memory_.data());
+  for (int64_t d : kv_dims) {
+    kv.keys_.push_back(at);
+    at += d * capacity;
+    kv.values_.push_back(at);
+    at += d * capacity;
+  }
+  return kv;
+}
+
+uint64_t KVCache::bytes() const { return bytes_for(kv_dims_, capacity_); }
 
 namespace {
 constexpr char kMagic[4] = {'L', 'K', 'V', '1'};
@@ -44,7 +89,7 @@ std::vector<uint8_t> KVCache::serialize(int64_t positions, int first, int count)
   for (int s = first; s < first + count; ++s) put(out, static_cast<uint64_t>(kv_dim(s)));
   for (int s = first; s < first + count; ++s)
     for (const auto* store : {&keys_, &values_})
-      append(out, (*store)[static_cast<size_t>(s)].data(), static_cast<size_t>(positions * kv_dim(s)) * sizeof(float));
+      append(out, (*store)[static_cast<size_t>(s)], static_cast<size_t>(positions * kv_dim(s)) * sizeof(float));
   return out;
 }
 
@@ -81,7 +126,7 @@ Expected<int64_t> KVCache::deserialize(const uint8_t* data, size_t size, int fir
     return Status::error("KV cache snapshot has " + std::to_string(size - at) + " data bytes, expected " + std::to_string(need));
   for (int s = first; s < first + count; ++s)
     for (auto* store : {&keys_, &values_})
-      take((*store)[static_cast<size_t>(s)].data(), static_cast<size_t>(positions) * static_cast<size_t>(kv_dim(s)) * sizeof(float));
+      take((*store)[static_cast<size_t>(s)], static_cast<size_t>(positions) * static_cast<size_t>(kv_dim(s)) * sizeof(float));
   return static_cast<int64_t>(positions);
 }
 

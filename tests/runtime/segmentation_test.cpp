@@ -386,8 +386,9 @@ TEST(KvSnapshot, MismatchedOrDamagedSnapshotsAreRefused) {
   bad_magic[0] = 'X';
   EXPECT_FALSE(first.deserialize(bad_magic.data(), bad_magic.size()));
   auto too_long = first.serialize(16);
-  KVCache small({first.kv_dim(0)}, 8);
-  EXPECT_FALSE(small.deserialize(too_long.data(), too_long.size()));
+  auto small = KVCache::create({first.kv_dim(0)}, 8);
+  ASSERT_TRUE(small) << small.error();
+  EXPECT_FALSE(small->deserialize(too_long.data(), too_long.size()));
 }
 
 TEST(Partition, BadSplitsAreNamed) {
