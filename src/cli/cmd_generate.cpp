@@ -1,5 +1,6 @@
 // `lingua generate`: answer a prompt with a model, streaming text to stdout (or one JSON
 // document with --json) and timings to stderr.
+#include <algorithm>
 #include <cstdio>
 #include <random>
 
@@ -33,14 +34,16 @@ class GenerateCommand : public Command {
         ->capture_default_str();
     app.add_option("--repeat-last-n", opts_.sampling.repeat_last_n, "how many recent tokens the penalty sees")
         ->capture_default_str();
-    app.add_option("--seed", seed_, "random seed (default: a random one, printed)");
+    seed_opt_ = app.add_option("--seed", seed_, "random seed, 0 or more (default: a random one, printed)");
     app.add_option("-t,--threads", threads_, "compute threads")->capture_default_str();
-    app.add_option("-c,--ctx-size", opts_.context, "context size in tokens (0 = the model's)")->capture_default_str();
+    app.add_option("-c,--ctx-size", opts_.context, "context size in tokens (0 = the model's, at most " +
+                   std::to_string(Model::kMaxDefaultContext) + " and what fits in memory)")->capture_default_str();
     app.add_option("-b,--batch", opts_.batch, "prompt tokens per forward pass")->capture_default_str();
     app.add_flag("--truncate", opts_.truncate_prompt, "drop the oldest prompt tokens when the prompt is too long");
     app.add_flag("--ignore-eos", opts_.ignore_eos, "keep generating past end-of-text");
     app.add_flag("--special", opts_.parse_special, "parse special-token text such as <s> in the prompt");
-    app.add_option("--segments", opts_.segments, "run as K cost-balanced segments in this process (tests, debugging)");
+    segments_opt_ =
+        app.add_option("--segments", opts_.segments, "run as K cost-balanced segments in this process (tests, debugging)");
     app.add_option("--split", opts_.split, "run as segments starting at these op ids, e.g. 40,81 (see lingua graph)")
         ->delimiter(',');
     app.add_option("--plan", plan_, "run the segments of a plan file (lingua plan --out): on its devices with "
@@ -63,13 +66,25 @@ class GenerateCommand : public Command {
     if (auto e = check_threads(threads_); !e.empty()) return fail(name(), e);
     if (opts_.batch < 1) return fail(name(), "--batch must be at least 1");
     if (opts_.context < 0) return fail(name(), "--ctx-size must be 0 (the model's) or more");
-    if (seed_ < 0) seed_ = static_cast<int64_t>(std::random_device{}() & 0x7fffffff);
+    if (segments_opt_->count() > 0 && opts_.segments < 1)
+      return fail(name(), "--segments must be 1 or more (got " + std::to_string(opts_.segments) + ")");
+    if (seed_opt_->count() > 0 && seed_ < 0)
+      return fail(name(), "--seed must be 0 or more (got " + std::to_string(seed_) + "; leave it out for a random one)");
+    if (seed_opt_->count() == 0) seed_ = static_cast<int64_t>(std::random_device{}() & 0x7fffffff);
     opts_.sampling.seed = static_cast<uint64_t>(seed_);
     opts_.n_predict = n_;
     if (auto st = validate(opts_.sampling); !st.is_ok()) return fail(name(), st.message());
 
     auto model = Model::load(model_);
     if (!model) return fail(name(), model.error());
+    // Resolved here, once, so the cluster and the in-process run get the same context and the
+    // user hears about it before the output starts.
+    const bool on_devices = local_devices_opt_->count() > 0 || !devices_.empty();
+    std::vector<std::string> notes;
+    auto context = choose_context(**model, opts_.context, !on_devices, notes);
+    if (!context) return fail(name(), context.error());
+    opts_.context = *context;
+    for (const std::string& note : notes) std::fprintf(stderr, "lingua: %s\n", note.c_str());
     std::unique_ptr<ClusterRun> cluster;
     if (local_devices_opt_->count() > 0 || !devices_.empty()) {
       auto run = start_cluster(**model);
@@ -95,7 +110,8 @@ class GenerateCommand : public Command {
     if (!result) return fail(name(), result.error());
     const auto& r = *result;
     const double pp = r.prompt_ms > 0 ? r.prompt_tokens.size() * 1000.0 / r.prompt_ms : 0;
-    const double tg = r.gen_ms > 0 ? r.tokens.size() * 1000.0 / r.gen_ms : 0;
+    // Forward passes over their time: the last token is sampled without one.
+    const double tg = r.gen_ms > 0 ? static_cast<double>(r.per_token_ms.size()) * 1000.0 / r.gen_ms : 0;
     if (json_) {
       nlohmann::json doc;
       doc["tokens"] = r.tokens;
@@ -134,6 +150,26 @@ class GenerateCommand : public Command {
   }
 
  private:
+  // "3 devices: a[0..37] b[38..71] c[72..92]", or with devices the plan leaves idle
+  // "3 devices (1 holding segments, 2 standing by): a[0..92]; standing by: b c". The count is
+  // every device of the run, as in the summary line and the JSON's "devices" ("segments" there is
+  // how many hold one).
+  static std::string devices_line(const DevicesFile& file, const std::vector<PlannedSegment>& segments) {
+    std::string held, standby;
+    size_t holding = 0;
+    for (const PlannedSegment& s : segments)
+      held += " " + s.device + "[" + std::to_string(s.first_op) + ".." + std::to_string(s.last_op) + "]";
+    for (const DeviceSpec& d : file.devices) {
+      const bool holds = std::any_of(segments.begin(), segments.end(), [&](const PlannedSegment& s) { return s.device == d.name; });
+      if (holds) ++holding;
+      else standby += " " + d.name;
+    }
+    const std::string n = std::to_string(file.devices.size()) + " devices";
+    if (standby.empty()) return n + ":" + held;
+    return n + " (" + std::to_string(holding) + " holding segments, " +
+           std::to_string(file.devices.size() - holding) + " standing by):" + held + "; standing by:" + standby;
+  }
+
   // Each device's moving estimates: what the balancer decides on.
   static nlohmann::json monitor_json(const ClusterRun& cluster) {
     nlohmann::json out = nlohmann::json::array();
@@ -205,7 +241,7 @@ class GenerateCommand : public Command {
     LINGUA_ASSIGN_OR_RETURN(std::vector<PlannedSegment> segments, segments_for(model, file));
     ClusterRunOptions o;
     o.model_path = model_;
-    o.context = opts_.context > 0 ? opts_.context : std::max<int64_t>(1, model.train_context());
+    o.context = opts_.context;
     o.max_batch = opts_.batch;
     o.wire_dtype = wire;
     o.all_local = local_devices_ > 0;
@@ -214,10 +250,7 @@ class GenerateCommand : public Command {
     o.allow_insecure_network = allow_insecure_network_;
     o.balance.enabled = !no_balance_;
     o.on_event = [](const std::string& line) { std::fprintf(stderr, "lingua: %s\n", line.c_str()); };
-    std::string summary;
-    for (const PlannedSegment& s : segments)
-      summary += " " + s.device + "[" + std::to_string(s.first_op) + ".." + std::to_string(s.last_op) + "]";
-    std::fprintf(stderr, "lingua: %zu devices:%s\n", segments.size(), summary.c_str());
+    std::fprintf(stderr, "lingua: %s\n", devices_line(file, segments).c_str());
     // Called whenever a worker without the model gets weights: at the start and at every move
     // that gives it new ops, so the bar lives as long as the run.
     auto bar = std::make_shared<std::unique_ptr<ProgressBar>>();
@@ -235,6 +268,8 @@ class GenerateCommand : public Command {
   std::string model_, prompt_, plan_, devices_, keys_, wire_dtype_ = "f32";
   int local_devices_ = 0;  // 0: not given (see local_devices_opt_)
   CLI::Option* local_devices_opt_ = nullptr;
+  CLI::Option* seed_opt_ = nullptr;
+  CLI::Option* segments_opt_ = nullptr;
   bool insecure_ = false, allow_insecure_network_ = false, no_balance_ = false;
   int n_ = 128;
   int64_t seed_ = -1;

@@ -1,7 +1,10 @@
 // Generator: prompt batching, the sampling loop, stop conditions and timings.
 #include "runtime/generator.h"
 
+#include "core/system_memory.h"
 #include "graph/cost_model.h"
+#include "graph/kv_cache.h"
+#include "plan/units.h"
 
 #include <algorithm>
 #include <chrono>
@@ -29,7 +32,7 @@ Expected<GenerateResult> Generator::generate(const std::string& prompt, const Ge
 
   GenerateResult result;
   result.prompt_tokens = std::move(*encoded);
-  const int64_t context = options.context > 0 ? options.context : std::max<int64_t>(1, model_.train_context());
+  const int64_t context = options.context > 0 ? options.context : model_.train_context();
   if (result.prompt_tokens.empty()) return Status::error("the prompt gives no tokens and the model has no BOS token");
   if (static_cast<int64_t>(result.prompt_tokens.size()) >= context) {
     if (!options.truncate_prompt)
@@ -91,9 +94,8 @@ Expected<GenerateResult> Generator::generate(const std::string& prompt, const Ge
   TokenId previous = result.prompt_tokens.back();
   int64_t pos = n_prompt;
   result.stop_reason = "length";
-  auto t_gen = std::chrono::steady_clock::now();
   for (int i = 0; i < options.n_predict; ++i) {
-    auto t_tok = std::chrono::steady_clock::now();
+    auto t_step = std::chrono::steady_clock::now();
     const TokenId next = sampler.sample(last, n_vocab);
     sampler.accept(next);
     if (!options.ignore_eos && vocab.is_eog(next)) {
@@ -105,27 +107,55 @@ Expected<GenerateResult> Generator::generate(const std::string& prompt, const Ge
     result.text += piece;
     if (on_text && !piece.empty()) on_text(piece);
     previous = next;
-    if (i + 1 == options.n_predict) {
-      result.per_token_ms.push_back(ms_since(t_tok));
-      break;  // the last token needs no forward pass
-    }
+    if (i + 1 == options.n_predict) break;  // the last token needs no forward pass
     if (pos >= context) {
       result.stop_reason = "context";
-      result.per_token_ms.push_back(ms_since(t_tok));
       break;
     }
     LINGUA_TRY(forward(&next, 1, pos, true));
     keep_rows(1);
     last = logits.data();
     ++pos;
-    result.per_token_ms.push_back(ms_since(t_tok));
+    result.per_token_ms.push_back(ms_since(t_step));
+    result.gen_ms += result.per_token_ms.back();
   }
   const std::string rest = streamer.flush();
   result.text += rest;
   if (on_text && !rest.empty()) on_text(rest);
-  result.gen_ms = ms_since(t_gen);
   LINGUA_TRY(pipeline->end_sequence(kSequence));
   return result;
+}
+
+Expected<int64_t> choose_context(const Model& model, int64_t requested, bool fit_this_machine,
+                                 std::vector<std::string>& notes, uint64_t available) {
+  if (available == 0 && fit_this_machine) available = available_memory_bytes();
+  std::vector<int64_t> kv_dims;
+  for (const Op& op : model.graph().ops())
+    if (op.kind == OpKind::kAttention) kv_dims.push_back(op.attn.n_kv_heads * op.attn.head_dim);
+  const int64_t trained = model.file_context();
+  if (requested > 0) {
+    if (fit_this_machine) LINGUA_TRY(KVCache::check_fits(kv_dims, requested, available));
+    if (requested > trained)
+      notes.push_back("warning: --ctx-size " + std::to_string(requested) + " is beyond the " + std::to_string(trained) +
+                      " positions the model was trained with; text past them may be poor");
+    return requested;
+  }
+  int64_t context = model.train_context();
+  if (context < trained)
+    notes.push_back("the model claims a context of " + std::to_string(trained) + " positions: using " +
+                    std::to_string(context) + " (--ctx-size for another)");
+  // The cache is refused when the whole context would not fit; a default that large would make
+  // every run fail, so it shrinks to what leaves half the memory for everything else.
+  const uint64_t per_position = KVCache::bytes_for(kv_dims, 1);
+  if (!fit_this_machine || per_position == 0 || available == 0) return context;
+  const uint64_t fits = available / 2 / per_position;
+  if (static_cast<uint64_t>(context) <= fits) return context;
+  int64_t smaller = 1;
+  while (static_cast<uint64_t>(smaller) * 2 <= fits) smaller *= 2;
+  notes.push_back("a context of " + std::to_string(context) + " positions needs a KV cache of " +
+                  format_bytes(KVCache::bytes_for(kv_dims, context)) + ", and " + format_bytes(available) +
+                  " of memory is available: using " + std::to_string(smaller) + " (--ctx-size for another)");
+  return smaller;
 }
 
 Expected<Partition> partition_for(const Graph& graph, const std::vector<int>& split, int segments) {

@@ -38,11 +38,23 @@ struct GenerateOptions {
 // The partition `options` asks for on `graph` (see GenerateOptions::split and ::segments).
 Expected<Partition> partition_for(const Graph& graph, const std::vector<int>& split, int segments);
 
+// The KV positions a run on `model` gets: `requested` when > 0 (with a warning in `notes` when it
+// is beyond the context the model was trained with), otherwise the model's default context
+// (Model::train_context; a note says when the file claims more) made smaller, and said so, when
+// `fit_this_machine` and its KV cache would take more than half the `available` memory (0: the
+// machine's MemAvailable): the cache is refused when the whole context cannot fit, and a
+// requested context that cannot is the error here, before anything is built.
+Expected<int64_t> choose_context(const Model& model, int64_t requested, bool fit_this_machine,
+                                 std::vector<std::string>& notes, uint64_t available = 0);
+
 struct GenerateResult {
   std::vector<TokenId> prompt_tokens;
   std::vector<TokenId> tokens;     // generated
   std::string text;                // generated text
   std::string stop_reason;         // "length", "eos", "context"
+  // Decode steps: one per forward pass after the prompt's (sampling a token, then its pass), so a
+  // run of n tokens has n-1 (the first comes from the prompt's pass, the last needs none).
+  // gen_ms is their sum: forward passes over gen_ms is the decode rate.
   double prompt_ms = 0, gen_ms = 0;
   std::vector<double> per_token_ms;
   std::vector<std::vector<float>> logits;  // when keep_all_logits: one row per evaluated position
