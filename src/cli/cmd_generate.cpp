@@ -216,7 +216,7 @@ class GenerateCommand : public Command {
         out.push_back({plans.problem.devices[static_cast<size_t>(a.device)].name, a.first_op, a.last_op});
       return out;
     }
-    LINGUA_ASSIGN_OR_RETURN(Partition p, partition_for(g, {}, local_devices_));
+    const Partition p = local_devices_partition(g, local_devices_);  // devices beyond its segments stand by
     for (int i = 0; i < p.size(); ++i)
       out.push_back({file.devices[static_cast<size_t>(i)].name, p.segments()[static_cast<size_t>(i)].first_op,
                      p.segments()[static_cast<size_t>(i)].last_op});

@@ -9,10 +9,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <thread>
+
+#include "graph/cost_model.h"
 
 namespace lingua {
 namespace {
@@ -46,6 +49,19 @@ struct TempDir {
 };
 
 }  // namespace
+
+Partition local_devices_partition(const Graph& graph, int k) {
+  const std::vector<double> cost = predicted_decode_seconds(op_costs(graph), default_compute_rates());
+  // Fewer cuts until every segment has weights; one segment always has them all.
+  for (int j = std::min(k, graph.size()); j > 1; --j) {
+    Partition p = Partition::balanced(graph, cost, j);
+    const auto& segments = p.segments();
+    if (std::all_of(segments.begin(), segments.end(),
+                    [&](const Segment& s) { return !segment_tensors(graph, s).empty(); }))
+      return p;
+  }
+  return Partition::whole(graph);
+}
 
 std::string self_executable() {
   std::error_code ec;

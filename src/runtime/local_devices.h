@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "core/status.h"
+#include "graph/graph.h"
+#include "graph/partition.h"
 #include "net/keys.h"
 
 namespace lingua {
@@ -40,6 +42,11 @@ class LocalDevices {
   void stop_all();
   std::vector<LocalWorker> workers_;
 };
+
+// The cuts for `--local-devices K` alone: cost-balanced, at most K segments, and as many as can
+// each read some weights (a segment of additions and attention alone gives a worker nothing to
+// load, and a worker refuses it). The devices beyond the segments stand by for the balancer.
+Partition local_devices_partition(const Graph& graph, int k);
 
 // The executable of this process (for starting workers of the same build).
 std::string self_executable();
