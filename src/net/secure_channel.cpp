@@ -13,6 +13,8 @@
 #include <set>
 #include <thread>
 
+#include "core/endpoint.h"
+
 namespace lingua {
 namespace {
 
@@ -214,18 +216,8 @@ class ZapHandler {
 }  // namespace
 
 bool is_loopback_endpoint(const std::string& endpoint) {
-  if (endpoint.rfind("ipc://", 0) == 0 || endpoint.rfind("inproc://", 0) == 0) return true;
-  if (endpoint.rfind("tcp://", 0) != 0) return false;
-  const std::string rest = endpoint.substr(6);
-  if (rest.find(';') != std::string::npos) return false;  // source;destination form
-  const size_t colon = rest.rfind(':');
-  if (colon == std::string::npos) return false;
-  const std::string host = rest.substr(0, colon);
-  if (host == "localhost" || host == "[::1]" || host == "::1") return true;
-  if (host.rfind("127.", 0) != 0) return false;
-  for (char c : host.substr(4))
-    if (!(c == '.' || (c >= '0' && c <= '9'))) return false;
-  return true;
+  const auto parsed = parse_endpoint(endpoint, EndpointUse::kListen);
+  return parsed && parsed->loopback();
 }
 
 Status check_channel_options(const std::string& endpoint, const ChannelOptions& o, bool server) {
@@ -274,6 +266,7 @@ Server& Server::operator=(Server&&) noexcept = default;
 Server::~Server() = default;
 
 Expected<Server> Server::bind(const std::string& endpoint, const ChannelOptions& options) {
+  LINGUA_ASSIGN_OR_RETURN(const Endpoint where, parse_endpoint(endpoint, EndpointUse::kListen));
   LINGUA_TRY(check_channel_options(endpoint, options, /*server=*/true));
   auto impl = std::make_unique<Impl>();
   try {
@@ -302,9 +295,15 @@ Expected<Server> Server::bind(const std::string& endpoint, const ChannelOptions&
       LINGUA_TRY(setopt(s, ZMQ_CURVE_SECRETKEY, secret.data(), secret.size(), "CURVE secret key"));
       LINGUA_TRY(setopt(s, ZMQ_ZAP_DOMAIN, kZapDomain, std::char_traits<char>::length(kZapDomain), "ZAP domain"));
     }
+    // ZeroMQ takes IPv6 addresses only when told to; "localhost" is bound as 127.0.0.1.
+    if (where.ipv6) LINGUA_TRY(setopt_int(s, ZMQ_IPV6, 1, "IPv6"));
     try {
-      s.bind(endpoint);
+      s.bind(where.zmq_address());
     } catch (const zmq::error_t& e) {
+      if (e.num() == ENODEV && where.scheme == Endpoint::Scheme::kTcp)
+        return Status::error(cat("cannot listen on ", endpoint, ": '", where.host,
+                                 "' is neither an address of this machine nor a network interface (listen on an "
+                                 "address such as 127.0.0.1 or 192.168.1.20, an interface such as eth0, or * for all)"));
       return Status::error(cat("cannot listen on ", endpoint, ": ", e.what()));
     }
     impl->endpoint = s.get(zmq::sockopt::last_endpoint);
@@ -420,6 +419,7 @@ Client& Client::operator=(Client&&) noexcept = default;
 Client::~Client() = default;
 
 Expected<Client> Client::connect(zmq::context_t& context, const std::string& endpoint, const ChannelOptions& options) {
+  LINGUA_ASSIGN_OR_RETURN(const Endpoint where, parse_endpoint(endpoint, EndpointUse::kConnect));
   LINGUA_TRY(check_channel_options(endpoint, options, /*server=*/false));
   auto impl = std::make_unique<Impl>();
   impl->endpoint = endpoint;
@@ -454,8 +454,9 @@ Expected<Client> Client::connect(zmq::context_t& context, const std::string& end
     impl->monitor.emplace(context, zmq::socket_type::pair);
     impl->monitor->set(zmq::sockopt::linger, 0);
     impl->monitor->connect(monitor_endpoint);
+    if (where.ipv6) LINGUA_TRY(setopt_int(s, ZMQ_IPV6, 1, "IPv6"));
     try {
-      s.connect(endpoint);
+      s.connect(where.zmq_address());
     } catch (const zmq::error_t& e) {
       return Status::error(cat("cannot connect to ", endpoint, ": ", e.what()));
     }

@@ -20,6 +20,8 @@
 #include <string_view>
 #include <system_error>
 
+#include "core/endpoint.h"
+#include "core/printable.h"
 #include "plan/units.h"
 
 namespace lingua {
@@ -263,6 +265,8 @@ class Parser {
       return error(devices.IsNull() ? root : devices, msg);
     }
     std::map<std::string, int> first_line;
+    std::map<std::string, const DeviceSpec*> on_endpoint;  // canonical endpoint -> its first device
+    file.devices.reserve(devices.size());                   // keeps those pointers valid
     size_t index = 0;
     for (const YAML::Node& d : devices) {
       ++index;
@@ -276,7 +280,29 @@ class Parser {
         msg += ")";
         return error_at(spec.line, msg);
       }
+      if (!spec.endpoint.empty()) {
+        // One worker serves one device: a second device there would be a second head's work.
+        const std::string where = parse_endpoint(spec.endpoint, EndpointUse::kConnect)->canonical();
+        if (const auto seen = on_endpoint.find(where); seen != on_endpoint.end()) {
+          const DeviceSpec& other = *seen->second;
+          std::string msg = "device '";
+          msg += spec.name;
+          msg += "' has endpoint '";
+          msg += spec.endpoint;
+          msg += "', the same as device '";
+          msg += other.name;
+          msg += "' (";
+          msg += other.endpoint;
+          msg += ", line ";
+          msg += std::to_string(other.line);
+          msg += "): each device needs its own worker";
+          return error_at(spec.line, msg);
+        }
+      }
       file.devices.push_back(std::move(spec));
+      const DeviceSpec& added = file.devices.back();
+      if (!added.endpoint.empty())
+        on_endpoint.emplace(parse_endpoint(added.endpoint, EndpointUse::kConnect)->canonical(), &added);
     }
     const YAML::Node links = root["links"];
     if (links.IsDefined() && !links.IsNull()) LINGUA_TRY(parse_links(links, file));
@@ -328,6 +354,9 @@ class Parser {
       const std::string& k = key.Scalar();
       if (k == "endpoint") {
         LINGUA_TRY(require_scalar(key, value));
+        LINGUA_ASSIGN_OR_RETURN(const Endpoint ep, with_key(key, parse_endpoint(value.Scalar(), EndpointUse::kConnect)));
+        if (ep.scheme == Endpoint::Scheme::kInproc)
+          return range_error(key, quote(value.Scalar()), "must be tcp://HOST:PORT or ipc://PATH (inproc:// works only inside one process)");
         spec.endpoint = value.Scalar();
       } else if (k == "threads") {
         LINGUA_ASSIGN_OR_RETURN(const int64_t t, int_value(key, value));
@@ -411,7 +440,8 @@ class Parser {
   }
 
   Status check_factor(const YAML::Node& key, double f) {
-    if (f <= 0) return range_error(key, num(f), "(slowdown factor) must be more than zero");
+    if (f < kMinSlowdown || f > kMaxSlowdown)
+      return range_error(key, num(f), "(how many times slower than full speed) must be between 1 and 1000");
     return Status::ok();
   }
 
@@ -544,11 +574,23 @@ class Parser {
 
 }  // namespace
 
+namespace {
+// File names, keys and values are echoed in messages: bytes that are not text are shown as \xNN.
+Expected<DevicesFile> printable_error(Expected<DevicesFile> parsed) {
+  if (parsed) return parsed;
+  return Status::error(printable_text(parsed.error()));
+}
+Expected<DevicesFile> load_unescaped(const std::string& path);
+}  // namespace
+
 Expected<DevicesFile> parse_devices_yaml(const std::string& text, const std::string& source) {
-  return Parser(source).parse(text);
+  return printable_error(Parser(source).parse(text));
 }
 
-Expected<DevicesFile> load_devices_file(const std::string& path) {
+Expected<DevicesFile> load_devices_file(const std::string& path) { return printable_error(load_unescaped(path)); }
+
+namespace {
+Expected<DevicesFile> load_unescaped(const std::string& path) {
   std::string head = "cannot read devices file '";
   head += path;
   head += "': ";
@@ -569,7 +611,8 @@ Expected<DevicesFile> load_devices_file(const std::string& path) {
     }
   }
   if (in.bad()) return Status::error(head + std::strerror(errno));
-  return parse_devices_yaml(text, path);
+  return Parser(path).parse(text);
 }
+}  // namespace
 
 }  // namespace lingua

@@ -12,6 +12,11 @@
 
 namespace lingua {
 
+// The slowdown factors a worker accepts (runtime/protocol.cpp checks the same range): a device
+// cannot be emulated faster than it is.
+inline constexpr double kMinSlowdown = 1.0;
+inline constexpr double kMaxSlowdown = 1000.0;
+
 // Emulation: compute `factor` times slower from token `after_tokens` on (0 = from the start).
 struct SlowdownSpec {
   double factor = 1.0;

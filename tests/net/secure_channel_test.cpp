@@ -175,7 +175,10 @@ TEST(SecureChannel, InsecureModeOnlyOnLoopback) {
     auto c = Client::connect(ctx, ep, plain);
     ASSERT_FALSE(c) << ep;
     EXPECT_NE(c.error().find(ep), std::string::npos) << c.error();
-    EXPECT_NE(c.error().find("--allow-insecure-network"), std::string::npos) << c.error();
+    // Connecting to * is refused before the loopback rule: it names no host at all.
+    EXPECT_NE(c.error().find(std::string(ep) == "tcp://*:7000" ? "every interface" : "--allow-insecure-network"),
+              std::string::npos)
+        << c.error();
     auto srv = Server::bind(ep, plain);
     ASSERT_FALSE(srv) << ep;
     EXPECT_NE(srv.error().find("--allow-insecure-network"), std::string::npos) << srv.error();
@@ -204,7 +207,7 @@ TEST(SecureChannel, MissingKeysAndBadEndpointsAreErrors) {
 
   auto bad = Server::bind("tcp://127.0.0.1:notaport", s.server_options());
   ASSERT_FALSE(bad);
-  EXPECT_NE(bad.error().find("cannot listen on tcp://127.0.0.1:notaport"), std::string::npos) << bad.error();
+  EXPECT_NE(bad.error().find("port 'notaport' in 'tcp://127.0.0.1:notaport'"), std::string::npos) << bad.error();
   auto first = Server::bind("tcp://127.0.0.1:0", s.server_options());
   ASSERT_TRUE(first) << first.error();
   auto taken = Server::bind(first->endpoint(), s.server_options());

@@ -155,10 +155,10 @@ TEST(DevicesFile, BadInputsNameLineAndCulprit) {
       {PREFIX "    battery: 1.5\n", "bad.yaml:4:", {"'battery' must be between 0 and 1", "1.5"}},
       {PREFIX "    battery: -0.1\n", "bad.yaml:4:", {"'battery' must be between 0 and 1", "-0.1"}},
       {PREFIX "    battery: full\n", "bad.yaml:4:", {"'battery' must be a number", "'full'"}},
-      {PREFIX "    slowdown: 0\n", "bad.yaml:4:", {"'slowdown'", "more than zero", "got 0"}},
-      {PREFIX "    slowdown: -2\n", "bad.yaml:4:", {"'slowdown'", "more than zero", "got -2"}},
+      {PREFIX "    slowdown: 0\n", "bad.yaml:4:", {"'slowdown'", "between 1 and 1000", "got 0"}},
+      {PREFIX "    slowdown: -2\n", "bad.yaml:4:", {"'slowdown'", "between 1 and 1000", "got -2"}},
       {PREFIX "    slowdown: {after_tokens: -1, factor: 2}\n", "bad.yaml:4:", {"'after_tokens' must not be negative", "-1"}},
-      {PREFIX "    slowdown: {after_tokens: 8, factor: 0}\n", "bad.yaml:4:", {"'factor'", "more than zero"}},
+      {PREFIX "    slowdown: {after_tokens: 8, factor: 0}\n", "bad.yaml:4:", {"'factor'", "between 1 and 1000"}},
       {PREFIX "    slowdown: {after: 8}\n", "bad.yaml:4:", {"unknown key 'after'", "allowed: factor, after_tokens"}},
       {PREFIX "    slowdown: [2]\n", "bad.yaml:4:", {"'slowdown' must be a factor", "a list"}},
       // links
