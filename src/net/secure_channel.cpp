@@ -300,7 +300,7 @@ Expected<Server> Server::bind(const std::string& endpoint, const ChannelOptions&
     try {
       s.bind(where.zmq_address());
     } catch (const zmq::error_t& e) {
-      if (e.num() == ENODEV && where.scheme == Endpoint::Scheme::kTcp)
+      if ((e.num() == ENODEV || e.num() == EADDRNOTAVAIL) && where.scheme == Endpoint::Scheme::kTcp)
         return Status::error(cat("cannot listen on ", endpoint, ": '", where.host,
                                  "' is neither an address of this machine nor a network interface (listen on an "
                                  "address such as 127.0.0.1 or 192.168.1.20, an interface such as eth0, or * for all)"));

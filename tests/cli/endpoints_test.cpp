@@ -166,6 +166,11 @@ TEST_F(Endpoints, WorkerListenRefusesBadEndpointsNamingTheProblem) {
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
     EXPECT_EQ(r.err.find("loopback"), std::string::npos) << "blamed on the wrong thing: " << r.err;
   }
+  // Well-formed, but not this machine's (192.0.2.0/24 is for documentation): said so, not just
+  // ZeroMQ's "Cannot assign requested address".
+  const CliRun r = lingua({"worker", "--listen", "tcp://192.0.2.1:7700", "--insecure", "--allow-insecure-network"}, 10);
+  EXPECT_EQ(r.rc, 1) << r.err;
+  EXPECT_NE(r.err.find("'192.0.2.1' is neither an address of this machine nor a network interface"), std::string::npos) << r.err;
 }
 
 TEST_F(Endpoints, DevicesFileErrorsNameDevicesAndEndpoint) {
