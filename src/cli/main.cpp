@@ -8,6 +8,7 @@
 
 #include "cli/command.h"
 #include "cli/progress.h"
+#include "core/output_file.h"
 #include "plan/local_profile.h"
 
 namespace lingua::cli {
@@ -69,7 +70,7 @@ void print_guide(const std::vector<std::unique_ptr<lingua::cli::Command>>& comma
 }
 }  // namespace
 
-int main(int argc, char** argv) {
+static int run(int argc, char** argv) {
   using namespace lingua::cli;
   std::vector<std::unique_ptr<Command>> commands;
   commands.push_back(make_generate_command());
@@ -142,4 +143,16 @@ int main(int argc, char** argv) {
   }
   print_guide(commands);
   return 1;
+}
+
+// Most commands exist to print: output lost on stdout (a full disk, a closed descriptor) makes any
+// run a failure, checked here once for all of them.
+int main(int argc, char** argv) {
+  const int rc = run(argc, argv);
+  if (lingua::Status st = lingua::flush_standard_output(); !st && rc == 0) {
+    if (argc > 1 && argv[1][0] != '-') return lingua::cli::fail(argv[1], st.message());
+    std::fprintf(stderr, "lingua: %s\n", st.message().c_str());
+    return 1;
+  }
+  return rc;
 }

@@ -13,6 +13,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <string_view>
+
+#include "core/output_file.h"
 
 namespace lingua::cli {
 namespace {
@@ -122,11 +125,7 @@ class Canvas {
     chunk("IHDR", ihdr);
     chunk("IDAT", packed);
     chunk("IEND", {});
-    FILE* f = std::fopen(path.c_str(), "wb");
-    if (!f) return Status::error("cannot write " + path);
-    const bool ok = std::fwrite(out.data(), 1, out.size(), f) == out.size();
-    if (std::fclose(f) != 0 || !ok) return Status::error("cannot write " + path);
-    return Status::ok();
+    return write_output_file(path, std::string_view(reinterpret_cast<const char*>(out.data()), out.size()));
   }
 
  private:

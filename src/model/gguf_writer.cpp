@@ -1,16 +1,13 @@
 // GGUF v3 writer, laid out as llama.cpp's reader expects (tensors in order, each padded to the
 // alignment). Tensor data streams from a callback into the file, one tensor in memory at a time.
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <new>
 #include <stdexcept>
 #include <vector>
 
+#include "core/output_file.h"
 #include "model/gguf.h"
 
 namespace lingua::gguf {
@@ -112,47 +109,6 @@ class HeaderBuffer {
   }
 
   std::string out_;
-};
-
-// Owns the temporary output: unless commit() succeeds the partial file is removed, so a failed
-// write never leaves something that looks like a model at (or next to) the final path.
-class TempOutput {
- public:
-  TempOutput(std::string path) : path_(std::move(path)), tmp_(path_ + ".tmp") {}
-  ~TempOutput() {
-    if (fp_) std::fclose(fp_);
-    if (created_) std::remove(tmp_.c_str());
-  }
-  TempOutput(const TempOutput&) = delete;
-  TempOutput& operator=(const TempOutput&) = delete;
-
-  Status open() {
-    fp_ = std::fopen(tmp_.c_str(), "wb");
-    if (!fp_) return error("cannot write '" + path_ + "'");
-    created_ = true;
-    return Status::ok();
-  }
-  Status write(const void* data, size_t n) {
-    if (n != 0 && std::fwrite(data, 1, n, fp_) != n) return error("error writing '" + path_ + "'");
-    return Status::ok();
-  }
-  Status commit() {
-    // fsync before rename: after a crash the final path holds either nothing or the whole file.
-    if (std::fflush(fp_) != 0 || ::fsync(::fileno(fp_)) != 0) return error("error writing '" + path_ + "'");
-    FILE* fp = fp_;
-    fp_ = nullptr;
-    if (std::fclose(fp) != 0) return error("error writing '" + path_ + "'");
-    if (std::rename(tmp_.c_str(), path_.c_str()) != 0) return error("cannot create '" + path_ + "'");
-    created_ = false;
-    return Status::ok();
-  }
-
- private:
-  static Status error(const std::string& what) { return Status::error(what + ": " + std::strerror(errno)); }
-  std::string path_;
-  std::string tmp_;
-  FILE* fp_ = nullptr;
-  bool created_ = false;
 };
 
 }  // namespace
@@ -261,8 +217,9 @@ Status Writer::write(const std::string& path, const FillFn& fill) const {
   }
   const std::vector<uint8_t> zeros(static_cast<size_t>(alignment), 0);
 
-  TempOutput out(path);
-  LINGUA_TRY(out.open());
+  // Beside the output until complete: a failed write leaves whatever was at the path, and only a
+  // regular file is ever replaced (never a device node, FIFO or symlink).
+  LINGUA_ASSIGN_OR_RETURN(OutputFile out, OutputFile::create(path));
   LINGUA_TRY(out.write(header.bytes().data(), header.bytes().size()));
   for (size_t i = 0; i < tensors_.size(); ++i) {
     const PendingTensor& t = tensors_[i];

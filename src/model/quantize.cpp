@@ -121,7 +121,8 @@ Expected<QuantizeStats> quantize_model(const std::string& in_path, const std::st
   auto file = gguf::File::open(in_path);
   if (!file) return file.status();
   const gguf::File& in = *file;
-  // Writing over the input would truncate the mapping we are still reading from.
+  // The output only replaces the path once complete, so this would not corrupt the mapping we read
+  // from, but losing the input to a slip of the arguments costs a reconversion.
   std::error_code ec;
   if (std::filesystem::equivalent(in_path, out_path, ec))
     return Status::error("output '" + out_path + "' is the input file; choose another path");

@@ -4,6 +4,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "core/output_file.h"
+
 namespace lingua {
 
 std::vector<int> PlanFile::starts() const {
@@ -22,11 +24,7 @@ Status write_plan_file(const std::string& path, const std::string& model_path, c
   const nlohmann::json doc = {{"format", "lingua-plan"}, {"version", 1}, {"model", model_path}, {"n_ops", graph.size()},
                               {"objective", objective_name(objective)}, {"name", plan.name},
                               {"predicted_tokens_per_s", plan.tokens_per_s(objective)}, {"segments", segs}};
-  std::ofstream out(path);
-  if (!out) return Status::error("cannot write plan file '" + path + "'");
-  out << doc.dump(2) << "\n";
-  if (!out) return Status::error("cannot write plan file '" + path + "'");
-  return Status::ok();
+  return write_output_file(path, doc.dump(2) + "\n");
 }
 
 Expected<PlanFile> read_plan_file(const std::string& path, const Graph& graph) {

@@ -26,6 +26,7 @@ struct PlanFile {
   std::vector<int> starts() const;  // first op of every segment but the first (a --split list)
 };
 
+// Like every output file (core/output_file.h): complete or not at all, and only over a regular file.
 Status write_plan_file(const std::string& path, const std::string& model_path, const Graph& graph, const PlanProblem& p,
                        const Plan& plan, Objective objective);
 // Reads and checks a plan against `graph`: same op count, segments contiguous from the first op
