@@ -1,6 +1,8 @@
 // Output files by temporary file + rename, regular files only; and the end-of-run stdout check.
 #include "core/output_file.h"
 
+#include "core/file_kind.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -15,15 +17,6 @@
 namespace lingua {
 namespace {
 
-const char* kind_of(mode_t mode) {
-  if (S_ISDIR(mode)) return "a directory";
-  if (S_ISCHR(mode)) return "a character device";
-  if (S_ISBLK(mode)) return "a block device";
-  if (S_ISFIFO(mode)) return "a FIFO";
-  if (S_ISSOCK(mode)) return "a socket";
-  if (S_ISLNK(mode)) return "a symbolic link";
-  return "not a file";
-}
 
 Status system_error(const std::string& what, int err) { return Status::error(what + ": " + std::strerror(err)); }
 
@@ -42,7 +35,7 @@ Status check_output_path(const std::string& path) {
   if (err == ENOENT) return Status::ok();  // a missing folder is reported when the file is created
   if (err != 0) return system_error("cannot write '" + path + "'", err);
   if (S_ISREG(st.st_mode)) return Status::ok();
-  std::string why = "'" + path + "' is " + kind_of(st.st_mode) + ", not a regular file; refusing to replace it";
+  std::string why = "'" + path + "' is " + file_kind(st.st_mode) + ", not a regular file; refusing to replace it";
   if (S_ISLNK(st.st_mode)) why += " (give the path it points to)";
   return Status::error(why);
 }

@@ -21,6 +21,7 @@
 #include <system_error>
 
 #include "core/endpoint.h"
+#include "core/file_kind.h"
 #include "core/printable.h"
 #include "plan/units.h"
 
@@ -594,8 +595,7 @@ Expected<DevicesFile> load_unescaped(const std::string& path) {
   std::string head = "cannot read devices file '";
   head += path;
   head += "': ";
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) return Status::error(head + "it is a directory");
+  if (const std::string why = why_not_an_input_file(path); !why.empty()) return Status::error(head + why);
   std::ifstream in(path, std::ios::binary);
   if (!in) return Status::error(head + std::strerror(errno));
   std::string text;

@@ -4,6 +4,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "core/file_kind.h"
 #include "core/output_file.h"
 
 namespace lingua {
@@ -28,6 +29,8 @@ Status write_plan_file(const std::string& path, const std::string& model_path, c
 }
 
 Expected<PlanFile> read_plan_file(const std::string& path, const Graph& graph) {
+  if (const std::string why = why_not_an_input_file(path); !why.empty())
+    return Status::error("cannot open plan file '" + path + "': " + why);
   std::ifstream in(path);
   if (!in) return Status::error("cannot open plan file '" + path + "'");
   PlanFile plan;

@@ -1,6 +1,8 @@
 // What a new user sees around the work itself: the first run's profile pause is explained with a
 // progress bar (and not repeated once cached), and option errors point at the subcommand's help.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+
 
 #include <cstdlib>
 #include <filesystem>
@@ -73,6 +75,19 @@ TEST_F(UserMessages, AWorkerGivenAMissingModelsFolderSaysSoInsteadOfServingWitho
   EXPECT_EQ(r.rc, 1);
   EXPECT_NE(r.err.find("--models"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("no-such-folder"), std::string::npos) << r.err;
+}
+
+// Opening a FIFO to read waits for a writer: a devices file or plan file that is one hung the command.
+TEST_F(UserMessages, ADevicesFileOrPlanFileThatIsAFifoIsRefusedAtOnce) {
+  const fs::path fifo = dir_ / "fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const std::string model = testing::source_dir() + "/models/kjv-fortunes-3M-f32.gguf";
+  CliRun plan = testing::run_lingua({"plan", "-m", model, "--devices", fifo.string()}, dir_, 20);
+  EXPECT_EQ(plan.rc, 1) << plan.err;
+  EXPECT_NE(plan.err.find("it is a FIFO, not a regular file"), std::string::npos) << plan.err;
+  CliRun run = testing::run_lingua({"generate", "-m", model, "-p", "x", "--plan", fifo.string()}, dir_, 20);
+  EXPECT_EQ(run.rc, 1) << run.err;
+  EXPECT_NE(run.err.find("it is a FIFO, not a regular file"), std::string::npos) << run.err;
 }
 
 }  // namespace
