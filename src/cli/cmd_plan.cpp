@@ -29,6 +29,24 @@ std::string layers_of(const Graph& g, const Assignment& a) {
   return lo == hi ? std::to_string(lo) : std::to_string(lo) + "-" + std::to_string(hi);
 }
 
+// Every ordered pair of devices with the link the planner priced and where it came from, then the
+// head's links when known.
+nlohmann::json links_json(const Cluster& c, const PlanProblem& p) {
+  nlohmann::json list = nlohmann::json::array();
+  for (size_t a = 0; a < p.devices.size(); ++a)
+    for (size_t b = 0; b < p.devices.size(); ++b) {
+      if (a == b) continue;
+      const PlanLink& l = p.link_between(static_cast<int>(a), static_cast<int>(b));
+      const std::string source = a < c.link_sources.size() ? c.link_sources[a][b] : kLinkDefault;
+      list.push_back({{"from", p.devices[a].name}, {"to", p.devices[b].name}, {"latency_ms", l.latency_s * 1e3},
+                      {"bandwidth_bytes_per_s", l.bytes_per_s}, {"source", source}});
+    }
+  for (size_t d = 0; d < p.head_links.size(); ++d)
+    list.push_back({{"from", "head"}, {"to", p.devices[d].name}, {"latency_ms", p.head_links[d].latency_s * 1e3},
+                    {"bandwidth_bytes_per_s", p.head_links[d].bytes_per_s}, {"source", kLinkMeasured}});
+  return list;
+}
+
 class PlanCommand : public Command {
  public:
   const char* name() const override { return "plan"; }
@@ -101,7 +119,8 @@ class PlanCommand : public Command {
                         {"note", p.note}, {"assignments", assignments}});
       }
       print_json({{"model", model_}, {"devices", devices_}, {"objective", objective_name(*objective)}, {"solver", solver_},
-                  {"solve_ms", solve_ms}, {"context", context}, {"notes", cluster->notes}, {"plans", list},
+                  {"solve_ms", solve_ms}, {"context", context}, {"notes", cluster->notes},
+                  {"links", links_json(*cluster, problem)}, {"plans", list},
                   {"single_note", single_note}});
       return 0;
     }
@@ -109,6 +128,19 @@ class PlanCommand : public Command {
                 graph.size(), devices_.c_str(), objective_name(*objective), solver_.c_str(), solve_ms,
                 static_cast<long long>(context));
     for (const std::string& n : cluster->notes) std::printf("  %s\n", n.c_str());
+    if (!problem.links_uniform()) {
+      std::printf("\nper-pair links (the others are the default, %s, %s):\n| from | to | bandwidth | latency | source |\n"
+                  "|---|---|---:|---:|---|\n",
+                  format_bandwidth(problem.link.bytes_per_s).c_str(), format_duration(problem.link.latency_s).c_str());
+      for (size_t a = 0; a < problem.devices.size(); ++a)
+        for (size_t b = 0; b < problem.devices.size(); ++b) {
+          const PlanLink& l = problem.link_between(static_cast<int>(a), static_cast<int>(b));
+          if (a == b || l == problem.link) continue;
+          std::printf("| %s | %s | %s | %s | %s |\n", problem.devices[a].name.c_str(), problem.devices[b].name.c_str(),
+                      format_bandwidth(l.bytes_per_s).c_str(), format_duration(l.latency_s).c_str(),
+                      a < cluster->link_sources.size() ? cluster->link_sources[a][b].c_str() : kLinkDefault);
+        }
+    }
     std::printf("\n| plan | tokens/s | latency ms | slowest stage ms | J/token | fits |\n|---|---:|---:|---:|---:|---|\n");
     for (const Plan& p : plans)
       std::printf("| %s | %.2f | %.1f | %.1f | %.3f | %s |\n", p.name.c_str(), p.feasible ? p.tokens_per_s(*objective) : 0.0,

@@ -1,4 +1,4 @@
-// make_cluster: rates per device, the slowdown emulation, and the (uniform) link model.
+// make_cluster: rates per device, the slowdown emulation, and the links (cluster_links.cpp).
 #include "plan/cluster.h"
 
 #include <map>
@@ -59,8 +59,7 @@ Expected<Cluster> make_cluster(const DevicesFile& file, bool refresh_profile) {
     c.devices.push_back(std::move(d));
   }
   c.link = PlanLink{file.default_link.bandwidth_bytes_per_s, file.default_link.latency_s};
-  if (!file.pair_links.empty())
-    c.notes.push_back("per-pair links are not modelled by the planner yet: every link is priced as the default one");
+  LINGUA_TRY(apply_file_links(c, file));
   return c;
 }
 

@@ -21,6 +21,8 @@ Expected<ClusterPlans> plan_cluster(const Graph& graph, const DevicesFile& devic
   const int64_t context = o.context > 0 ? o.context : std::max<int64_t>(1, o.train_context);
   const auto costs = op_costs(graph, CostShape{64, o.decode_position > 0 ? o.decode_position : context / 2});
   r.problem = make_plan_problem(graph, costs, r.cluster.devices, r.cluster.link, context);
+  if (!r.cluster.links.empty()) r.problem.links = r.cluster.links;  // what the runtime shapes, per pair
+  r.problem.head_links = r.cluster.head_links;
   r.problem.latency_bound_s = o.latency_bound_s;
   const auto t0 = std::chrono::steady_clock::now();
   LINGUA_ASSIGN_OR_RETURN(Plan optimized, plan_optimized(r.problem, o.objective, o.solver));

@@ -1,5 +1,5 @@
-// The exact planner for a given device order: a dynamic program over (op boundary, position in the
-// order). Devices may be skipped, so it also chooses the subset. plan_optimized tries the orders.
+// plan_optimized: the chain DP (chain_dp.cpp) or the MILP over the orders it names, the tables
+// both share, and the message when nothing fits.
 #include <algorithm>
 #include <limits>
 #include <numeric>
@@ -12,9 +12,6 @@ namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-double combine(Objective o, double so_far, double segment) {
-  return o == Objective::kLatency ? so_far + segment : std::max(so_far, segment);
-}
 
 }  // namespace
 
@@ -49,137 +46,6 @@ SegmentTables::SegmentTables(const PlanProblem& p) : n(p.n_ops) {
   }
 }
 
-OrderResult solve_order_dp(const PlanProblem& p, const SegmentTables& t, const std::vector<int>& order, Objective o) {
-  const int n = p.n_ops, k = static_cast<int>(order.size());
-  // f[j][e]: best value with ops [0, e) placed and the last segment on order[j].
-  std::vector<std::vector<double>> f(static_cast<size_t>(k), std::vector<double>(static_cast<size_t>(n) + 1, kInf));
-  std::vector<std::vector<int>> from_b(static_cast<size_t>(k), std::vector<int>(static_cast<size_t>(n) + 1, -1));
-  std::vector<std::vector<int>> from_j(static_cast<size_t>(k), std::vector<int>(static_cast<size_t>(n) + 1, -1));
-  // best_before[b], best_j[b]: the best f[j'][b] over the positions j' < j seen so far.
-  std::vector<double> best_before(static_cast<size_t>(n) + 1, kInf);
-  std::vector<int> best_j(static_cast<size_t>(n) + 1, -1);
-  best_before[0] = 0.0;  // nothing placed yet
-  for (int j = 0; j < k; ++j) {
-    const int d = order[static_cast<size_t>(j)];
-    for (int b = 0; b < n; ++b) {
-      if (best_before[static_cast<size_t>(b)] == kInf) continue;
-      for (int e = b + 1; e <= n; ++e) {
-        if (!stage_fits(p, t, d, b, e)) break;  // memory only grows with e
-        const StageCost c = stage_cost(p, t, d, b, e);
-        const double stage = o == Objective::kLatency ? c.compute + c.link : std::max(c.compute, c.link);
-        const double v = combine(o, best_before[static_cast<size_t>(b)], stage);
-        if (v < f[static_cast<size_t>(j)][static_cast<size_t>(e)]) {
-          f[static_cast<size_t>(j)][static_cast<size_t>(e)] = v;
-          from_b[static_cast<size_t>(j)][static_cast<size_t>(e)] = b;
-          from_j[static_cast<size_t>(j)][static_cast<size_t>(e)] = best_j[static_cast<size_t>(b)];
-        }
-      }
-    }
-    for (int e = 1; e <= n; ++e)
-      if (f[static_cast<size_t>(j)][static_cast<size_t>(e)] < best_before[static_cast<size_t>(e)]) {
-        best_before[static_cast<size_t>(e)] = f[static_cast<size_t>(j)][static_cast<size_t>(e)];
-        best_j[static_cast<size_t>(e)] = j;
-      }
-  }
-  OrderResult r;
-  r.value = best_before[static_cast<size_t>(n)];
-  if (r.value == kInf) return r;
-  for (int j = best_j[static_cast<size_t>(n)], e = n; j >= 0;) {
-    const int b = from_b[static_cast<size_t>(j)][static_cast<size_t>(e)];
-    r.segments.push_back({order[static_cast<size_t>(j)], b, e - 1});
-    const int prev = from_j[static_cast<size_t>(j)][static_cast<size_t>(e)];
-    e = b;
-    j = prev;
-  }
-  std::reverse(r.segments.begin(), r.segments.end());
-  return r;
-}
-
-// Energy under a latency bound is a resource-constrained shortest path: each state keeps its
-// Pareto front of (energy, latency) labels instead of one value, which keeps it exact.
-OrderResult solve_order_energy_dp(const PlanProblem& p, const SegmentTables& t, const std::vector<int>& order) {
-  const int n = p.n_ops, k = static_cast<int>(order.size());
-  struct Label {
-    double energy, latency;
-    int position, first_op, end, parent;  // the segment that made it, and the label before it
-  };
-  std::vector<Label> arena;
-  // Keeps the labels that no other beats on both energy and latency.
-  auto pareto = [&](std::vector<int>& ids) {
-    std::sort(ids.begin(), ids.end(), [&](int a, int b) {
-      const Label &x = arena[static_cast<size_t>(a)], &y = arena[static_cast<size_t>(b)];
-      return x.latency != y.latency ? x.latency < y.latency : x.energy < y.energy;
-    });
-    std::vector<int> kept;
-    double best = kInf;
-    for (int id : ids)
-      if (arena[static_cast<size_t>(id)].energy < best - 1e-15) {
-        kept.push_back(id);
-        best = arena[static_cast<size_t>(id)].energy;
-      }
-    ids.swap(kept);
-  };
-  std::vector<std::vector<int>> before(static_cast<size_t>(n) + 1);  // labels ending at boundary b
-  arena.push_back({0.0, 0.0, -1, 0, 0, -1});
-  before[0] = {0};
-  for (int j = 0; j < k; ++j) {
-    const int d = order[static_cast<size_t>(j)];
-    const PlanDevice& dev = p.devices[static_cast<size_t>(d)];
-    const double joules_per_s = dev.energy_weight() * (dev.power_busy_w - dev.power_idle_w);
-    std::vector<std::vector<int>> here(static_cast<size_t>(n) + 1);
-    for (int b = 0; b < n; ++b) {
-      if (before[static_cast<size_t>(b)].empty()) continue;
-      for (int e = b + 1; e <= n; ++e) {
-        if (!stage_fits(p, t, d, b, e)) break;
-        const StageCost c = stage_cost(p, t, d, b, e);
-        const double stage = c.compute + c.link;
-        auto& out = here[static_cast<size_t>(e)];
-        for (int id : before[static_cast<size_t>(b)]) {
-          const Label& prev = arena[static_cast<size_t>(id)];
-          if (prev.latency + stage > p.latency_bound_s) continue;
-          arena.push_back({prev.energy + joules_per_s * c.compute, prev.latency + stage, j, b, e, id});
-          out.push_back(static_cast<int>(arena.size()) - 1);
-        }
-        if (out.size() > 4096) pareto(out);
-      }
-    }
-    for (int e = 1; e <= n; ++e) {
-      auto& merged = before[static_cast<size_t>(e)];
-      merged.insert(merged.end(), here[static_cast<size_t>(e)].begin(), here[static_cast<size_t>(e)].end());
-      pareto(merged);
-    }
-  }
-  OrderResult r;
-  r.value = kInf;
-  int best = -1;
-  for (int id : before[static_cast<size_t>(n)])
-    if (id != 0 && arena[static_cast<size_t>(id)].energy < r.value) r.value = arena[static_cast<size_t>(id)].energy, best = id;
-  for (int id = best; id > 0; id = arena[static_cast<size_t>(id)].parent) {
-    const Label& l = arena[static_cast<size_t>(id)];
-    r.segments.push_back({order[static_cast<size_t>(l.position)], l.first_op, l.end - 1});
-  }
-  std::reverse(r.segments.begin(), r.segments.end());
-  return r;
-}
-
-std::vector<std::vector<int>> candidate_orders(const PlanProblem& p) {
-  std::vector<int> order(p.devices.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::vector<std::vector<int>> orders;
-  if (order.size() <= kAllOrdersUpTo) {
-    do orders.push_back(order);
-    while (std::next_permutation(order.begin(), order.end()));
-    return orders;
-  }
-  // Faster devices first: the first segment holds the embedding, the ones after share the blocks.
-  std::vector<double> total(p.devices.size(), 0.0);
-  for (size_t d = 0; d < p.devices.size(); ++d)
-    total[d] = std::accumulate(p.op_seconds[d].begin(), p.op_seconds[d].end(), 0.0);
-  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return total[static_cast<size_t>(a)] < total[static_cast<size_t>(b)]; });
-  orders.push_back(order);
-  return orders;
-}
-
 std::string memory_shortfall(const PlanProblem& p) {
   const uint64_t need = p.memory_of(0, p.n_ops);
   uint64_t have = 0;
@@ -212,6 +78,7 @@ std::string memory_shortfall(const PlanProblem& p) {
 
 Expected<Plan> plan_optimized(const PlanProblem& problem, Objective objective, Solver solver) {
   if (problem.devices.empty()) return Status::error("no devices to plan for");
+  LINGUA_TRY(problem.check_links());
   PlanProblem p = problem;
   if (objective == Objective::kEnergy && p.latency_bound_s <= 0) {
     // No bound given: allow half again the fastest plan's latency.
@@ -219,18 +86,25 @@ Expected<Plan> plan_optimized(const PlanProblem& problem, Objective objective, S
     p.latency_bound_s = 1.5 * fastest.latency_s;
   }
   const SegmentTables tables(p);
-  OrderResult best;
-  best.value = kInf;
-  for (const auto& order : candidate_orders(p)) {
-    OrderResult r;
-    if (solver == Solver::kMilp) {
-      LINGUA_ASSIGN_OR_RETURN(r, solve_order_milp(p, tables, order, objective, best.value));
-    } else if (objective == Objective::kEnergy) {
-      r = solve_order_energy_dp(p, tables, order);
+  OrderResult best = solve_chain_dp(p, tables, objective);
+  if (solver == Solver::kMilp) {
+    // Every order up to kAllOrdersUpTo devices; beyond, the order of the DP's chain, so the MILP
+    // checks the cut points (and with few devices the order too).
+    std::vector<std::vector<int>> orders;
+    std::vector<int> order(p.devices.size());
+    std::iota(order.begin(), order.end(), 0);
+    if (order.size() <= kAllOrdersUpTo) {
+      do orders.push_back(order);
+      while (std::next_permutation(order.begin(), order.end()));
     } else {
-      r = solve_order_dp(p, tables, order, objective);
+      orders.push_back(best.order.empty() ? speed_order(p) : best.order);
     }
-    if (r.value < best.value - 1e-12) best = std::move(r);
+    best = OrderResult{};
+    best.value = kInf;
+    for (const auto& o : orders) {
+      LINGUA_ASSIGN_OR_RETURN(OrderResult r, solve_order_milp(p, tables, o, objective, best.value));
+      if (r.value < best.value - 1e-12) best = std::move(r);
+    }
   }
   if (best.value == kInf) {
     if (objective == Objective::kEnergy && plan_optimized(problem, Objective::kLatency, Solver::kDp))

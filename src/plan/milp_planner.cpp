@@ -7,8 +7,13 @@
 //     skip (k, b) -> (k+1, b): the device is left out, at no cost.
 //   Only arcs on some path from (0, 0) to (K, n) exist (reachability both ways).
 //   Flow conservation: out - in = 1 at (0, 0), -1 at (K, n), 0 at every other node.
-//   compute_a, link_a: the stage's seconds, priced by stage_cost (solvers.h) as the DP prices them
-//   (every used device but the first pays the link latency).
+//   compute_a, link_a: the stage's seconds, priced by stage_cost (solvers.h) as the DP prices them.
+// Per-pair links: a stage's link depends on the device used before it, which a skip arc forgets.
+//   When the links are not all alike, skip arcs give way to jump arcs: (k, b) -> (k'+1, e),
+//   k' >= k, runs [b, e) on position k' and leaves out positions k..k'-1, so a node (k, b), k > 0,
+//   is only entered by a stage of position k-1 and the link from order[k-1] to order[k'] prices
+//   the arc; finish arcs (k, n) -> (K, n) leave out the rest at no cost. K/2 times more arcs, so
+//   only then.
 // Latency: minimize sum_a (compute_a + link_a) x_a. A shortest path: the LP relaxation is integral.
 // Throughput: minimize P >= 0 with, for every position k, sum_{a of k} compute_a x_a <= P and
 //   sum_{a of k} link_a x_a <= P (one arc of k carries the flow: these are its stage's times).
@@ -62,7 +67,8 @@ struct GlpDeleter {
 };
 
 struct Arc {
-  int k, b, e;     // (k, b) -> (k + 1, e); e == b: position k's device is left out
+  int k, b, e;     // (tail, b) -> (k + 1, e): position k runs [b, e); e == b: left out (no cost)
+  int tail;        // the tail node's position: k, or less for a jump arc
   StageCost cost;  // seconds; zero for a skip
   int col = 0;     // GLPK column, 0 while the arc is not in the LP
   bool skip() const { return e == b; }
@@ -72,7 +78,7 @@ class ArcFlowMilp {
  public:
   ArcFlowMilp(const PlanProblem& p, const SegmentTables& t, const std::vector<int>& order, Objective o, double cutoff)
       : p_(p), t_(t), order_(order), o_(o), cutoff_(kScale * cutoff), n_(p.n_ops), K_(static_cast<int>(order.size())),
-        lp_(glp_create_prob()) {}
+        jump_(!p.links_uniform()), lp_(glp_create_prob()) {}
 
   Expected<OrderResult> solve() {
     OrderResult r;
@@ -183,6 +189,7 @@ class ArcFlowMilp {
     std::vector<std::vector<char>> from(static_cast<size_t>(K_) + 1, std::vector<char>(static_cast<size_t>(n_) + 1, 0));
     std::vector<std::vector<char>> to = from;
     at(from, 0, 0) = 1;
+    if (jump_) return make_jump_arcs(last, from, to);
     for (int k = 0; k < K_; ++k) {
       std::vector<int> opens(static_cast<size_t>(n_) + 2, 0);  // difference array over e
       for (int b = 0; b <= n_; ++b) {
@@ -217,12 +224,66 @@ class ArcFlowMilp {
       for (int b = 0; b <= n_; ++b) {
         if (!at(row_, k, b)) continue;
         out_[static_cast<size_t>(at(row_, k, b)) - 1] = arcs_.size();
-        if (at(to, k + 1, b)) arcs_.push_back({k, b, b, {0.0, 0.0}});
+        if (at(to, k + 1, b)) arcs_.push_back({k, b, b, k, {0.0, 0.0}});
+        // Alike links: any device before prices the same; only the first stage's comes from the head.
+        const int before = b == 0 ? PlanProblem::kHead : d == 0 ? 1 : 0;
         for (int e = b + 1; e <= at(last, k, b); ++e)
-          if (at(to, k + 1, e)) arcs_.push_back({k, b, e, stage_cost(p_, t_, d, b, e)});
+          if (at(to, k + 1, e)) arcs_.push_back({k, b, e, k, stage_cost(p_, t_, before, d, b, e)});
       }
     }
     out_[static_cast<size_t>(rows) - 1] = out_[static_cast<size_t>(rows)] = arcs_.size();  // (K, n), the last row, has none
+    return true;
+  }
+
+  // make_arcs with jump arcs instead of skip arcs (per-pair links, see the top of the file).
+  bool make_jump_arcs(const std::vector<std::vector<int>>& last, std::vector<std::vector<char>>& from,
+                      std::vector<std::vector<char>>& to) {
+    // (k+1, e) is entered by a stage of position k from any node (j, b), j <= k.
+    std::vector<char> tails(static_cast<size_t>(n_) + 1, 0);  // b of some reachable (j, b), j <= k
+    for (int k = 0; k < K_; ++k) {
+      for (int b = 0; b <= n_; ++b) tails[static_cast<size_t>(b)] |= at(from, k, b);
+      std::vector<int> opens(static_cast<size_t>(n_) + 2, 0);
+      for (int b = 0; b < n_; ++b)
+        if (tails[static_cast<size_t>(b)] && at(last, k, b) > b) {
+          ++opens[static_cast<size_t>(b) + 1];
+          --opens[static_cast<size_t>(at(last, k, b)) + 1];
+        }
+      for (int e = 0, open = 0; e <= n_; ++e) {
+        open += opens[static_cast<size_t>(e)];
+        if (open > 0) at(from, k + 1, e) = 1;
+      }
+    }
+    // (j, b) reaches (K, n) by a finish arc when b = n, or by a stage of some position k >= j.
+    at(to, K_, n_) = 1;
+    std::vector<char> by_stage(static_cast<size_t>(n_) + 1, 0);  // some position >= j has one
+    for (int k = K_ - 1; k >= 0; --k) {
+      std::vector<int> count(static_cast<size_t>(n_) + 2, 0);
+      for (int e = 0; e <= n_; ++e) count[static_cast<size_t>(e) + 1] = count[static_cast<size_t>(e)] + at(to, k + 1, e);
+      for (int b = 0; b < n_; ++b)
+        if (count[static_cast<size_t>(at(last, k, b)) + 1] > count[static_cast<size_t>(b) + 1]) by_stage[static_cast<size_t>(b)] = 1;
+      for (int b = 0; b <= n_; ++b) at(to, k, b) = b == n_ || by_stage[static_cast<size_t>(b)];
+    }
+    if (!at(to, 0, 0)) return false;
+    row_.assign(static_cast<size_t>(K_) + 1, std::vector<int>(static_cast<size_t>(n_) + 1, 0));
+    int rows = 0;
+    for (int k = 0; k <= K_; ++k)
+      for (int b = 0; b <= n_; ++b)
+        if (at(from, k, b) && at(to, k, b)) at(row_, k, b) = ++rows;
+    out_.assign(static_cast<size_t>(rows) + 1, 0);
+    for (int j = 0; j < K_; ++j)
+      for (int b = 0; b <= n_; ++b) {
+        if (!at(row_, j, b)) continue;
+        out_[static_cast<size_t>(at(row_, j, b)) - 1] = arcs_.size();
+        if (b == n_) {
+          arcs_.push_back({K_ - 1, n_, n_, j, {0.0, 0.0}});  // finish: the rest left out
+          continue;
+        }
+        const int before = j == 0 ? PlanProblem::kHead : order_[static_cast<size_t>(j) - 1];
+        for (int k = j; k < K_; ++k)
+          for (int e = b + 1; e <= at(last, k, b); ++e)
+            if (at(to, k + 1, e)) arcs_.push_back({k, b, e, j, stage_cost(p_, t_, before, order_[static_cast<size_t>(k)], b, e)});
+      }
+    out_[static_cast<size_t>(rows) - 1] = out_[static_cast<size_t>(rows)] = arcs_.size();
     return true;
   }
 
@@ -266,11 +327,13 @@ class ArcFlowMilp {
       const double val[] = {0.0, -1.0};
       glp_set_mat_col(lp_.get(), slack_, 1, ind, val);
     }
-    // Arcs of one tail are consecutive, skip first, then by growing e.
+    // Arcs of one tail are consecutive, skip first, then by position and growing e: the skip (or
+    // finish) arc and the longest stage of every position enter.
     for (size_t i = 0; i < arcs_.size(); ++i) {
-      const bool first = i == 0 || arcs_[i - 1].k != arcs_[i].k || arcs_[i - 1].b != arcs_[i].b;
-      const bool last = i + 1 == arcs_.size() || arcs_[i + 1].k != arcs_[i].k || arcs_[i + 1].b != arcs_[i].b;
-      if ((first && arcs_[i].skip()) || (last && !arcs_[i].skip())) add_column(arcs_[i]);
+      const Arc& a = arcs_[i];
+      const auto same = [&](const Arc& x) { return x.tail == a.tail && x.b == a.b && x.k == a.k && !x.skip(); };
+      const bool last = i + 1 == arcs_.size() || !same(arcs_[i + 1]);
+      if (a.skip() || last) add_column(arcs_[i]);
     }
     // Throughput: cover rows of a few ops spread over the model from the start; the separation
     // in solve_lp adds the others it needs.
@@ -283,7 +346,7 @@ class ArcFlowMilp {
     glp_set_col_kind(lp_.get(), a.col, GLP_IV);
     glp_set_col_bnds(lp_.get(), a.col, GLP_LO, 0.0, 0.0);  // <= 1 follows from the flow
     glp_set_obj_coef(lp_.get(), a.col, objective(a));
-    std::vector<int> ind{0, at(row_, a.k, a.b), at(row_, a.k + 1, a.e)};
+    std::vector<int> ind{0, at(row_, a.tail, a.b), at(row_, a.k + 1, a.e)};
     std::vector<double> val{0.0, 1.0, -1.0};
     if (!a.skip() && o_ == Objective::kThroughput) {
       ind.push_back(compute_row_ + a.k), val.push_back(kScale * a.cost.compute);
@@ -366,7 +429,7 @@ class ArcFlowMilp {
     std::vector<double> d(arcs_.size());
     for (size_t i = 0; i < arcs_.size(); ++i) {
       const Arc& a = arcs_[i];
-      double v = objective(a) - dual(at(row_, a.k, a.b)) + dual(at(row_, a.k + 1, a.e));
+      double v = objective(a) - dual(at(row_, a.tail, a.b)) + dual(at(row_, a.k + 1, a.e));
       if (!a.skip() && o_ == Objective::kThroughput)
         v -= kScale * (a.cost.compute * (dual(compute_row_ + a.k) + cover_compute[static_cast<size_t>(a.e)] -
                                          cover_compute[static_cast<size_t>(a.b)]) +
@@ -406,7 +469,7 @@ class ArcFlowMilp {
     for (size_t i = 0; i < arcs_.size(); ++i) {
       const Arc& a = arcs_[i];
       const auto head = static_cast<size_t>(at(row_, a.k + 1, a.e));
-      if (reached[head] || !reached[static_cast<size_t>(at(row_, a.k, a.b))]) continue;
+      if (reached[head] || !reached[static_cast<size_t>(at(row_, a.tail, a.b))]) continue;
       if (kScale * std::max(a.cost.compute, a.cost.link) > period_ms) continue;
       reached[head] = 1;
       parent[head] = i;
@@ -416,7 +479,7 @@ class ArcFlowMilp {
     for (int row = at(row_, K_, n_); row != at(row_, 0, 0);) {
       const Arc& a = arcs_[parent[static_cast<size_t>(row)]];
       path.push_back(parent[static_cast<size_t>(row)]);
-      row = at(row_, a.k, a.b);
+      row = at(row_, a.tail, a.b);
     }
     std::reverse(path.begin(), path.end());
     return path;
@@ -578,6 +641,7 @@ class ArcFlowMilp {
   const Objective o_;
   const double cutoff_;  // scaled as the model; plans no better than it need not be found
   const int n_, K_;
+  const bool jump_;  // per-pair links: jump arcs instead of skip arcs
   std::unique_ptr<glp_prob, GlpDeleter> lp_;
   const std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
   std::vector<Arc> arcs_;

@@ -1,7 +1,8 @@
 // The assignment planner: which devices take part, in which order, and the contiguous op range
 // each runs, priced by the cost model (compute per op per device, memory per op, the bytes the
-// transmission map sends into each segment). Solved exactly by a dynamic program over
-// (op boundary, device) and as a MILP on GLPK; the two must agree. Also the baselines.
+// transmission map sends into each segment over the link of the pair that is adjacent in the
+// chain). Solved exactly by a dynamic program over (devices used, last device, op boundary) and,
+// for one order, as a MILP on GLPK; the two must agree. Also the baselines.
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -35,13 +36,20 @@ struct PlanDevice {
 struct PlanLink {
   double bytes_per_s = 100e6 / 8;
   double latency_s = 0.005;
+  bool operator==(const PlanLink& o) const { return bytes_per_s == o.bytes_per_s && latency_s == o.latency_s; }
 };
+
+// An n x n matrix of the same link (the diagonal is never priced).
+std::vector<std::vector<PlanLink>> uniform_links(size_t n, PlanLink link);
 
 // Everything the solvers see, precomputed once from the graph and the devices.
 struct PlanProblem {
   int n_ops = 0;
   std::vector<PlanDevice> devices;
-  PlanLink link;                                // between any two devices (uniform links)
+  static constexpr int kHead = -1;              // `from` of the first segment: the head sends it token ids
+  PlanLink link;                                // the default: every pair when `links` is empty
+  std::vector<std::vector<PlanLink>> links;     // [from][to] device indices; empty = all `link`
+  std::vector<PlanLink> head_links;             // the head to each device; empty = not known (priced 0)
   std::vector<std::vector<double>> op_seconds;  // [device][op] predicted decode time
   std::vector<uint64_t> op_memory;              // weights the op reads + its KV cache at the context
   uint64_t device_overhead_bytes = 0;           // activations and margin every used device needs
@@ -54,11 +62,19 @@ struct PlanProblem {
   // Bytes a segment [b, e) receives per decode token: every tensor produced before b with a
   // reader in [b, e), once.
   uint64_t bytes_into(int b, int e) const;
-  // A segment's link time per decode token: latency plus bytes / bandwidth, and nothing for the
-  // first segment, which receives only token ids from the head beside it.
-  double link_seconds(uint64_t bytes_in) const {
-    return bytes_in == 0 ? 0.0 : link.latency_s + static_cast<double>(bytes_in) / link.bytes_per_s;
-  }
+  // The link from device `from` to device `to`; `from` = kHead needs known head_links.
+  const PlanLink& link_between(int from, int to) const;
+  // A segment's link time per decode token when device `from` runs the segment before it in the
+  // chain: latency plus bytes / bandwidth of that pair's link. Every tensor the segment receives
+  // is priced on that pair (see docs/planner.md). The first segment (from = kHead) receives only
+  // token ids: free while the head's links are not known, their latency when they are. A segment
+  // that receives nothing costs nothing.
+  double link_seconds(int from, int to, uint64_t bytes_in) const;
+  // True when every pair prices as `link` (the order of devices then matters less).
+  bool links_uniform() const;
+  // The link matrix and head links have the devices' size and positive bandwidths, non-negative
+  // latencies; the error names the first that does not.
+  Status check_links() const;
   uint64_t memory_of(int b, int e) const;  // ops [b, e) plus the per-device overhead
 };
 
@@ -89,8 +105,13 @@ struct Plan {
 Plan evaluate_plan(const PlanProblem& p, std::string name, std::vector<Assignment> segments);
 
 enum class Solver { kDp, kMilp };
-// The optimum over device subsets and orders (all orders up to 6 devices; beyond that devices
-// in decreasing speed). Error when no subset of devices can hold the model: names the shortfall.
+// The optimum over device subsets and orders. The DP is exact over every order up to
+// kExactOrdersUpTo devices (kExactEnergyOrdersUpTo for energy); beyond, it starts from devices in
+// decreasing speed and improves the order by swaps. The MILP tries every order up to 4 devices,
+// beyond that the order of the DP's chain (a cross-check of the cut points).
+// Error when no subset of devices can hold the model: names the shortfall.
+inline constexpr size_t kExactOrdersUpTo = 8;
+inline constexpr size_t kExactEnergyOrdersUpTo = 6;
 Expected<Plan> plan_optimized(const PlanProblem& p, Objective objective, Solver solver);
 
 // Baselines: `even` gives every device the same number of transformer blocks, in file order;

@@ -9,7 +9,7 @@
 
 namespace lingua {
 
-// All orders are tried up to this many devices; beyond, one speed-sorted order.
+// The MILP tries all orders up to this many devices; beyond, the order of the DP's chain.
 inline constexpr size_t kAllOrdersUpTo = 4;
 
 struct SegmentTables {
@@ -22,18 +22,21 @@ struct SegmentTables {
   uint64_t memory(int b, int e) const { return memory_prefix[static_cast<size_t>(e)] - memory_prefix[static_cast<size_t>(b)]; }
 };
 
-// Ops [b, e) as one stage on device d, priced as every solver and evaluate_plan price it: compute
-// seconds, and link seconds to receive the segment's inputs. Every device that takes part pays the
-// link latency, the first one too, as evaluate_plan counts it.
+// Ops [b, e) as one stage on device d after device `from` (PlanProblem::kHead for the first
+// stage), priced as every solver and evaluate_plan price it: compute seconds, and link seconds to
+// receive the segment's inputs over the link from `from` to d.
 struct StageCost {
   double compute, link;
 };
 inline bool stage_fits(const PlanProblem& p, const SegmentTables& t, int d, int b, int e) {
   return t.memory(b, e) + p.device_overhead_bytes <= p.devices[static_cast<size_t>(d)].memory_bytes;
 }
-inline StageCost stage_cost(const PlanProblem& p, const SegmentTables& t, int d, int b, int e) {
+inline double compute_seconds(const SegmentTables& t, int d, int b, int e) {
   const auto& sec = t.seconds_prefix[static_cast<size_t>(d)];
-  return {sec[static_cast<size_t>(e)] - sec[static_cast<size_t>(b)], p.link_seconds(t.bytes_into(b, e))};
+  return sec[static_cast<size_t>(e)] - sec[static_cast<size_t>(b)];
+}
+inline StageCost stage_cost(const PlanProblem& p, const SegmentTables& t, int from, int d, int b, int e) {
+  return {compute_seconds(t, d, b, e), p.link_seconds(from, d, t.bytes_into(b, e))};
 }
 
 struct OrderSegment {
@@ -42,15 +45,20 @@ struct OrderSegment {
 struct OrderResult {
   double value = 0;  // objective: latency or period in seconds, or joules; +inf when nothing fits
   std::vector<OrderSegment> segments;
+  std::vector<int> order;  // every device, in an order the segments follow (the MILP's cross-check order)
 };
 
+// chain_dp.cpp. The best chain whose devices follow `order` (devices may be left out), exactly.
 OrderResult solve_order_dp(const PlanProblem& p, const SegmentTables& t, const std::vector<int>& order, Objective o);
-OrderResult solve_order_energy_dp(const PlanProblem& p, const SegmentTables& t, const std::vector<int>& order);
+// The best chain over every order and subset: exact up to kExactOrdersUpTo devices
+// (kExactEnergyOrdersUpTo for energy); beyond, the heuristic of planner.h.
+OrderResult solve_chain_dp(const PlanProblem& p, const SegmentTables& t, Objective o);
+// Devices by decreasing speed (least total op seconds first).
+std::vector<int> speed_order(const PlanProblem& p);
 // `cutoff`: the best value other orders reached; a plan of this order that is no better may be
 // left out (value +inf then).
 Expected<OrderResult> solve_order_milp(const PlanProblem& p, const SegmentTables& t, const std::vector<int>& order,
                                        Objective o, double cutoff);
-std::vector<std::vector<int>> candidate_orders(const PlanProblem& p);
 std::string memory_shortfall(const PlanProblem& p);
 
 }  // namespace lingua
