@@ -148,6 +148,47 @@ TEST_F(PlanCli, BadDevicesFileAndFlagsAreOneLineErrors) {
   EXPECT_NE(r.err.find("missing.yaml"), std::string::npos) << r.err;
 }
 
+// A slow link between the two fastest devices: the optimized chain no longer puts them side by
+// side, DP and MILP agree, and the links the plan priced are listed with where they came from.
+TEST_F(PlanCli, PerPairLinkChangesTheChainAndIsListed) {
+  const auto adjacent_fast_mid = [](const json& plan) {
+    const auto& a = plan["assignments"];
+    for (size_t i = 1; i < a.size(); ++i) {
+      const std::string x = a[i - 1]["device"], y = a[i]["device"];
+      if ((x == "fast" && y == "mid") || (x == "mid" && y == "fast")) return true;
+    }
+    return false;
+  };
+  EXPECT_TRUE(adjacent_fast_mid(plan_named(plan_json({}), "optimized"))) << "with alike links fast and mid share the model";
+  const std::string slow_pair = write("slow-pair.yaml",
+                                      "devices:\n"
+                                      "  - {name: fast, threads: 1, memory: 36MiB}\n"
+                                      "  - {name: mid, threads: 1, memory: 36MiB, slowdown: 2.0}\n"
+                                      "  - {name: slow, threads: 1, memory: 48MiB, slowdown: 4.0}\n"
+                                      "links:\n"
+                                      "  default: {bandwidth: 1Gbit/s, latency: 1ms}\n"
+                                      "  \"fast <-> mid\": {bandwidth: 1Mbit/s, latency: 500ms}\n");
+  for (const char* solver : {"dp", "milp"}) {
+    CliRun r = lingua({"plan", "-m", model_, "--devices", slow_pair, "-c", "256", "--solver", solver, "--json"});
+    ASSERT_EQ(r.rc, 0) << r.err;
+    const json doc = json::parse(r.out);
+    EXPECT_FALSE(adjacent_fast_mid(plan_named(doc, "optimized"))) << solver << ": " << plan_named(doc, "optimized").dump();
+    int given = 0;
+    for (const auto& l : doc["links"]) {
+      const bool pair = (l["from"] == "fast" && l["to"] == "mid") || (l["from"] == "mid" && l["to"] == "fast");
+      EXPECT_EQ(l["source"], pair ? "given in the file" : "default") << l.dump();
+      EXPECT_DOUBLE_EQ(l["latency_ms"].get<double>(), pair ? 500.0 : 1.0) << l.dump();
+      given += pair;
+    }
+    EXPECT_EQ(doc["links"].size(), 6u);
+    EXPECT_EQ(given, 2);
+  }
+  CliRun text = lingua({"plan", "-m", model_, "--devices", slow_pair, "-c", "256"});
+  ASSERT_EQ(text.rc, 0) << text.err;
+  EXPECT_NE(text.out.find("per-pair links"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("| fast | mid |"), std::string::npos) << text.out;
+}
+
 TEST_F(PlanCli, ProfilePrintsADevicesEntryAndJson) {
   CliRun r = lingua({"profile", "-t", "1", "--cached", "--json"});
   ASSERT_EQ(r.rc, 0) << r.err;
