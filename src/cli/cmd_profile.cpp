@@ -2,10 +2,12 @@
 // (or JSON); the result is cached for `lingua plan`.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 
 #include "cli/command.h"
 #include "cli/json_out.h"
+#include "core/host_limits.h"
 #include "plan/compute_profile.h"
 #include "plan/device_profile.h"
 #include "runtime/device_readings.h"
@@ -51,7 +53,7 @@ class ProfileCommand : public Command {
   }
 
  private:
-  int threads_ = default_threads();
+  int threads_ = std::min(default_threads(), read_host_limits().usable_threads());  // within a CPU quota
   bool cached_ = false, json_ = false;
 };
 
