@@ -1,12 +1,18 @@
 // `lingua worker`: a device agent that runs the op range a head assigns it (runtime/worker.h).
-// Secure by default: CURVE keys from --keys DIR, heads admitted by their public keys.
+// Secure by default: CURVE keys from --keys DIR, heads admitted by their public keys. It measures
+// its own device first (cached), and sends that profile to every head in HELLO.
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
 
 #include "cli/command.h"
+#include "core/host_limits.h"
 #include "net/keys.h"
+#include "plan/device_profile.h"
+#include "plan/units.h"
 #include "runtime/cluster_run.h"
+#include "runtime/device_readings.h"
 #include "runtime/worker.h"
 
 namespace lingua::cli {
@@ -32,6 +38,13 @@ class WorkerCommand : public Command {
     app.add_flag("--insecure", insecure_, "no encryption or authentication (loopback only, see --allow-insecure-network)");
     app.add_flag("--allow-insecure-network", allow_insecure_network_, "allow --insecure on a non-loopback address");
     app.add_flag("--quiet", quiet_, "log errors only");
+    app.add_option("--threads", threads_,
+                   "threads it computes with when a head does not say (default: the cores its CPU quota allows)");
+    app.add_option("--memory", memory_,
+                   "the most memory it uses, e.g. 1.5GiB (it also stays within MemAvailable and its cgroup's limit)");
+    app.add_flag("--reprofile", reprofile_, "measure this device again instead of using the cached profile");
+    app.add_flag("--no-profile", no_profile_,
+                 "measure nothing and send no profile (for workers a head starts and prices itself)");
     // Used by a head that starts local workers; not for people.
     app.add_option("--ready-fd", ready_fd_, "write the bound endpoint to this file descriptor")->group("");
     app.add_flag("--exit-after-session", exit_after_session_, "exit when the head ends its session")->group("");
@@ -39,6 +52,34 @@ class WorkerCommand : public Command {
 
   int run() override {
     WorkerOptions o;
+    const HostLimits host = read_host_limits();
+    if (threads_ != 0)
+      if (auto e = check_threads(threads_); !e.empty()) return fail(name(), "--threads" + e.substr(2));
+    o.threads = threads_ > 0 ? threads_ : std::min(host.usable_threads(), 1024);
+    uint64_t memory_flag = 0;
+    if (!memory_.empty()) {
+      auto size = parse_size(memory_);
+      if (!size) return fail(name(), "--memory: " + size.error());
+      if (*size == 0) return fail(name(), "--memory must be more than zero");
+      memory_flag = *size;
+    }
+    if (no_profile_ && reprofile_) return fail(name(), "--reprofile and --no-profile contradict each other");
+    if (no_profile_) {
+      // Priced by the head that started it: only the hard limits bound it, not a snapshot of
+      // what was free.
+      HostLimits hard = host;
+      hard.mem_available_bytes = 0;
+      o.memory_limit_bytes = hard.usable_memory_bytes(memory_flag);
+    } else {
+      auto profile = measure_device_profile(o.threads, memory_flag, reprofile_);
+      if (!profile) return fail(name(), "measuring this device: " + profile.error());
+      const DeviceReadings readings = read_device_readings();
+      profile->battery = readings.battery;
+      profile->temperature_c = readings.temperature_c;
+      o.memory_limit_bytes = profile->memory_bytes;
+      if (!quiet_) std::fprintf(stderr, "lingua worker %s: profile: %s\n", name_.c_str(), describe(*profile).c_str());
+      o.profile = std::move(*profile);
+    }
     o.listen = listen_;
     o.name = name_;
     o.ready_fd = ready_fd_;
@@ -89,8 +130,10 @@ class WorkerCommand : public Command {
   }
 
  private:
-  std::string listen_, name_ = "worker", keys_, models_;
+  std::string listen_, name_ = "worker", keys_, models_, memory_;
   bool insecure_ = false, allow_insecure_network_ = false, quiet_ = false, exit_after_session_ = false;
+  bool reprofile_ = false, no_profile_ = false;
+  int threads_ = 0;  // 0: the usable threads
   int ready_fd_ = -1;
 };
 

@@ -9,7 +9,7 @@
 #include "cli/command.h"
 #include "cli/progress.h"
 #include "core/output_file.h"
-#include "plan/local_profile.h"
+#include "plan/device_profile.h"
 
 namespace lingua::cli {
 

@@ -1,32 +1,50 @@
-// From a devices file to what the planner prices: each device's effective compute rates (given
-// in the file, or this machine's profile at the device's thread count, divided by an emulated
-// slowdown), its memory, and the link model, with notes saying where every figure came from.
+// From a devices file to what the planner prices: each device's effective compute rates, memory
+// and threads (given in the file, measured by its worker and sent in HELLO, or this machine's
+// profile at the device's thread count, divided by an emulated slowdown), and the link model,
+// with notes and per-device sources saying where every figure came from.
 #pragma once
+#include <map>
 #include <string>
 #include <vector>
 
 #include "core/status.h"
+#include "plan/device_profile.h"
 #include "plan/devices_file.h"
 #include "plan/planner.h"
 
 namespace lingua {
 
+// Profiles workers measured on their own machines (HELLO), by device name.
+using MeasuredProfiles = std::map<std::string, DeviceProfile>;
+
+// Where a device's figures came from: one of the constants below each.
+inline constexpr const char* kMeasuredByWorker = "measured by the worker";
+inline constexpr const char* kGivenInFile = "given in the file";
+inline constexpr const char* kThisMachine = "this machine's profile";
+struct FigureSources {
+  std::string compute, bandwidth, memory, threads;
+};
+
 struct Cluster {
-  std::vector<PlanDevice> devices;  // in file order
-  PlanLink link;                    // the file's default link
+  std::vector<PlanDevice> devices;    // in file order
+  std::vector<int> threads;           // per device: what it computes with (priced at)
+  std::vector<FigureSources> sources; // per device
+  PlanLink link;                      // the file's default link
   // Per pair, [from][to] device indices (the diagonal unused), and where each came from:
   // kLinkDefault, kLinkGiven or kLinkMeasured. Filled by apply_file_links.
   std::vector<std::vector<PlanLink>> links;
   std::vector<std::vector<std::string>> link_sources;
-  std::vector<PlanLink> head_links;  // the head to each device; empty = not known
-  std::vector<std::string> notes;   // one line each: which rates are measured, given or assumed
+  std::vector<PlanLink> head_links;   // the head to each device; empty = not known
+  std::vector<std::string> notes;     // one line each: which rates are measured, given or assumed
 };
 
 inline constexpr const char* kLinkDefault = "default";
 inline constexpr const char* kLinkGiven = "given in the file";
 inline constexpr const char* kLinkMeasured = "measured";
 
-Expected<Cluster> make_cluster(const DevicesFile& file, bool refresh_profile = false);
+// A figure the file gives wins over the measured one; a device with neither is priced with this
+// machine's profile (measured or cached here; `refresh_profile` measures again).
+Expected<Cluster> make_cluster(const DevicesFile& file, const MeasuredProfiles& measured = {}, bool refresh_profile = false);
 
 // cluster_links.cpp. Every pair gets the file's default link, then the file's "a <-> b" entries
 // (both directions); a note lists the per-pair ones. Error when the file names a device the

@@ -33,6 +33,7 @@ struct ClusterPlanOptions {
   int64_t decode_position = 0;
   double latency_bound_s = 0;   // energy objective; 0 = automatic
   bool refresh_profile = false;
+  MeasuredProfiles measured;    // profiles workers sent in HELLO, by device name
 };
 
 Expected<ClusterPlans> plan_cluster(const Graph& graph, const DevicesFile& devices, const ClusterPlanOptions& options);

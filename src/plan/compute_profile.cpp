@@ -19,16 +19,23 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-// Median time of `fn` over at least 3 repetitions that together last about `budget` seconds.
+// Median time of `fn` over at least 3 samples that together last about `budget` seconds; each
+// sample runs `fn` until at least `min_window` seconds have passed and counts the time per run.
 template <class Fn>
-double typical_seconds(Fn&& fn, double budget) {
+double typical_seconds(Fn&& fn, double budget, double min_window) {
   std::vector<double> times;
   double spent = 0;
   for (int rep = 0; rep < 1000 && (rep < 3 || spent < budget); ++rep) {
     const auto t0 = Clock::now();
-    fn();
-    times.push_back(since(t0));
-    spent += times.back();
+    int runs = 0;
+    double elapsed = 0;
+    do {
+      fn();
+      ++runs;
+      elapsed = since(t0);
+    } while (elapsed < min_window);
+    times.push_back(elapsed / runs);
+    spent += elapsed;
   }
   std::nth_element(times.begin(), times.begin() + static_cast<std::ptrdiff_t>(times.size() / 2), times.end());
   return times[times.size() / 2];
@@ -61,7 +68,7 @@ struct MatmulFit {
   double fixed_seconds;   // intercept
 };
 
-MatmulFit matmul_fit(DType type, ThreadPool& pool) {
+MatmulFit matmul_fit(DType type, ThreadPool& pool, double min_window) {
   const int64_t cols = 2048;
   const uint64_t row_bytes = dtype_bytes(type, static_cast<uint64_t>(cols)).value();
   const uint64_t region = streaming_region_bytes();
@@ -93,7 +100,7 @@ MatmulFit matmul_fit(DType type, ThreadPool& pool) {
                    kernels::matmul(w, x.data(), 1, y.data(), pool);
                  }
                },
-               0.15) /
+               0.15, min_window) /
            static_cast<double>(calls);
   };
   // Least squares over the block-sized matrices a decode step multiplies: what matters is how a
@@ -115,7 +122,7 @@ MatmulFit matmul_fit(DType type, ThreadPool& pool) {
 
 // Streaming read of a region larger than the caches, split over the pool, as a decode step
 // streams its weights.
-double read_bytes_per_s(ThreadPool& pool) {
+double read_bytes_per_s(ThreadPool& pool, double min_window) {
   const size_t n = std::max<uint64_t>(256ull << 20, streaming_region_bytes()) / sizeof(float);
   auto memory = HugePageBuffer::allocate(n * sizeof(float));
   std::vector<float> fallback(memory ? 0 : n);
@@ -133,7 +140,7 @@ double read_bytes_per_s(ThreadPool& pool) {
           sums[static_cast<size_t>(thread) * 8] += total;  // keeps the loads alive
         });
       },
-      0.5);
+      0.5, min_window);
   return static_cast<double>(n * sizeof(float)) / s;
 }
 
@@ -143,7 +150,8 @@ std::vector<DType> profiled_types() {
   return {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q5_0, DType::Q4_K, DType::Q5_K, DType::Q6_K};
 }
 
-ComputeRates measure_compute_rates(ThreadPool& pool, const std::vector<DType>& types, const MeasureProgress& progress) {
+ComputeRates measure_compute_rates(ThreadPool& pool, const std::vector<DType>& types, const MeasureProgress& progress,
+                                   double min_window_s) {
   ComputeRates r;
   const int total = static_cast<int>(types.size()) + 1;
   int done = 0;
@@ -153,11 +161,11 @@ ComputeRates measure_compute_rates(ThreadPool& pool, const std::vector<DType>& t
   if (progress) progress(0, total);
   // Bandwidth (for KV cache reads and other streams): the better of a plain streaming read and
   // what the matmul kernels achieve. The fixed cost per parallel op: the median of the types'.
-  r.bytes_per_s = read_bytes_per_s(pool);
+  r.bytes_per_s = read_bytes_per_s(pool, min_window_s);
   step_done();
   std::vector<double> fixed;
   for (DType t : types) {
-    const MatmulFit m = matmul_fit(t, pool);
+    const MatmulFit m = matmul_fit(t, pool, min_window_s);
     step_done();
     r.flops_per_s[static_cast<size_t>(t)] = m.flops_per_s;
     r.bytes_per_s = std::max(r.bytes_per_s, m.bytes_per_s);

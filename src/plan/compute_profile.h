@@ -19,7 +19,9 @@ std::vector<DType> profiled_types();
 using MeasureProgress = std::function<void(int done, int total)>;
 
 // Takes about 1 s per type (five matrix sizes) plus 0.5 s for bandwidth, on the pool's threads.
+// `min_window_s` > 0: every timed sample repeats its work for at least that long (under a CPU
+// quota, so a sample spans many quota periods and sees the share, not a burst); longer then.
 ComputeRates measure_compute_rates(ThreadPool& pool, const std::vector<DType>& types = profiled_types(),
-                                   const MeasureProgress& progress = {});
+                                   const MeasureProgress& progress = {}, double min_window_s = 0);
 
 }  // namespace lingua

@@ -348,7 +348,7 @@ class Parser {
     LINGUA_TRY(check_keys(node, "a device",
                           {"name", "endpoint", "threads", "memory", "gflops", "mem_bandwidth", "power_w",
                            "battery", "slowdown"}));
-    bool has_memory = false;
+    bool has_memory = false, has_threads = false;
     for (auto it = node.begin(); it != node.end(); ++it) {
       const YAML::Node key = it->first;
       const YAML::Node value = it->second;
@@ -367,6 +367,7 @@ class Parser {
           return range_error(key, std::to_string(t), rule.c_str());
         }
         spec.threads = static_cast<int>(t);
+        has_threads = true;
       } else if (k == "memory") {
         LINGUA_TRY(require_scalar(key, value));
         const std::string& text = value.Scalar();
@@ -390,7 +391,12 @@ class Parser {
         LINGUA_TRY(parse_slowdown(key, value, spec));
       }
     }
-    if (!has_memory) return error_at(spec.line, "no 'memory' (how much Lingua may use on it, e.g. 1.5GiB)");
+    // A device with an endpoint has a worker that measures itself; one the head starts does not.
+    if (!has_memory && spec.endpoint.empty())
+      return error_at(spec.line,
+                      "no 'memory' (how much Lingua may use on it, e.g. 1.5GiB; only a device with an 'endpoint' "
+                      "may leave it out, its worker measures it)");
+    if (!has_threads && !spec.endpoint.empty()) spec.threads = 0;
     context_.clear();
     return spec;
   }

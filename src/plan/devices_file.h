@@ -26,8 +26,8 @@ struct SlowdownSpec {
 struct DeviceSpec {
   std::string name;                          // unique
   std::string endpoint;                      // "" = a local device the head starts
-  int threads = 1;
-  uint64_t memory_bytes = 0;                 // required, > 0
+  int threads = 1;                           // with an endpoint: 0 = not given (its worker's own --threads)
+  uint64_t memory_bytes = 0;                 // > 0; with an endpoint: 0 = not given (measured by its worker)
   std::map<DType, double> flops_per_s;       // from `gflops: {f32: 20, q8_0: 35}` (GFLOP/s given, stored as FLOP/s); empty = not given
   double mem_bandwidth_bytes_per_s = 0;      // 0 = not given
   double power_busy_w = 0, power_idle_w = 0; // from `power_w: {busy: 4.5, idle: 0.6}`; 0 = not given

@@ -147,6 +147,7 @@ Expected<RemoteDevice> ClusterRun::reach(const DeviceSpec& d) const {
   RemoteDevice r;
   r.name = d.name;
   r.threads = d.threads;
+  if (r.threads == 0 && (options_.all_local || d.endpoint.empty())) r.threads = 1;  // as price_all() priced it
   r.memory_bytes = d.memory_bytes;
   r.slowdown = d.slowdown;
   r.local = false;
@@ -245,12 +246,21 @@ Expected<ClusterPlans> ClusterRun::price_all(const DevicesFile& devices) const {
   po.context = options_.context;
   po.decode_position = options_.decode_position;
   po.train_context = model_->train_context();
-  // Devices without a memory limit (`--local-devices K` alone) are priced with this machine's
-  // memory, and unshaped loopback links (bandwidth 0) as next to free.
+  // Local devices without a memory limit (`--local-devices K` alone) are priced with this
+  // machine's memory, and unshaped loopback links (bandwidth 0) as next to free. A remote device
+  // the file gives no memory is priced with what its worker measured (or this machine's profile).
   DevicesFile priced = devices;
-  for (DeviceSpec& d : priced.devices)
-    if (d.memory_bytes == 0)
+  for (DeviceSpec& d : priced.devices) {
+    const bool local = options_.all_local || d.endpoint.empty();
+    if (d.memory_bytes == 0 && local)
       d.memory_bytes = static_cast<uint64_t>(::sysconf(_SC_PHYS_PAGES)) * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+    if (d.threads == 0 && local) d.threads = 1;
+  }
+  // Once connected (re-plans), the profiles the remote workers sent in HELLO.
+  if (pipeline_)
+    for (size_t i = 0; i < pipeline_->all_devices().size(); ++i)
+      if (!pipeline_->all_devices()[i].local && pipeline_->hello(static_cast<int>(i)).profile)
+        po.measured[pipeline_->all_devices()[i].name] = *pipeline_->hello(static_cast<int>(i)).profile;
   if (priced.default_link.bandwidth_bytes_per_s <= 0) priced.default_link.bandwidth_bytes_per_s = 1e12;
   for (auto& [a, b, link] : priced.pair_links)
     if (link.bandwidth_bytes_per_s <= 0) link.bandwidth_bytes_per_s = 1e12;

@@ -95,7 +95,8 @@ Expected<std::unique_ptr<LocalDevices>> LocalDevices::start(const std::string& s
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0) return Status::error("cannot make a pipe for a local worker");
     std::vector<std::string> args = {self, "worker", "--listen", "tcp://127.0.0.1:0", "--name", w.name,
-                                     "--ready-fd", std::to_string(fds[1]), "--exit-after-session", "--quiet"};
+                                     "--ready-fd", std::to_string(fds[1]), "--exit-after-session", "--quiet",
+                                     "--no-profile"};  // priced from the devices file and the head's profile
     if (insecure) args.push_back("--insecure");
     else {
       args.push_back("--keys");

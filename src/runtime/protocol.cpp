@@ -42,7 +42,9 @@ Expected<HeadHello> parse_head_hello(const std::string& text) {
 }
 
 std::string to_json(const WorkerHello& h) {
-  return json{{"name", h.name}, {"public_key", h.public_key}, {"cores", h.cores}}.dump();
+  json j{{"name", h.name}, {"public_key", h.public_key}, {"cores", h.cores}};
+  if (h.profile) j["profile"] = json::parse(device_profile_json(*h.profile));
+  return j.dump();
 }
 
 Expected<WorkerHello> parse_worker_hello(const std::string& text) {
@@ -51,6 +53,11 @@ Expected<WorkerHello> parse_worker_hello(const std::string& text) {
   LINGUA_TRY(get(j, "name", h.name).with_context("worker HELLO"));
   LINGUA_TRY(get(j, "public_key", h.public_key).with_context("worker HELLO"));
   LINGUA_TRY(get(j, "cores", h.cores, false).with_context("worker HELLO"));
+  if (auto it = j.find("profile"); it != j.end() && !it->is_null()) {
+    auto profile = parse_device_profile(it->dump());
+    if (!profile) return Status::error("worker HELLO: " + profile.error());
+    h.profile = std::move(*profile);
+  }
   return h;
 }
 
@@ -137,7 +144,7 @@ Expected<SegmentAssignment> parse_assignment(const std::string& text) {
   if (a.context < 1 || a.context > (int64_t{1} << 24)) return bad("context out of range");
   if (a.max_batch < 1 || a.max_batch > 4096) return bad("max_batch out of range");
   if (a.max_sequences < 1 || a.max_sequences > 1024) return bad("max_sequences out of range");
-  if (a.threads < 1 || a.threads > 512) return bad("threads out of range");
+  if (a.threads < 0 || a.threads > 512) return bad("threads out of range (0 = the worker's own, at most 512)");
   if (!(a.slowdown >= 1.0) || a.slowdown > 1000) return bad("slowdown must be between 1 and 1000");
   if (a.slowdown_after_tokens < 0) return bad("slowdown_after_tokens must be 0 or more");
   if (a.sequences.size() > static_cast<size_t>(a.max_sequences)) return bad("more sequences than max_sequences");

@@ -3,6 +3,7 @@
 // parsed and checked here so the worker trusts nothing it did not validate.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -10,6 +11,7 @@
 #include "core/dtype.h"
 #include "core/status.h"
 #include "graph/partition.h"
+#include "plan/device_profile.h"
 
 namespace lingua {
 
@@ -24,6 +26,9 @@ struct WorkerHello {
   std::string name;        // --name, for messages
   std::string public_key;  // its CURVE key (Z85), "" in plain mode
   int cores = 0;           // hardware threads of its machine
+  // What it measured of itself at start (JSON key "profile", plan/device_profile.h's format);
+  // none with --no-profile (local workers the head prices itself) or from an older worker.
+  std::optional<DeviceProfile> profile;
 };
 
 // A downstream worker this one sends tensors to.
@@ -48,8 +53,8 @@ struct SegmentAssignment {
   int64_t context = 0;                // KV positions per sequence
   int64_t max_batch = 64;             // tokens per step
   int max_sequences = 1;              // sequences in flight at once (each has its own KV cache)
-  int threads = 1;
-  uint64_t memory_bytes = 0;          // budget; 0 = no limit
+  int threads = 1;                    // 0 = the worker's own --threads
+  uint64_t memory_bytes = 0;          // budget; 0 = no limit (the worker's own limit still applies)
   double slowdown = 1.0;              // emulation: compute this many times slower...
   int64_t slowdown_after_tokens = 0;  // ...from this many decode tokens on
   DType wire_dtype = DType::F32;

@@ -108,6 +108,7 @@ Status RemotePipeline::connect_all() {
   for (size_t d = from; d < clients_.size(); ++d) {
     LINGUA_TRY(clients_[d].send(encode_frame(bytes_frame(MessageType::kHello, 0, to_json(HeadHello{this_head_name()})))));
   }
+  hellos_.resize(devices_.size());
   for (size_t d = from; d < clients_.size(); ++d) {
     LINGUA_ASSIGN_OR_RETURN(Frame f, receive_from(d, options_.hello_timeout_ms, MessageType::kHello));
     auto hello = parse_worker_hello(std::string(f.payload.begin(), f.payload.end()));
@@ -115,6 +116,7 @@ Status RemotePipeline::connect_all() {
     // In CURVE mode the key is the one the head connected with, so it is authentic already.
     if (!options_.channel.insecure && hello->public_key != devices_[d].public_key)
       return Status::error("device " + devices_[d].name + " answered with another key than the one it was reached with");
+    hellos_[d] = std::move(*hello);
   }
   return Status::ok();
 }
@@ -126,7 +128,7 @@ Status RemotePipeline::add_device(RemoteDevice device) {
   alive_.push_back(true);
   if (Status st = connect_all(); !st) {
     alive_.back() = false;  // kept (as lost) so indices stay aligned with clients_
-    if (clients_.size() < devices_.size()) devices_.pop_back(), alive_.pop_back();
+    if (clients_.size() < devices_.size()) devices_.pop_back(), alive_.pop_back(), hellos_.resize(devices_.size());
     failed_ = false;  // nothing in flight depended on it
     lost_device_ = -1;
     return st;

@@ -29,8 +29,8 @@ struct RemoteDevice {
   std::string name;
   std::string endpoint;
   std::string public_key;  // its CURVE server key; "" in plain mode
-  int threads = 1;
-  uint64_t memory_bytes = 0;  // 0 = no limit
+  int threads = 1;            // 0 = the worker's own --threads
+  uint64_t memory_bytes = 0;  // 0 = no limit (beyond the worker's own)
   SlowdownSpec slowdown;
   bool local = false;  // a worker process the head started on this machine (links emulated)
 };
@@ -98,6 +98,8 @@ class RemotePipeline : public Pipeline {
   // New limits for a device, sent with its next assignment.
   void update_device(int device, int threads, uint64_t memory_bytes, SlowdownSpec slowdown);
   const std::vector<RemoteDevice>& all_devices() const { return devices_; }
+  // What device answered to HELLO (its profile among it, when it measured one).
+  const WorkerHello& hello(int device) const { return hellos_[static_cast<size_t>(device)]; }
   const std::vector<int>& holders() const { return holders_; }
   // Called with every step report a worker sends (device index, report).
   void on_report(std::function<void(int, const StepReport&)> f) { on_report_ = std::move(f); }
@@ -127,6 +129,7 @@ class RemotePipeline : public Pipeline {
   zmq::context_t context_{1};
   std::vector<Client> clients_;
   std::vector<bool> alive_;
+  std::vector<WorkerHello> hellos_;                 // per device, from connect_all()
   std::vector<int> holders_;                        // device of each segment of the current plan
   std::set<std::pair<uint64_t, int64_t>> wanted_;  // (sequence, position) whose logits the caller wants
   std::map<uint64_t, int64_t> positions_;           // each sequence's next position

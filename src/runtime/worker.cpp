@@ -152,7 +152,7 @@ class Worker {
         session_over_ = false;
         reply(msg.peer, bytes_frame(MessageType::kHello, 0,
                                     to_json(WorkerHello{options_.name, options_.channel.insecure ? "" : options_.channel.own.public_key,
-                                                        ThreadPool::hardware_threads()})));
+                                                        ThreadPool::hardware_threads(), options_.profile})));
         return;
       }
       case MessageType::kAssign: {
@@ -237,6 +237,10 @@ class Worker {
   // (*need_weights) and takes the same assignment again once they have arrived.
   Status assign(const std::string& json, bool* need_weights) {
     LINGUA_ASSIGN_OR_RETURN(SegmentAssignment a, parse_assignment(json));
+    if (a.threads == 0) a.threads = std::max(1, options_.threads);
+    // Its own limit (cgroup, --memory, what was free at start) bounds whatever the head budgets.
+    if (options_.memory_limit_bytes > 0 && (a.memory_bytes == 0 || a.memory_bytes > options_.memory_limit_bytes))
+      a.memory_bytes = options_.memory_limit_bytes;
     // A boundary move keeps the sequences (and the model they point into) until their KV caches
     // are carried over to the new segment's executors.
     std::map<uint64_t, SequenceState> kept;

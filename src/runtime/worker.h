@@ -3,10 +3,13 @@
 // each tensor it makes straight to the workers the transmission map names (logits to the head).
 #pragma once
 #include <atomic>
+#include <cstdint>
+#include <optional>
 #include <string>
 
 #include "core/status.h"
 #include "net/secure_channel.h"
+#include "plan/device_profile.h"
 
 namespace lingua {
 
@@ -20,6 +23,9 @@ struct WorkerOptions {
   int ready_fd = -1;           // when >= 0: the bound endpoint is written here, then closed
   bool exit_after_session = false;  // local devices: end when the head says goodbye
   bool quiet = false;               // log errors only
+  int threads = 1;                  // an assignment's threads when it says 0 (--threads)
+  uint64_t memory_limit_bytes = 0;  // the most it uses whatever a head's budget says; 0 = none
+  std::optional<DeviceProfile> profile;  // sent in HELLO; none with --no-profile
 };
 
 // Runs until `stop` becomes true (signals), or the head ends the session when

@@ -237,8 +237,13 @@ TEST(DevicesFile, MutationsNeverCrash) {
     if (f.has_value()) {
       ++ok;
       for (const DeviceSpec& d : f->devices) {
-        EXPECT_GT(d.memory_bytes, 0u);
-        EXPECT_GE(d.threads, 1);
+        // A device with an endpoint may leave both to its worker's measurement (0).
+        if (d.endpoint.empty()) {
+          EXPECT_GT(d.memory_bytes, 0u);
+          EXPECT_GE(d.threads, 1);
+        } else {
+          EXPECT_GE(d.threads, 0);
+        }
       }
     } else {
       ++errors;
