@@ -107,15 +107,20 @@ Expected<std::vector<LinkMeasurement>> RemotePipeline::measure_peer_links(int de
     }
     const auto deadline = after(options.timeout_s);
     std::vector<size_t> granted;
-    for (const auto& [t, id] : grants)
-      if (auto ack = await_link_report(t, id, deadline)) granted.push_back(t);
-      else
-        for (size_t i : ask)
-          if (static_cast<size_t>(targets[i]) == t) out[i].error = silent + ": " + ack.error();
+    for (const auto& [t, id] : grants) {
+      auto ack = await_link_report(t, id, deadline);
+      if (ack) {
+        granted.push_back(t);
+        continue;
+      }
+      for (size_t i : ask)
+        if (static_cast<size_t>(targets[i]) == t) out[i].error = silent + ": " + ack.error();
+    }
     std::vector<size_t> still;
-    for (size_t i : ask)
+    for (size_t i : ask) {
       if (std::find(granted.begin(), granted.end(), static_cast<size_t>(targets[i])) != granted.end()) still.push_back(i);
       else if (out[i].error.empty()) out[i].error = "device " + out[i].to + " could not be asked to accept " + prober + "'s probes";
+    }
     ask = std::move(still);
   }
   if (ask.empty()) return out;

@@ -1,5 +1,5 @@
 // WorkerProbes: PROBE answers on the event loop's thread, LINK_TEST measurements on one of their
-// own, handed back through a guarded list the event loop empties.
+// own (requests queued behind each other), handed back through a guarded list the loop empties.
 #include "runtime/worker_probes.h"
 
 #include <system_error>
@@ -14,10 +14,6 @@ Frame link_test_frame(uint64_t id, int64_t position, const LinkTestReport& repor
 
 WorkerProbes::~WorkerProbes() {
   cancel_.store(true);
-  finish_thread();
-}
-
-void WorkerProbes::finish_thread() {
   if (thread_.joinable()) thread_.join();
 }
 
@@ -31,42 +27,64 @@ Expected<std::vector<Frame>> WorkerProbes::on_link_test(Server& server, const st
     now.push_back(link_test_frame(id, -1, LinkTestReport{}));
     return now;
   }
-  if (running_.load()) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (jobs_.size() >= kMaxWaiting) {
     for (size_t i = 0; i < r.targets.size(); ++i) {
       LinkMeasurement m;
       m.from = device;
       m.to = r.targets[i].name;
-      m.error = "device " + device + " is still measuring its links for an earlier request";
+      m.error = "device " + device + " has " + std::to_string(jobs_.size()) + " link tests waiting already";
       now.push_back(link_test_frame(id, static_cast<int64_t>(i), LinkTestReport{{m}}));
     }
     return now;
   }
-  finish_thread();  // the last one has ended: its thread is joined before the next starts
+  jobs_.push_back(Job{peer, device, id, std::move(r)});
+  if (running_.load()) return now;  // the running thread takes it next
   running_.store(true);
+  lock.unlock();
+  if (thread_.joinable()) thread_.join();  // the last one has ended (running_ was false)
   try {
-    thread_ = std::thread([this, peer, device, id, r = std::move(r)]() mutable { run(peer, device, id, std::move(r)); });
+    thread_ = std::thread([this] { run(); });
   } catch (const std::system_error& e) {
+    lock.lock();
+    jobs_.clear();
     running_.store(false);
     return Status::error(std::string("cannot start measuring its links: ") + e.what());
   }
   return now;
 }
 
-void WorkerProbes::run(std::string peer, std::string device, uint64_t id, LinkTestRequest request) {
+void WorkerProbes::run() {
+  for (;;) {
+    Job job;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (jobs_.empty() || cancel_.load()) {
+        running_.store(false);  // under the lock: a request queued now starts a new thread
+        return;
+      }
+      job = std::move(jobs_.front());
+      jobs_.pop_front();
+    }
+    measure(job);
+  }
+}
+
+void WorkerProbes::measure(const Job& job) {
+  const LinkTestRequest& request = job.request;
   const ProbeOptions options{request.timeout_s, request.bulk_bytes, request.pings};
   for (size_t i = 0; i < request.targets.size() && !cancel_.load(); ++i) {
     const LinkTarget& t = request.targets[i];
     ChannelOptions o = channel_;
     o.server_public = t.public_key;
-    LinkMeasurement m = measure_link_to(context_, t.endpoint, o, device, t.name, options, &cancel_);
+    LinkMeasurement m = measure_link_to(context_, t.endpoint, o, job.device, t.name, options, &cancel_);
     try {
-      Frame f = link_test_frame(id, static_cast<int64_t>(i), LinkTestReport{{std::move(m)}});
+      Frame f = link_test_frame(job.id, static_cast<int64_t>(i), LinkTestReport{{std::move(m)}});
       std::lock_guard<std::mutex> lock(mutex_);
-      done_.emplace_back(peer, std::move(f));
+      done_.emplace_back(job.peer, std::move(f));
     } catch (...) {  // out of memory: this report is lost, and the head names the link unanswered
     }
   }
-  running_.store(false);
 }
 
 std::vector<std::pair<std::string, Frame>> WorkerProbes::take_reports() {

@@ -3,6 +3,7 @@
 // in a thread of its own, so that steps and other probes are still served meanwhile.
 #pragma once
 #include <atomic>
+#include <deque>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -30,9 +31,10 @@ class WorkerProbes {
 
   // A LINK_TEST request from its head `peer`, this worker being `device`: the accept_keys become
   // prober keys of `server` (PROBE frames only); the targets are measured one by one in the
-  // background, each report coming from take_reports(). Returns the frames to send back at once:
-  // the acknowledgement of a request without targets, or one report per target naming why it is
-  // not measured (a link test of an earlier request still runs). An error for a malformed request.
+  // background (after those of earlier requests), each report coming from take_reports().
+  // Returns the frames to send back at once: the acknowledgement of a request without targets,
+  // or, when kMaxWaiting requests wait already, one report per target saying so. An error for a
+  // malformed request.
   Expected<std::vector<Frame>> on_link_test(Server& server, const std::string& peer, const std::string& device,
                                             const Frame& request);
 
@@ -42,16 +44,23 @@ class WorkerProbes {
   bool measuring() const { return running_.load(); }
 
  private:
-  void run(std::string peer, std::string device, uint64_t id, LinkTestRequest request);
-  void finish_thread();
+  struct Job {
+    std::string peer, device;
+    uint64_t id = 0;
+    LinkTestRequest request;
+  };
+  static constexpr size_t kMaxWaiting = 4;
+  void run();
+  void measure(const Job& job);
 
   zmq::context_t& context_;
   ChannelOptions channel_;
   ProbeAnswerer answerer_;
   std::atomic<bool> running_{false}, cancel_{false};
   std::mutex mutex_;
+  std::deque<Job> jobs_;                             // guarded by mutex_
   std::vector<std::pair<std::string, Frame>> done_;  // guarded by mutex_
-  std::thread thread_;
+  std::thread thread_;  // runs while running_; joined before the next one starts
 };
 
 // A LINK_TEST frame of request `id` carrying `report` (position = the target's index, or -1).
