@@ -95,9 +95,9 @@ Expected<std::vector<zmq::message_t>> receive_message(zmq::socket_t& s, size_t w
 }
 
 // Answers ZAP requests on inproc://zeromq.zap.01 of one context until the context shuts down.
-// Head keys and peer-worker keys are two sets: the head keys are replaced whenever the worker
-// reads its heads/ folder again (so a removed key is revoked), peer keys are only ever added for
-// an assignment. A key's role is looked up again for every message received, so a revoked head
+// Head keys, peer-worker keys and prober keys are three sets: the head keys are replaced whenever
+// the worker reads its heads/ folder again (so a removed key is revoked), peer and prober keys are
+// only ever added (for an assignment, for a link test). A key's role is looked up again for every message received, so a revoked head
 // that is still connected gets nothing through either.
 class ZapHandler {
  public:
@@ -109,13 +109,13 @@ class ZapHandler {
   // Admits `key` from now on with `role`; a key that is both counts as a head.
   void trust(const std::string& key, const std::string& role) {
     std::lock_guard<std::mutex> lock(mutex_);
-    (role == kRoleHead ? heads_ : peers_).insert(key);
+    (role == kRoleHead ? heads_ : role == kRolePeer ? peers_ : probers_).insert(key);
   }
   void set_heads(const std::vector<std::string>& keys) {
     std::lock_guard<std::mutex> lock(mutex_);
     heads_ = std::set<std::string>(keys.begin(), keys.end());
   }
-  // kRoleHead, kRolePeer, or "" for a key admitted by neither (any more).
+  // kRoleHead, kRolePeer, kRoleProber, or "" for a key admitted by none (any more).
   std::string role_of(const std::string& key) {
     std::lock_guard<std::mutex> lock(mutex_);
     return role_locked(key);
@@ -189,6 +189,7 @@ class ZapHandler {
   std::string role_locked(const std::string& key) const {
     if (heads_.count(key)) return kRoleHead;
     if (peers_.count(key)) return kRolePeer;
+    if (probers_.count(key)) return kRoleProber;
     return "";
   }
 
@@ -205,7 +206,7 @@ class ZapHandler {
 
   zmq::socket_t socket_;
   std::mutex mutex_;
-  std::set<std::string> heads_, peers_;  // Z85 keys
+  std::set<std::string> heads_, peers_, probers_;  // Z85 keys
   bool log_;
   std::mutex log_mutex_;  // last_logged_: the ZAP thread and the receiving thread both log
   std::atomic<uint64_t> refused_{0};

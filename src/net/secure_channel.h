@@ -28,15 +28,17 @@ struct ChannelOptions {
   int heartbeat_ms = 0;                 // ZMTP heartbeats (0 = off); a silent peer is lost after 3x
 };
 
-// The role a Server gives a key: a head (may assign work) or a peer worker (may send tensors).
-// The ZAP handler sets each connection's ZeroMQ User-Id to its key, and the role is looked up
-// for each message, so a key revoked while connected has none from then on.
+// The role a Server gives a key: a head (may assign work), a peer worker (may send tensors), or
+// a prober (another worker a head asked to measure its link to this one: may send PROBE frames
+// and nothing else). The ZAP handler sets each connection's ZeroMQ User-Id to its key, and the
+// role is looked up for each message, so a key revoked while connected has none from then on.
 inline constexpr const char* kRoleHead = "head";
 inline constexpr const char* kRolePeer = "peer";
+inline constexpr const char* kRoleProber = "prober";
 
 struct Received {
   std::string peer;              // ROUTER routing id
-  std::string role;              // kRoleHead or kRolePeer
+  std::string role;              // kRoleHead, kRolePeer or kRoleProber
   std::string key;               // the sender's CURVE key (Z85); "" in plain mode
   std::vector<uint8_t> payload;
 };
@@ -70,7 +72,8 @@ class Server {
   // As receive, with the role of the sender's key.
   Expected<Received> receive_from(int timeout_ms);
   Status send(const std::string& peer, const std::vector<uint8_t>& payload);
-  // Admits a further client key (CURVE mode; no effect in plain mode), as head or peer.
+  // Admits a further client key (CURVE mode; no effect in plain mode), as head, peer or prober.
+  // A key with several roles counts as the strongest (head, then peer, then prober).
   void trust(const std::string& key, const std::string& role);
   // Replaces the head keys (CURVE mode): one left out is refused from now on, for new
   // connections and for messages on open ones. Peer keys stay as they are.

@@ -119,6 +119,8 @@ const char* message_type_name(MessageType type) {
     case MessageType::kBye: return "BYE";
     case MessageType::kWeights: return "WEIGHTS";
     case MessageType::kStats: return "STATS";
+    case MessageType::kProbe: return "PROBE";
+    case MessageType::kLinkTest: return "LINK_TEST";
   }
   return "unknown";
 }

@@ -47,8 +47,18 @@ enum class MessageType : uint16_t {
   kBye = 9,       // orderly shutdown; payload empty or a UTF-8 reason, untyped
   kWeights = 10,  // a piece of a model file for a worker without it: 8-byte LE file offset + bytes; untyped
   kStats = 11,    // worker -> head after each step: its timings and readings, JSON (runtime/protocol.h); untyped
+  // Link measurement (runtime/link_probe.h), untyped. tensor_id = the probe's kind (ProbeKind),
+  // sequence = the measurement's id, position = the ping's index, or bytes sent (BULK_END) or
+  // received (ACK); payload opaque bytes. A PING is echoed unchanged, BULK pieces are counted, a
+  // BULK_END is answered by an ACK.
+  kProbe = 12,
+  // JSON (runtime/protocol.h), untyped, sequence = the request's id. Head -> worker: a
+  // LinkTestRequest (measure your links to these targets; accept probes from these keys).
+  // Worker -> head: a LinkTestReport, one per target measured (position = the target's index),
+  // or one with no links acknowledging a request without targets.
+  kLinkTest = 13,
 };
-inline constexpr uint16_t kMaxMessageType = 11;
+inline constexpr uint16_t kMaxMessageType = 13;
 // "TENSOR", "HELLO"...; "unknown" for a value outside the enum.
 const char* message_type_name(MessageType type);
 

@@ -1,8 +1,11 @@
 // HELLO and ASSIGN payloads to and from JSON, with every field checked on the way in.
 #include "runtime/protocol.h"
 
+#include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "core/endpoint.h"
+#include "net/keys.h"
 #include "runtime/segment_weights.h"
 
 namespace lingua {
@@ -218,6 +221,178 @@ Expected<StepReport> parse_step_report(const std::string& text) {
   for (const auto& [segment, seconds] : r.links)
     if (segment < 0 || !finite_time(seconds)) return Status::error("step report: a link out of range");
   if (!(r.battery <= 1) || !(r.temperature_c < 500)) return Status::error("step report: a reading out of range");
+  return r;
+}
+
+// ---------------------------------------------------------------- LINK_TEST
+
+namespace {
+
+constexpr size_t kMaxLinkTargets = 64;
+constexpr size_t kMaxLinkNameBytes = 256;
+constexpr size_t kMaxLinkErrorBytes = 1000;
+constexpr uint64_t kMinBulkBytes = 1024, kMaxBulkBytes = uint64_t{4} << 20;
+
+std::string number(double v) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g", v);
+  return text;
+}
+
+bool has_control_characters(const std::string& s) {
+  for (char c : s)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return true;
+  return false;
+}
+
+// A name or text a head prints: bounded, one line, no terminal escapes.
+Status check_text(const std::string& field, const std::string& text, size_t max_bytes, bool may_be_empty) {
+  if (!may_be_empty && text.empty()) return Status::error("field '" + field + "' is empty");
+  if (text.size() > max_bytes)
+    return Status::error("field '" + field + "' is longer than " + std::to_string(max_bytes) + " bytes");
+  if (has_control_characters(text)) return Status::error("field '" + field + "' holds control characters");
+  return Status::ok();
+}
+
+// A list of objects under `key`: missing is an error, anything else than a list too.
+Status get_list(const json& obj, const char* key, const json*& out, size_t max_items) {
+  auto it = obj.find(key);
+  if (it == obj.end()) return Status::error(std::string("missing field '") + key + "'");
+  if (!it->is_array()) return Status::error(std::string("field '") + key + "' is not a list");
+  if (it->size() > max_items)
+    return Status::error(std::string("field '") + key + "' has " + std::to_string(it->size()) + " entries, at most " +
+                         std::to_string(max_items) + " are allowed");
+  out = &*it;
+  return Status::ok();
+}
+
+// A whole number under `key` within [lo, hi]. nlohmann would convert 1e10 or -1 to an int or a
+// uint64_t silently (and a float out of range is undefined behaviour): checked before converting.
+template <class T>
+Status get_whole(const json& obj, const char* key, T& out, int64_t lo, uint64_t hi, const std::string& range) {
+  auto it = obj.find(key);
+  if (it == obj.end()) return Status::error(std::string("missing field '") + key + "'");
+  if (!it->is_number_integer()) return Status::error(std::string("field '") + key + "' is not a whole number");
+  bool fits = false;
+  if (it->is_number_unsigned()) {
+    const uint64_t v = it->get<uint64_t>();
+    fits = v <= hi && (lo <= 0 || v >= static_cast<uint64_t>(lo));
+  } else {
+    const int64_t v = it->get<int64_t>();
+    fits = v >= lo && (v < 0 || static_cast<uint64_t>(v) <= hi);
+  }
+  if (!fits) return Status::error(std::string("field '") + key + "' " + it->dump() + " is not " + range);
+  out = it->is_number_unsigned() ? static_cast<T>(it->get<uint64_t>()) : static_cast<T>(it->get<int64_t>());
+  return Status::ok();
+}
+
+json link_json(const LinkMeasurement& m) {
+  return json{{"from", m.from}, {"to", m.to}, {"rtt_s", m.rtt_s}, {"bytes_per_s", m.bytes_per_s}, {"bytes", m.bytes},
+              {"error", m.error}};
+}
+
+Expected<LinkTarget> parse_target(const json& t, const std::string& where) {
+  if (!t.is_object()) return Status::error("'" + where + "' is not an object");
+  LinkTarget target;
+  const Status st = [&]() -> Status {
+    LINGUA_TRY(get(t, "name", target.name));
+    LINGUA_TRY(get(t, "endpoint", target.endpoint));
+    LINGUA_TRY(get(t, "public_key", target.public_key));
+    return Status::ok();
+  }();
+  if (!st) return st.with_context(where);
+  LINGUA_TRY(check_text(where + ".name", target.name, kMaxLinkNameBytes, false));
+  if (auto e = parse_endpoint(target.endpoint, EndpointUse::kConnect); !e)
+    return Status::error("field '" + where + ".endpoint': " + e.error());
+  if (!target.public_key.empty() && !is_z85_key(target.public_key))
+    return Status::error("field '" + where + ".public_key' is not a 40-character Z85 CURVE key");
+  return target;
+}
+
+Expected<LinkMeasurement> parse_link(const json& l, const std::string& where) {
+  if (!l.is_object()) return Status::error("'" + where + "' is not an object");
+  LinkMeasurement m;
+  const Status st = [&]() -> Status {
+    LINGUA_TRY(get(l, "from", m.from));
+    LINGUA_TRY(get(l, "to", m.to));
+    LINGUA_TRY(get(l, "rtt_s", m.rtt_s));
+    LINGUA_TRY(get(l, "bytes_per_s", m.bytes_per_s));
+    LINGUA_TRY(get_whole(l, "bytes", m.bytes, 0, kMaxBulkBytes, "between 0 and 4 MiB"));
+    LINGUA_TRY(get(l, "error", m.error));
+    return Status::ok();
+  }();
+  if (!st) return st.with_context(where);
+  LINGUA_TRY(check_text(where + ".from", m.from, kMaxLinkNameBytes, false));
+  LINGUA_TRY(check_text(where + ".to", m.to, kMaxLinkNameBytes, false));
+  LINGUA_TRY(check_text(where + ".error", m.error, kMaxLinkErrorBytes, true));
+  // Negated comparisons so that NaN is refused too.
+  if (!(m.rtt_s >= 0 && m.rtt_s <= 3600)) return Status::error("field '" + where + ".rtt_s' " + number(m.rtt_s) + " is not between 0 and 3600 s");
+  if (!(m.bytes_per_s >= 0 && m.bytes_per_s <= 1e13))
+    return Status::error("field '" + where + ".bytes_per_s' " + number(m.bytes_per_s) + " is not between 0 and 1e13");
+  if (m.error.empty() && !(m.rtt_s > 0 && m.bytes_per_s > 0))
+    return Status::error("'" + where + "' has no error but no round trip or bandwidth either");
+  return m;
+}
+
+}  // namespace
+
+std::string to_json(const LinkMeasurement& m) { return link_json(m).dump(); }
+
+std::string to_json(const LinkTestRequest& r) {
+  json targets = json::array();
+  for (const LinkTarget& t : r.targets) targets.push_back({{"name", t.name}, {"endpoint", t.endpoint}, {"public_key", t.public_key}});
+  return json{{"targets", targets}, {"timeout_s", r.timeout_s}, {"bulk_bytes", r.bulk_bytes}, {"pings", r.pings},
+              {"accept_keys", r.accept_keys}}
+      .dump();
+}
+
+std::string to_json(const LinkTestReport& r) {
+  json links = json::array();
+  for (const LinkMeasurement& m : r.links) links.push_back(link_json(m));
+  return json{{"links", links}}.dump();
+}
+
+Expected<LinkTestRequest> parse_link_test_request(const std::string& text) {
+  LINGUA_ASSIGN_OR_RETURN(json j, parse_object(text, "a link test request"));
+  LinkTestRequest r;
+  const json* targets = nullptr;
+  const Status st = [&]() -> Status {
+    LINGUA_TRY(get_list(j, "targets", targets, kMaxLinkTargets));
+    LINGUA_TRY(get(j, "timeout_s", r.timeout_s));
+    LINGUA_TRY(get_whole(j, "bulk_bytes", r.bulk_bytes, static_cast<int64_t>(kMinBulkBytes), kMaxBulkBytes, "between 1 KiB and 4 MiB"));
+    LINGUA_TRY(get_whole(j, "pings", r.pings, 1, 50, "between 1 and 50"));
+    LINGUA_TRY(get(j, "accept_keys", r.accept_keys, false));
+    if (!(r.timeout_s > 0 && r.timeout_s <= 60))
+      return Status::error("field 'timeout_s' " + number(r.timeout_s) + " is not more than 0 and at most 60 s");
+    if (r.accept_keys.size() > kMaxLinkTargets)
+      return Status::error("field 'accept_keys' has " + std::to_string(r.accept_keys.size()) + " entries, at most " +
+                           std::to_string(kMaxLinkTargets) + " are allowed");
+    for (size_t i = 0; i < r.accept_keys.size(); ++i)
+      if (!is_z85_key(r.accept_keys[i]))
+        return Status::error("field 'accept_keys[" + std::to_string(i) + "]' is not a 40-character Z85 CURVE key");
+    for (size_t i = 0; i < targets->size(); ++i) {
+      LINGUA_ASSIGN_OR_RETURN(LinkTarget t, parse_target((*targets)[i], "targets[" + std::to_string(i) + "]"));
+      r.targets.push_back(std::move(t));
+    }
+    return Status::ok();
+  }();
+  if (!st) return st.with_context("link test request");
+  return r;
+}
+
+Expected<LinkTestReport> parse_link_test_report(const std::string& text) {
+  LINGUA_ASSIGN_OR_RETURN(json j, parse_object(text, "a link test report"));
+  LinkTestReport r;
+  const json* links = nullptr;
+  const Status st = [&]() -> Status {
+    LINGUA_TRY(get_list(j, "links", links, kMaxLinkTargets));
+    for (size_t i = 0; i < links->size(); ++i) {
+      LINGUA_ASSIGN_OR_RETURN(LinkMeasurement m, parse_link((*links)[i], "links[" + std::to_string(i) + "]"));
+      r.links.push_back(std::move(m));
+    }
+    return Status::ok();
+  }();
+  if (!st) return st.with_context("link test report");
   return r;
 }
 

@@ -103,4 +103,46 @@ Expected<KvExportRequest> parse_kv_export_request(const std::string& json);
 std::string to_json(const StepReport& r);
 Expected<StepReport> parse_step_report(const std::string& json);
 
+// One measured link (runtime/link_probe.h): round trip and bandwidth from `from` to `to`.
+// JSON: {"from","to","rtt_s","bytes_per_s","bytes","error"}.
+struct LinkMeasurement {
+  std::string from, to;   // device names ("head" for the head)
+  double rtt_s = 0;       // median round trip of the small pings
+  double bytes_per_s = 0; // bulk bytes over (time to their acknowledgement - one round trip)
+  uint64_t bytes = 0;     // bulk bytes sent
+  std::string error;      // "" = measured; otherwise why not ("no answer within 3 s")
+};
+
+// A worker another one is to measure its link to.
+struct LinkTarget {
+  std::string name, endpoint, public_key;  // public_key: its CURVE server key ("" in plain mode)
+};
+
+// LINK_TEST, head -> worker. JSON: {"targets":[{"name","endpoint","public_key"}], "timeout_s",
+// "bulk_bytes", "pings", "accept_keys":[Z85]}. Bounds: at most 64 targets, 0 < timeout_s <= 60,
+// 1 KiB <= bulk_bytes <= 4 MiB, 1 <= pings <= 50, at most 64 accept_keys.
+struct LinkTestRequest {
+  std::vector<LinkTarget> targets;  // measure the link to each, one after the other
+  double timeout_s = 3;             // per target, everything included
+  uint64_t bulk_bytes = 256 * 1024;
+  int pings = 5;
+  // Prober keys this worker accepts PROBE frames from (and nothing else) from now on: a head
+  // sends these to each target, acknowledged, before it asks the prober to measure.
+  std::vector<std::string> accept_keys;
+};
+
+// LINK_TEST, worker -> head. JSON: {"links":[LinkMeasurement...]}, at most 64.
+struct LinkTestReport {
+  std::vector<LinkMeasurement> links;
+};
+
+std::string to_json(const LinkMeasurement& m);
+std::string to_json(const LinkTestRequest& r);
+std::string to_json(const LinkTestReport& r);
+// Every field checked against the bounds above; the error names the field ("targets[2].endpoint").
+Expected<LinkTestRequest> parse_link_test_request(const std::string& json);
+// Names at most 256 bytes and error texts at most 1000, without control characters (they are
+// printed); times and rates finite and not negative; a measured link has rtt_s and bytes_per_s > 0.
+Expected<LinkTestReport> parse_link_test_report(const std::string& json);
+
 }  // namespace lingua

@@ -20,6 +20,7 @@
 #include "net/wire.h"
 #include "plan/devices_file.h"
 #include "net/link_sender.h"
+#include "runtime/link_probe.h"
 #include "runtime/pipeline.h"
 #include "runtime/protocol.h"
 
@@ -111,6 +112,19 @@ class RemotePipeline : public Pipeline {
   };
   const std::vector<LinkBytes>& link_bytes_per_token() const { return link_bytes_; }
 
+  // Measured links (runtime/link_probe.h), right after connect() and between steps. The error is
+  // only for the head's own problems (no such device, options out of bounds, steps in flight for
+  // measure_peer_links); a device that does not answer gives a measurement with an error, after
+  // at most options.timeout_s and a small margin, and the pipeline goes on as it was.
+  //
+  // From the head ("head") to `device`, over a connection of its own.
+  Expected<LinkMeasurement> measure_link(int device, const ProbeOptions& options);
+  // From `device` to each of `targets` (one measurement per target, in order; targets measured one
+  // after the other by the device). In CURVE mode each target is first told to accept probes from
+  // the device's key (and nothing else from it).
+  Expected<std::vector<LinkMeasurement>> measure_peer_links(int device, const std::vector<int>& targets,
+                                                            const ProbeOptions& options);
+
  private:
   RemotePipeline(std::vector<RemoteDevice> devices, RemoteOptions options)
       : devices_(std::move(devices)), options_(std::move(options)) {}
@@ -123,6 +137,9 @@ class RemotePipeline : public Pipeline {
   Status lost(size_t device, const std::string& what);
   Status send_weights(size_t device, const std::vector<std::string>& tensors);
   Expected<Frame> receive_from(size_t device, int timeout_ms, MessageType expected);
+  Status check_link_device(int device, const char* what) const;
+  Expected<std::pair<int64_t, LinkTestReport>> await_link_report(size_t device, uint64_t id,
+                                                                 std::chrono::steady_clock::time_point deadline);
 
   std::vector<RemoteDevice> devices_;
   RemoteOptions options_;
@@ -142,6 +159,7 @@ class RemotePipeline : public Pipeline {
   std::chrono::steady_clock::time_point last_health_check_{};
   int lost_device_ = -1;
   int n_vocab_ = 0;
+  uint64_t link_test_id_ = 0;  // the last LINK_TEST request's id (its frames' sequence)
   bool failed_ = false;
 };
 

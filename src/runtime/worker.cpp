@@ -28,6 +28,7 @@
 #include "runtime/protocol.h"
 #include "runtime/segment_weights.h"
 #include "runtime/slowdown_pacer.h"
+#include "runtime/worker_probes.h"
 
 namespace lingua {
 namespace {
@@ -61,7 +62,10 @@ class Worker {
   Status run(const std::atomic<bool>& stop) {
     auto last_reload = Clock::now();  // the caller read the keys just before
     while (!stop.load()) {
-      auto msg = server_.receive_from(200);
+      // Looked at before the reports are passed on: a measurement that has ended has left its last.
+      const bool measuring = probes_.measuring();
+      for (auto& [peer, report] : probes_.take_reports()) reply(peer, report);
+      auto msg = server_.receive_from(measuring ? 20 : 200);
       if (Clock::now() - last_reload > std::chrono::seconds(2)) {
         reload_trusted();
         last_reload = Clock::now();
@@ -135,9 +139,13 @@ class Worker {
     }
     Frame& f = *decoded;
     const bool from_head = msg.role == kRoleHead;
-    // Only the session's head may steer it. TENSOR frames come from peer workers, which in plain
-    // mode cannot be told from heads.
-    const bool steers = f.header.type != MessageType::kHello && f.header.type != MessageType::kTensor;
+    // A key admitted for a link test may probe and do nothing else.
+    if (msg.role == kRoleProber && f.header.type != MessageType::kProbe)
+      return log(std::string("dropped a ") + message_type_name(f.header.type) + " frame from a key admitted for link probes only");
+    // Only the session's head may steer it. TENSOR frames come from peer workers, and PROBE frames
+    // from any worker measuring its link to this one; in plain mode they cannot be told from heads.
+    const bool steers = f.header.type != MessageType::kHello && f.header.type != MessageType::kTensor &&
+                        f.header.type != MessageType::kProbe;
     if (from_head && steers && session_.active() && msg.peer != session_.peer) {
       if (f.header.type == MessageType::kBye) return;  // a head refused as busy, saying goodbye
       return log(std::string("dropped a ") + message_type_name(f.header.type) + " frame from a head it does not serve");
@@ -182,6 +190,17 @@ class Worker {
         return on_step_tokens(std::move(f));
       case MessageType::kTensor:
         return on_tensor(std::move(f));
+      case MessageType::kProbe:
+        if (auto answer = probes_.on_probe(msg.peer, f)) reply(msg.peer, *answer);
+        return;
+      case MessageType::kLinkTest: {
+        if (!from_head) return log("dropped a LINK_TEST from a peer that is not a head");
+        if (!session_.active()) session_.start(msg, "");
+        auto now = probes_.on_link_test(server_, msg.peer, device_name(), f);
+        if (!now) return report_error(0, now.error());
+        for (const Frame& answer : *now) reply(msg.peer, answer);
+        return;
+      }
       case MessageType::kKvExport:
         if (!from_head) return log("dropped a KV_EXPORT from a peer that is not a head");
         return on_kv_export(f);
@@ -590,6 +609,7 @@ class Worker {
   WorkerOptions options_;
   Server server_;
   zmq::context_t context_{1};
+  WorkerProbes probes_{context_, options_.channel};  // after context_: its thread's sockets close first
   // The one head it serves, until BYE, revocation, or its connection is found gone.
   HeadSession session_;
   bool session_over_ = false;

@@ -91,6 +91,11 @@ TEST(Wire, EveryMessageTypeRoundTrips) {
   std::string piece(8 + 100, '\x5a');  // WEIGHTS: offset then bytes
   frames.push_back(bytes_frame(MessageType::kWeights, 0, piece));
   frames.push_back(bytes_frame(MessageType::kStats, 4, "{\"compute_s\":0.01}"));
+  Frame probe = bytes_frame(MessageType::kProbe, 0x1234567890abcdefULL, std::string(64, '\x5a'));
+  probe.header.tensor_id = 1;  // a PING (runtime/link_probe.h)
+  probe.header.position = 3;
+  frames.push_back(probe);
+  frames.push_back(bytes_frame(MessageType::kLinkTest, 5, "{\"links\":[]}"));
   for (uint16_t t = 1; t <= kMaxMessageType; ++t) {
     bool seen = false;
     for (const Frame& f : frames) seen |= static_cast<uint16_t>(f.header.type) == t;
@@ -329,6 +334,14 @@ TEST(WireValidation, HelpersRejectHandBuiltFrames) {
   EXPECT_FALSE(tensor_payload_f32(g).has_value());
   EXPECT_FALSE(tensor_payload_f32(bytes_frame(MessageType::kHello, 0, "{}")).has_value());
   EXPECT_FALSE(token_payload(sample_tensor()).has_value());
+}
+
+TEST(Wire, EveryMessageTypeHasAName) {
+  for (uint16_t t = 1; t <= kMaxMessageType; ++t)
+    EXPECT_STRNE(message_type_name(static_cast<MessageType>(t)), "unknown") << "type " << t;
+  EXPECT_STREQ(message_type_name(MessageType::kProbe), "PROBE");
+  EXPECT_STREQ(message_type_name(MessageType::kLinkTest), "LINK_TEST");
+  EXPECT_STREQ(message_type_name(static_cast<MessageType>(kMaxMessageType + 1)), "unknown");
 }
 
 }  // namespace

@@ -186,5 +186,194 @@ TEST(Protocol, HashHex) {
   EXPECT_FALSE(parse_hash_hex("0000000000000g00"));
 }
 
+
+// ---------------------------------------------------------------- LINK_TEST
+
+constexpr const char* kKeyA = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7";
+constexpr const char* kKeyB = "Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID";
+
+LinkTestRequest sample_request() {
+  LinkTestRequest r;
+  r.targets = {{"phone-b", "tcp://192.168.1.21:7700", kKeyA}, {"laptop", "tcp://[::1]:7701", ""}};
+  r.timeout_s = 2.5;
+  r.bulk_bytes = 512 * 1024;
+  r.pings = 7;
+  r.accept_keys = {kKeyB};
+  return r;
+}
+
+LinkTestReport sample_report() {
+  LinkTestReport r;
+  r.links = {{"phone-a", "phone-b", 0.0021, 11.5e6, 262144, ""}, {"phone-a", "laptop", 0, 0, 0, "no answer within 3 s"}};
+  return r;
+}
+
+TEST(Protocol, LinkTestRequestRoundTrip) {
+  const LinkTestRequest want = sample_request();
+  auto got = parse_link_test_request(to_json(want));
+  ASSERT_TRUE(got) << got.error();
+  ASSERT_EQ(got->targets.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(got->targets[i].name, want.targets[i].name);
+    EXPECT_EQ(got->targets[i].endpoint, want.targets[i].endpoint);
+    EXPECT_EQ(got->targets[i].public_key, want.targets[i].public_key);
+  }
+  EXPECT_EQ(got->timeout_s, 2.5);
+  EXPECT_EQ(got->bulk_bytes, 512u * 1024);
+  EXPECT_EQ(got->pings, 7);
+  EXPECT_EQ(got->accept_keys, want.accept_keys);
+
+  // A grant alone (no targets) and a request without accept_keys (older heads) are both valid.
+  LinkTestRequest grant;
+  grant.accept_keys = {kKeyA};
+  auto g = parse_link_test_request(to_json(grant));
+  ASSERT_TRUE(g) << g.error();
+  EXPECT_TRUE(g->targets.empty());
+  EXPECT_EQ(g->accept_keys.size(), 1u);
+  nlohmann::json j = nlohmann::json::parse(to_json(want));
+  j.erase("accept_keys");
+  auto no_keys = parse_link_test_request(j.dump());
+  ASSERT_TRUE(no_keys) << no_keys.error();
+  EXPECT_TRUE(no_keys->accept_keys.empty());
+}
+
+TEST(Protocol, LinkTestReportRoundTrip) {
+  const LinkTestReport want = sample_report();
+  auto got = parse_link_test_report(to_json(want));
+  ASSERT_TRUE(got) << got.error();
+  ASSERT_EQ(got->links.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(got->links[i].from, want.links[i].from);
+    EXPECT_EQ(got->links[i].to, want.links[i].to);
+    EXPECT_EQ(got->links[i].rtt_s, want.links[i].rtt_s);
+    EXPECT_EQ(got->links[i].bytes_per_s, want.links[i].bytes_per_s);
+    EXPECT_EQ(got->links[i].bytes, want.links[i].bytes);
+    EXPECT_EQ(got->links[i].error, want.links[i].error);
+  }
+  auto empty = parse_link_test_report(to_json(LinkTestReport{}));
+  ASSERT_TRUE(empty) << empty.error();
+  EXPECT_TRUE(empty->links.empty());
+  // One measurement alone is the same object as in a report.
+  EXPECT_EQ(nlohmann::json::parse(to_json(want.links[0])), nlohmann::json::parse(to_json(want))["links"][0]);
+}
+
+// Each case breaks one field; the error must name it.
+TEST(Protocol, BadLinkTestRequestsNameTheField) {
+  struct Case {
+    const char* what;
+    void (*breakit)(nlohmann::json&);
+    const char* expect;
+  };
+  const Case cases[] = {
+      {"not an object", [](nlohmann::json& j) { j = nlohmann::json::array(); }, "not a JSON object"},
+      {"missing targets", [](nlohmann::json& j) { j.erase("targets"); }, "'targets'"},
+      {"targets not a list", [](nlohmann::json& j) { j["targets"] = "b"; }, "'targets' is not a list"},
+      {"65 targets",
+       [](nlohmann::json& j) {
+         for (int i = 0; i < 63; ++i) j["targets"].push_back(j["targets"][0]);
+       },
+       "at most 64"},
+      {"target not an object", [](nlohmann::json& j) { j["targets"][1] = 3; }, "targets[1]"},
+      {"target without name", [](nlohmann::json& j) { j["targets"][0].erase("name"); }, "targets[0]: missing field 'name'"},
+      {"empty name", [](nlohmann::json& j) { j["targets"][0]["name"] = ""; }, "targets[0].name"},
+      {"name with an escape", [](nlohmann::json& j) { j["targets"][0]["name"] = "a\x1b[2Jb"; }, "targets[0].name"},
+      {"long name", [](nlohmann::json& j) { j["targets"][0]["name"] = std::string(300, 'n'); }, "targets[0].name"},
+      {"bad endpoint scheme", [](nlohmann::json& j) { j["targets"][1]["endpoint"] = "http://x:1"; }, "targets[1].endpoint"},
+      {"endpoint without port", [](nlohmann::json& j) { j["targets"][0]["endpoint"] = "tcp://10.0.0.2"; }, "targets[0].endpoint"},
+      {"wildcard endpoint", [](nlohmann::json& j) { j["targets"][0]["endpoint"] = "tcp://*:7700"; }, "targets[0].endpoint"},
+      {"bad key", [](nlohmann::json& j) { j["targets"][0]["public_key"] = "short"; }, "targets[0].public_key"},
+      {"key of wrong type", [](nlohmann::json& j) { j["targets"][0]["public_key"] = 5; }, "public_key"},
+      {"zero timeout", [](nlohmann::json& j) { j["timeout_s"] = 0; }, "timeout_s"},
+      {"negative timeout", [](nlohmann::json& j) { j["timeout_s"] = -1; }, "timeout_s"},
+      {"timeout past 60 s", [](nlohmann::json& j) { j["timeout_s"] = 60.5; }, "timeout_s"},
+      {"timeout as text", [](nlohmann::json& j) { j["timeout_s"] = "3"; }, "timeout_s"},
+      {"missing timeout", [](nlohmann::json& j) { j.erase("timeout_s"); }, "timeout_s"},
+      {"bulk past 4 MiB", [](nlohmann::json& j) { j["bulk_bytes"] = 4 * 1024 * 1024 + 1; }, "bulk_bytes"},
+      {"bulk below 1 KiB", [](nlohmann::json& j) { j["bulk_bytes"] = 100; }, "bulk_bytes"},
+      {"negative bulk", [](nlohmann::json& j) { j["bulk_bytes"] = -1; }, "bulk_bytes"},
+      {"fractional bulk", [](nlohmann::json& j) { j["bulk_bytes"] = 4096.5; }, "bulk_bytes"},
+      {"huge bulk", [](nlohmann::json& j) { j["bulk_bytes"] = 1e30; }, "bulk_bytes"},
+      {"no pings", [](nlohmann::json& j) { j["pings"] = 0; }, "pings"},
+      {"51 pings", [](nlohmann::json& j) { j["pings"] = 51; }, "pings"},
+      {"pings past int", [](nlohmann::json& j) { j["pings"] = 1e10; }, "pings"},
+      {"missing pings", [](nlohmann::json& j) { j.erase("pings"); }, "pings"},
+      {"bad accept key", [](nlohmann::json& j) { j["accept_keys"][0] = "0123456789"; }, "accept_keys[0]"},
+      {"accept keys not a list", [](nlohmann::json& j) { j["accept_keys"] = "k"; }, "accept_keys"},
+      {"65 accept keys",
+       [](nlohmann::json& j) {
+         for (int i = 0; i < 64; ++i) j["accept_keys"].push_back(kKeyA);
+       },
+       "accept_keys"},
+  };
+  for (const Case& c : cases) {
+    nlohmann::json j = nlohmann::json::parse(to_json(sample_request()));
+    c.breakit(j);
+    auto r = parse_link_test_request(j.dump());
+    ASSERT_FALSE(r) << c.what;
+    EXPECT_NE(r.error().find(c.expect), std::string::npos) << c.what << ": " << r.error();
+    EXPECT_NE(r.error().find("link test request"), std::string::npos) << c.what << ": " << r.error();
+  }
+  EXPECT_FALSE(parse_link_test_request("{\"targets\":"));
+  EXPECT_FALSE(parse_link_test_request(""));
+}
+
+TEST(Protocol, BadLinkTestReportsNameTheField) {
+  struct Case {
+    const char* what;
+    void (*breakit)(nlohmann::json&);
+    const char* expect;
+  };
+  const Case cases[] = {
+      {"missing links", [](nlohmann::json& j) { j.erase("links"); }, "'links'"},
+      {"links not a list", [](nlohmann::json& j) { j["links"] = nlohmann::json::object(); }, "'links' is not a list"},
+      {"65 links",
+       [](nlohmann::json& j) {
+         for (int i = 0; i < 63; ++i) j["links"].push_back(j["links"][0]);
+       },
+       "at most 64"},
+      {"link not an object", [](nlohmann::json& j) { j["links"][0] = "x"; }, "links[0]"},
+      {"missing from", [](nlohmann::json& j) { j["links"][1].erase("from"); }, "links[1]: missing field 'from'"},
+      {"empty to", [](nlohmann::json& j) { j["links"][0]["to"] = ""; }, "links[0].to"},
+      {"escape in error", [](nlohmann::json& j) { j["links"][1]["error"] = "\x1b]0;owned\x07"; }, "links[1].error"},
+      {"long error", [](nlohmann::json& j) { j["links"][1]["error"] = std::string(1001, 'e'); }, "links[1].error"},
+      {"negative rtt", [](nlohmann::json& j) { j["links"][0]["rtt_s"] = -0.1; }, "rtt_s"},
+      {"rtt of a day", [](nlohmann::json& j) { j["links"][0]["rtt_s"] = 86400; }, "rtt_s"},
+      {"negative bandwidth", [](nlohmann::json& j) { j["links"][0]["bytes_per_s"] = -5; }, "bytes_per_s"},
+      {"absurd bandwidth", [](nlohmann::json& j) { j["links"][0]["bytes_per_s"] = 1e300; }, "bytes_per_s"},
+      {"bytes past 4 MiB", [](nlohmann::json& j) { j["links"][0]["bytes"] = 5 * 1024 * 1024; }, "bytes"},
+      {"negative bytes", [](nlohmann::json& j) { j["links"][0]["bytes"] = -1; }, "bytes"},
+      {"measured without rtt", [](nlohmann::json& j) { j["links"][0]["rtt_s"] = 0; }, "links[0]"},
+      {"measured without bandwidth", [](nlohmann::json& j) { j["links"][0]["bytes_per_s"] = 0; }, "links[0]"},
+      {"error of wrong type", [](nlohmann::json& j) { j["links"][0]["error"] = nullptr; }, "error"},
+  };
+  for (const Case& c : cases) {
+    nlohmann::json j = nlohmann::json::parse(to_json(sample_report()));
+    c.breakit(j);
+    auto r = parse_link_test_report(j.dump());
+    ASSERT_FALSE(r) << c.what;
+    EXPECT_NE(r.error().find(c.expect), std::string::npos) << c.what << ": " << r.error();
+    EXPECT_NE(r.error().find("link test report"), std::string::npos) << c.what << ": " << r.error();
+  }
+}
+
+// Random corruption of valid link messages: parsed or refused, never a crash (ASan+UBSan run it).
+TEST(Protocol, CorruptedLinkMessagesNeverCrash) {
+  const std::string valid[] = {to_json(sample_request()), to_json(sample_report())};
+  std::mt19937 rng(11);
+  int refused = 0;
+  for (int i = 0; i < 10000; ++i) {
+    std::string s = valid[i % 2];
+    const size_t at = rng() % s.size();
+    switch (rng() % 3) {
+      case 0: s[at] = static_cast<char>(rng() & 0xff); break;
+      case 1: s.resize(at); break;
+      default: s = s.substr(0, at) + "{}[],:\"0-e"[rng() % 10] + s.substr(at); break;
+    }
+    const bool ok = i % 2 == 0 ? parse_link_test_request(s).has_value() : parse_link_test_report(s).has_value();
+    if (!ok) ++refused;
+  }
+  EXPECT_GT(refused, 5000);
+}
+
 }  // namespace
 }  // namespace lingua
