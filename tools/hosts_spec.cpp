@@ -14,9 +14,9 @@ namespace {
 
 const char* kUsage =
     "usage: lingua-hosts-spec list FILE\n"
-    "         one line per device: host INDEX NAME CPU_CORES MEMORY_BYTES BANDWIDTH_BIT_PER_S LATENCY_S\n"
+    "         one line per device: host INDEX NAME CPU_CORES MEMORY_BYTES BANDWIDTH_BIT_PER_S LATENCY_NS\n"
     "         (CPU_CORES 0 = no quota; bandwidth and latency of the default link), then one line\n"
-    "         per pair link: pair INDEX_A INDEX_B LATENCY_S\n"
+    "         per pair link: pair INDEX_A INDEX_B LATENCY_NS\n"
     "       lingua-hosts-spec endpoints FILE NAME=ENDPOINT...\n"
     "         the devices file again (as YAML, comments dropped) with each named device's endpoint set\n";
 
@@ -30,12 +30,12 @@ int list(const lingua::DevicesFile& file) {
   for (size_t i = 0; i < file.devices.size(); ++i) {
     const lingua::DeviceSpec& d = file.devices[i];
     index[d.name] = i;
-    std::printf("host %zu %s %.6g %llu %.0f %.9g\n", i, d.name.c_str(), d.cpu_cores,
+    std::printf("host %zu %s %.6g %llu %.0f %.0f\n", i, d.name.c_str(), d.cpu_cores,
                 static_cast<unsigned long long>(d.memory_bytes), file.default_link.bandwidth_bytes_per_s * 8,
-                file.default_link.latency_s);
+                file.default_link.latency_s * 1e9);
   }
   for (const auto& [a, b, link] : file.pair_links)
-    std::printf("pair %zu %zu %.9g\n", index.at(a), index.at(b), link.latency_s);
+    std::printf("pair %zu %zu %.0f\n", index.at(a), index.at(b), link.latency_s * 1e9);
   return 0;
 }
 
