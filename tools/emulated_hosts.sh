@@ -158,10 +158,12 @@ down_all() {
   detect_cgroups
   pids=$(our_pids | sort -u)
   if [ -n "$pids" ]; then
+    # shellcheck disable=SC2086 # a list of pids, split on purpose
     kill -TERM $pids 2>/dev/null || true
     for i in $(seq 30); do
       pids=$(our_pids | sort -u)
       [ -n "$pids" ] || break
+      # shellcheck disable=SC2086
       [ "$i" -lt 20 ] || kill -KILL $pids 2>/dev/null || true
       sleep 0.1
     done
@@ -310,6 +312,7 @@ stats() {
       d=$CG_V2/$PREFIX$name
       peak=$(read_num "$d/memory.peak")
       limit=$(read_num "$d/memory.max")
+      [ "$limit" != max ] || limit=null
       failcnt=$(awk '$1 == "max" { print $2 }' "$d/memory.events" 2>/dev/null || echo 0)
       usage=$(awk '$1 == "usage_usec" { print $2 * 1000 }' "$d/cpu.stat" 2>/dev/null || echo 0)
       throttled=$(awk '$1 == "throttled_usec" { print $2 * 1000 }' "$d/cpu.stat" 2>/dev/null || echo 0)
