@@ -41,7 +41,10 @@ inline double seconds_since(Clock::time_point t0) {
 inline CliRun run_command(const std::vector<std::string>& argv, const std::filesystem::path& scratch,
                           int timeout_s = 120) {
   std::string cmd = "timeout -s KILL " + std::to_string(timeout_s);
-  for (const auto& a : argv) cmd += " " + shell_quote(a);
+  for (const auto& a : argv) {
+    cmd += ' ';
+    cmd += shell_quote(a);
+  }
   const auto out = scratch / "run_out.txt", err = scratch / "run_err.txt";
   cmd += " </dev/null >" + shell_quote(out.string()) + " 2>" + shell_quote(err.string());
   CliRun r;
