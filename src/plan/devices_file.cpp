@@ -347,7 +347,7 @@ class Parser {
     context_ += "': ";
     LINGUA_TRY(check_keys(node, "a device",
                           {"name", "endpoint", "threads", "memory", "gflops", "mem_bandwidth", "power_w",
-                           "battery", "slowdown"}));
+                           "battery", "slowdown", "cpu"}));
     bool has_memory = false, has_threads = false;
     for (auto it = node.begin(); it != node.end(); ++it) {
       const YAML::Node key = it->first;
@@ -389,6 +389,10 @@ class Parser {
           return range_error(key, num(spec.battery), "must be between 0 and 1 (leave it out for mains power)");
       } else if (k == "slowdown") {
         LINGUA_TRY(parse_slowdown(key, value, spec));
+      } else if (k == "cpu") {
+        LINGUA_ASSIGN_OR_RETURN(spec.cpu_cores, number_value(key, value));
+        if (spec.cpu_cores < kMinCpuCores || spec.cpu_cores > kMaxCpuCores)
+          return range_error(key, num(spec.cpu_cores), "(cores the host may use, e.g. 0.25) must be between 0.01 and 1024");
       }
     }
     // A device with an endpoint has a worker that measures itself; one the head starts does not.

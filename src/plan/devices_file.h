@@ -16,6 +16,9 @@ namespace lingua {
 // cannot be emulated faster than it is.
 inline constexpr double kMinSlowdown = 1.0;
 inline constexpr double kMaxSlowdown = 1000.0;
+// `cpu:` (emulated hosts' CPU quota, in cores): a hundredth of a core up to a large machine.
+inline constexpr double kMinCpuCores = 0.01;
+inline constexpr double kMaxCpuCores = 1024.0;
 
 // Emulation: compute `factor` times slower from token `after_tokens` on (0 = from the start).
 struct SlowdownSpec {
@@ -33,6 +36,7 @@ struct DeviceSpec {
   double power_busy_w = 0, power_idle_w = 0; // from `power_w: {busy: 4.5, idle: 0.6}`; 0 = not given
   double battery = -1;                       // 0..1, -1 = mains power
   SlowdownSpec slowdown;                     // `slowdown: 2.0` or `slowdown: {after_tokens: 8, factor: 3.0}`
+  double cpu_cores = 0;                      // `cpu: 0.25`: emulated hosts' CPU quota; 0 = not given. The planner ignores it
   int line = 0;                              // where it was declared, for messages
 };
 
