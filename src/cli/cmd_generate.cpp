@@ -5,6 +5,7 @@
 #include <random>
 
 #include "cli/command.h"
+#include "cli/cluster_json.h"
 #include "cli/json_out.h"
 #include "cli/progress.h"
 #include "model/model.h"
@@ -134,6 +135,9 @@ class GenerateCommand : public Command {
         nlohmann::json plan = nlohmann::json::array();
         for (const PlannedSegment& p : cluster->current_plan()) plan.push_back({{"device", p.device}, {"first_op", p.first_op}, {"last_op", p.last_op}});
         doc["final_plan"] = plan;
+        doc["links"] = links_json(cluster->priced_cluster());
+        doc["device_figures"] = device_figures_json(cluster->priced_cluster());
+        doc["notes"] = cluster->priced_cluster().notes;
       }
       print_json(doc);
     } else {
@@ -206,16 +210,8 @@ class GenerateCommand : public Command {
       for (const auto& s : plan.segments) out.push_back({s.device, s.first_op, s.last_op});
       return out;
     }
-    if (!devices_.empty()) {
-      ClusterPlanOptions po;
-      po.context = opts_.context;
-      po.train_context = model.train_context();
-      LINGUA_ASSIGN_OR_RETURN(ClusterPlans plans, plan_cluster(g, file, po));
-      LINGUA_ASSIGN_OR_RETURN(Plan best, plans.pick("optimized"));
-      for (const Assignment& a : best.assignments)
-        out.push_back({plans.problem.devices[static_cast<size_t>(a.device)].name, a.first_op, a.last_op});
-      return out;
-    }
+    // The run plans itself once it has reached the devices and measured them (ClusterRun::start).
+    if (!devices_.empty()) return out;
     const Partition p = local_devices_partition(g, local_devices_);  // devices beyond its segments stand by
     for (int i = 0; i < p.size(); ++i)
       out.push_back({file.devices[static_cast<size_t>(i)].name, p.segments()[static_cast<size_t>(i)].first_op,
@@ -250,7 +246,7 @@ class GenerateCommand : public Command {
     o.allow_insecure_network = allow_insecure_network_;
     o.balance.enabled = !no_balance_;
     o.on_event = [](const std::string& line) { std::fprintf(stderr, "lingua: %s\n", line.c_str()); };
-    std::fprintf(stderr, "lingua: %s\n", devices_line(file, segments).c_str());
+    if (!segments.empty()) std::fprintf(stderr, "lingua: %s\n", devices_line(file, segments).c_str());
     // Called whenever a worker without the model gets weights: at the start and at every move
     // that gives it new ops, so the bar lives as long as the run.
     auto bar = std::make_shared<std::unique_ptr<ProgressBar>>();
@@ -262,7 +258,13 @@ class GenerateCommand : public Command {
         bar->reset();
       }
     };
-    return ClusterRun::start(model, file, segments, o);
+    LINGUA_ASSIGN_OR_RETURN(auto run, ClusterRun::start(model, file, segments, o));
+    if (segments.empty()) {
+      if (!run->measured().empty())  // remote devices: say what was measured and what the plan used
+        for (const std::string& n : run->priced_cluster().notes) std::fprintf(stderr, "lingua: %s\n", n.c_str());
+      std::fprintf(stderr, "lingua: %s\n", devices_line(file, run->current_plan()).c_str());
+    }
+    return run;
   }
 
   std::string model_, prompt_, plan_, devices_, keys_, wire_dtype_ = "f32";

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "cli/command.h"
+#include "cli/cluster_json.h"
 #include "cli/json_out.h"
 #include "graph/cost_model.h"
 #include "model/model.h"
@@ -27,24 +28,6 @@ std::string layers_of(const Graph& g, const Assignment& a) {
   }
   if (lo < 0) return "-";
   return lo == hi ? std::to_string(lo) : std::to_string(lo) + "-" + std::to_string(hi);
-}
-
-// Every ordered pair of devices with the link the planner priced and where it came from, then the
-// head's links when known.
-nlohmann::json links_json(const Cluster& c, const PlanProblem& p) {
-  nlohmann::json list = nlohmann::json::array();
-  for (size_t a = 0; a < p.devices.size(); ++a)
-    for (size_t b = 0; b < p.devices.size(); ++b) {
-      if (a == b) continue;
-      const PlanLink& l = p.link_between(static_cast<int>(a), static_cast<int>(b));
-      const std::string source = a < c.link_sources.size() ? c.link_sources[a][b] : kLinkDefault;
-      list.push_back({{"from", p.devices[a].name}, {"to", p.devices[b].name}, {"latency_ms", l.latency_s * 1e3},
-                      {"bandwidth_bytes_per_s", l.bytes_per_s}, {"source", source}});
-    }
-  for (size_t d = 0; d < p.head_links.size(); ++d)
-    list.push_back({{"from", "head"}, {"to", p.devices[d].name}, {"latency_ms", p.head_links[d].latency_s * 1e3},
-                    {"bandwidth_bytes_per_s", p.head_links[d].bytes_per_s}, {"source", kLinkMeasured}});
-  return list;
 }
 
 class PlanCommand : public Command {
@@ -120,7 +103,7 @@ class PlanCommand : public Command {
       }
       print_json({{"model", model_}, {"devices", devices_}, {"objective", objective_name(*objective)}, {"solver", solver_},
                   {"solve_ms", solve_ms}, {"context", context}, {"notes", cluster->notes},
-                  {"links", links_json(*cluster, problem)}, {"plans", list},
+                  {"links", links_json(*cluster)}, {"device_figures", device_figures_json(*cluster)}, {"plans", list},
                   {"single_note", single_note}});
       return 0;
     }

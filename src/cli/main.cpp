@@ -85,6 +85,7 @@ static int run(int argc, char** argv) {
   commands.push_back(make_plan_command());
   commands.push_back(make_keygen_command());
   commands.push_back(make_worker_command());
+  commands.push_back(make_devices_command());
 
   if (argc <= 1) {
     print_guide(commands);

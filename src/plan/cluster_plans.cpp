@@ -17,7 +17,8 @@ Expected<Plan> ClusterPlans::pick(const std::string& name) const {
 
 Expected<ClusterPlans> plan_cluster(const Graph& graph, const DevicesFile& devices, const ClusterPlanOptions& o) {
   ClusterPlans r;
-  LINGUA_ASSIGN_OR_RETURN(r.cluster, make_cluster(devices, o.measured, o.refresh_profile));
+  LINGUA_ASSIGN_OR_RETURN(r.cluster, make_cluster(devices, o.measured.profiles, o.refresh_profile));
+  apply_measured_links(r.cluster, o.measured);
   const int64_t context = o.context > 0 ? o.context : std::max<int64_t>(1, o.train_context);
   const auto costs = op_costs(graph, CostShape{64, o.decode_position > 0 ? o.decode_position : context / 2});
   r.problem = make_plan_problem(graph, costs, r.cluster.devices, r.cluster.link, context);

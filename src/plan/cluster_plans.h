@@ -7,6 +7,7 @@
 #include "core/status.h"
 #include "graph/graph.h"
 #include "plan/cluster.h"
+#include "plan/cluster_measurements.h"
 #include "plan/devices_file.h"
 #include "plan/planner.h"
 
@@ -33,7 +34,9 @@ struct ClusterPlanOptions {
   int64_t decode_position = 0;
   double latency_bound_s = 0;   // energy objective; 0 = automatic
   bool refresh_profile = false;
-  MeasuredProfiles measured;    // profiles workers sent in HELLO, by device name
+  // What the head measured: workers' profiles (HELLO) and probed links; a figure the devices file
+  // gives wins over it.
+  ClusterMeasurements measured;
 };
 
 Expected<ClusterPlans> plan_cluster(const Graph& graph, const DevicesFile& devices, const ClusterPlanOptions& options);

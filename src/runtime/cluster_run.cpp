@@ -11,6 +11,7 @@
 
 #include "net/keys.h"
 #include "plan/cluster_plans.h"
+#include "runtime/survey.h"
 
 namespace lingua {
 
@@ -65,31 +66,13 @@ Expected<KeyPair> load_or_make_identity(const std::string& dir, bool* made) {
 Expected<std::unique_ptr<ClusterRun>> ClusterRun::start(const Model& model, const DevicesFile& devices,
                                                          const std::vector<PlannedSegment>& plan,
                                                          const ClusterRunOptions& o) {
-  if (plan.empty()) return Status::error("the plan has no segments");
   std::unique_ptr<ClusterRun> run(new ClusterRun());
   run->model_ = &model;
   run->options_ = o;
 
-  // The profiled problem every later re-plan starts from (its devices in the file's order).
-  LINGUA_ASSIGN_OR_RETURN(ClusterPlans priced, run->price_all(devices));
-  run->balancer_ = std::make_unique<Balancer>(priced.problem, o.objective, o.balance);
-
-  std::vector<Assignment> initial;
-  for (const PlannedSegment& s : plan) {
-    int index = -1;
-    for (size_t d = 0; d < priced.problem.devices.size(); ++d)
-      if (priced.problem.devices[d].name == s.device) index = static_cast<int>(d);
-    if (index < 0) return Status::error("the plan names device '" + s.device + "', which " + devices.source + " does not list");
-    for (const Assignment& seen : initial)
-      if (seen.device == index) return Status::error("the plan gives device '" + s.device + "' two segments");
-    Assignment a;
-    a.device = index;
-    a.first_op = s.first_op;
-    a.last_op = s.last_op;
-    initial.push_back(a);
-  }
-
-  // Every device of the file takes part: those without a segment stand by for a re-plan.
+  // Every device of the file takes part, in the file's order: those without a segment stand by
+  // for a re-plan. Connected before anything is priced, so remote devices are planned with what
+  // they measured about themselves and their links.
   run->keys_dir_ = o.keys_dir.empty() ? default_keys_dir() : o.keys_dir;
   run->channel_.insecure = o.insecure;
   run->channel_.allow_insecure_network = o.allow_insecure_network;
@@ -102,8 +85,7 @@ Expected<std::unique_ptr<ClusterRun>> ClusterRun::start(const Model& model, cons
       LINGUA_ASSIGN_OR_RETURN(run->channel_.own, generate_keypair());  // this run only
     }
   }
-  std::vector<DeviceSpec> specs;
-  for (const PlanDevice& pd : priced.problem.devices) specs.push_back(*devices.find(pd.name));
+  const std::vector<DeviceSpec>& specs = devices.devices;
   LINGUA_TRY(run->start_local(specs));
   std::vector<RemoteDevice> remote;
   for (const DeviceSpec& d : specs) {
@@ -127,7 +109,35 @@ Expected<std::unique_ptr<ClusterRun>> ClusterRun::start(const Model& model, cons
   ro.link = [self](int a, int b) { return self->link_shape(a, b); };
   ro.liveness = [self](std::string* what) { return self->dead_local(what); };
   LINGUA_ASSIGN_OR_RETURN(run->pipeline_, RemotePipeline::connect(std::move(remote), std::move(ro)));
+  if (any_remote && o.measure_links) {
+    run->event("measuring the links to and between the remote devices");
+    run->measured_ = measure_cluster(*run->pipeline_, o.probe);
+  }
+
+  // The profiled problem every later re-plan starts from (its devices in the file's order).
+  LINGUA_ASSIGN_OR_RETURN(ClusterPlans priced, run->price_all(devices));
+  run->priced_cluster_ = priced.cluster;
+  run->balancer_ = std::make_unique<Balancer>(priced.problem, o.objective, o.balance);
   run->pipeline_->on_report([self](int d, const StepReport& r) { self->balancer_->record(d, r); });
+
+  std::vector<Assignment> initial;
+  if (plan.empty()) {
+    LINGUA_ASSIGN_OR_RETURN(Plan best, priced.pick(o.plan_name));
+    initial = best.assignments;
+  }
+  for (const PlannedSegment& s : plan) {
+    int index = -1;
+    for (size_t d = 0; d < priced.problem.devices.size(); ++d)
+      if (priced.problem.devices[d].name == s.device) index = static_cast<int>(d);
+    if (index < 0) return Status::error("the plan names device '" + s.device + "', which " + devices.source + " does not list");
+    for (const Assignment& seen : initial)
+      if (seen.device == index) return Status::error("the plan gives device '" + s.device + "' two segments");
+    Assignment a;
+    a.device = index;
+    a.first_op = s.first_op;
+    a.last_op = s.last_op;
+    initial.push_back(a);
+  }
   if (Status st = run->apply(initial, false, nullptr); !st) LINGUA_TRY(run->recover(st));
   return run;
 }
@@ -256,11 +266,12 @@ Expected<ClusterPlans> ClusterRun::price_all(const DevicesFile& devices) const {
       d.memory_bytes = static_cast<uint64_t>(::sysconf(_SC_PHYS_PAGES)) * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
     if (d.threads == 0 && local) d.threads = 1;
   }
-  // Once connected (re-plans), the profiles the remote workers sent in HELLO.
-  if (pipeline_)
-    for (size_t i = 0; i < pipeline_->all_devices().size(); ++i)
-      if (!pipeline_->all_devices()[i].local && pipeline_->hello(static_cast<int>(i)).profile)
-        po.measured[pipeline_->all_devices()[i].name] = *pipeline_->hello(static_cast<int>(i)).profile;
+  // The profiles the remote workers sent in HELLO (devices that joined later too) and the links
+  // measured at the start.
+  po.measured = measured_;
+  for (size_t i = 0; i < pipeline_->all_devices().size(); ++i)
+    if (!pipeline_->all_devices()[i].local && pipeline_->hello(static_cast<int>(i)).profile)
+      po.measured.profiles[pipeline_->all_devices()[i].name] = *pipeline_->hello(static_cast<int>(i)).profile;
   if (priced.default_link.bandwidth_bytes_per_s <= 0) priced.default_link.bandwidth_bytes_per_s = 1e12;
   for (auto& [a, b, link] : priced.pair_links)
     if (link.bandwidth_bytes_per_s <= 0) link.bandwidth_bytes_per_s = 1e12;

@@ -19,6 +19,7 @@
 #include "plan/cluster_plans.h"
 #include "plan/planner.h"
 #include "runtime/balancer.h"
+#include "runtime/link_probe.h"
 #include "runtime/local_devices.h"
 #include "runtime/remote_pipeline.h"
 
@@ -48,6 +49,10 @@ struct ClusterRunOptions {
   // One line per event worth a user's attention: a migration, a lost device, the new plan.
   std::function<void(const std::string&)> on_event;
   std::string worker_executable;  // `lingua` for local workers; "" = this program (tests give the built binary)
+  // With remote devices: measure the links to and between them before planning (runtime/survey.h).
+  bool measure_links = true;
+  ProbeOptions probe;
+  std::string plan_name = "optimized";  // the plan run when start() is given no segments
 };
 
 // A plan change made while generating: the op range that changed hands (DESIGN.md's `migrations`).
@@ -72,6 +77,7 @@ struct Failover {
 // the rest, replay every sequence's steps so far, continue with the same tokens).
 class ClusterRun : public Pipeline {
  public:
+  // `plan` empty: connect, measure, then plan (options.plan_name) with what was measured.
   static Expected<std::unique_ptr<ClusterRun>> start(const Model& model, const DevicesFile& devices,
                                                      const std::vector<PlannedSegment>& plan,
                                                      const ClusterRunOptions& options);
@@ -87,6 +93,10 @@ class ClusterRun : public Pipeline {
   const std::vector<Migration>& migrations() const { return migrations_; }
   const std::vector<Failover>& failovers() const { return failovers_; }
   std::vector<DeviceEstimate> estimates() const { return balancer_->estimates(); }
+  // What was measured before planning (profiles, links, notes) and the cluster as first priced,
+  // with where each device's figures and each link came from.
+  const ClusterMeasurements& measured() const { return measured_; }
+  const Cluster& priced_cluster() const { return priced_cluster_; }
   // The plan running now, as device names and op ranges.
   std::vector<PlannedSegment> current_plan() const;
   // Between requests (no sequence in flight): devices `devices` lists that the run lacks join,
@@ -132,6 +142,8 @@ class ClusterRun : public Pipeline {
   std::vector<std::tuple<uint64_t, PastStep, bool>> held_;  // steps submitted while it drains
   std::vector<Migration> migrations_;
   std::vector<Failover> failovers_;
+  ClusterMeasurements measured_;
+  Cluster priced_cluster_;
   int64_t decode_answers_ = 0;
   bool replayed_ = false;  // the last recover() re-sent every step of the history
 };
