@@ -220,6 +220,7 @@ up_hosts() {
   spec=$("$SPEC" list "$file") || die "cannot use devices file '$file' (see above)"
   detect_cgroups
   clear_leftovers
+  UP_STARTED=1
   [ -z "$(ip -o route show "$SUBNET.0/24" 2>/dev/null)" ] ||
     die "$SUBNET.0/24 is already routed on this machine; set LINGUA_H_SUBNET to a free one (e.g. 10.78.0)"
   mkdir -p "$STATE_DIR"
@@ -305,7 +306,7 @@ read_num() { cat "$1" 2>/dev/null || echo 0; }
 stats() {
   [ -f "$STATE" ] || die "no emulated hosts are up (no $STATE)"
   detect_cgroups
-  local name addr peak limit failcnt usage throttled quota period d
+  local name addr peak limit failcnt ooms usage throttled quota period d
   for name in $(host_names); do
     addr=$(host_addr "$name")
     if [ "$CG_MODE" = v2 ]; then
@@ -314,6 +315,7 @@ stats() {
       limit=$(read_num "$d/memory.max")
       [ "$limit" != max ] || limit=null
       failcnt=$(awk '$1 == "max" { print $2 }' "$d/memory.events" 2>/dev/null || echo 0)
+      ooms=$(awk '$1 == "oom_kill" { print $2 }' "$d/memory.events" 2>/dev/null || echo 0)
       usage=$(awk '$1 == "usage_usec" { print $2 * 1000 }' "$d/cpu.stat" 2>/dev/null || echo 0)
       throttled=$(awk '$1 == "throttled_usec" { print $2 * 1000 }' "$d/cpu.stat" 2>/dev/null || echo 0)
       read -r quota period <"$d/cpu.max"
@@ -321,6 +323,7 @@ stats() {
       peak=$(read_num "$CG_MEM/$PREFIX$name/memory.max_usage_in_bytes")
       limit=$(read_num "$CG_MEM/$PREFIX$name/memory.limit_in_bytes")
       failcnt=$(read_num "$CG_MEM/$PREFIX$name/memory.failcnt")
+      ooms=$(awk '$1 == "oom_kill" { print $2 }' "$CG_MEM/$PREFIX$name/memory.oom_control" 2>/dev/null || echo 0)
       usage=$(read_num "$CG_CPUACCT/$PREFIX$name/cpuacct.usage")
       throttled=$(awk '$1 == "throttled_time" { print $2 }' "$CG_CPU/$PREFIX$name/cpu.stat" 2>/dev/null || echo 0)
       quota=$(read_num "$CG_CPU/$PREFIX$name/cpu.cfs_quota_us")
@@ -328,14 +331,16 @@ stats() {
     fi
     local cores
     cores=$(awk -v q="$quota" -v p="$period" 'BEGIN { if (q == "max" || q < 0 || p <= 0) print "null"; else printf "%.6g", q / p }')
-    printf '{"name":"%s","address":"%s","memory_peak_bytes":%s,"memory_limit_bytes":%s,"memory_failcnt":%s,"cpu_usage_ns":%s,"cpu_throttled_ns":%s,"cpu_quota_cores":%s}\n' \
-      "$name" "$addr" "${peak:-0}" "${limit:-0}" "${failcnt:-0}" "${usage:-0}" "${throttled:-0}" "$cores"
+    printf '{"name":"%s","address":"%s","memory_peak_bytes":%s,"memory_limit_bytes":%s,"memory_failcnt":%s,"memory_oom_kills":%s,"cpu_usage_ns":%s,"cpu_throttled_ns":%s,"cpu_quota_cores":%s}\n' \
+      "$name" "$addr" "${peak:-0}" "${limit:-0}" "${failcnt:-0}" "${ooms:-0}" "${usage:-0}" "${throttled:-0}" "$cores"
   done
 }
 
 # --- run ------------------------------------------------------------------------------------------
 
 RUN_HEAD_PID=""
+UP_STARTED=0  # set once `up` begins to make things: only then does a failure take them down
+up_cleanup() { if [ "$UP_STARTED" = 1 ]; then down_all; fi; }
 run_cleanup() {
   trap '' INT TERM
   if [ -n "$RUN_HEAD_PID" ]; then
@@ -344,7 +349,7 @@ run_cleanup() {
     for i in $(seq 30); do kill -0 "$RUN_HEAD_PID" 2>/dev/null || break; sleep 0.1; done
     kill -KILL -- "-$RUN_HEAD_PID" 2>/dev/null || true
   fi
-  down_all
+  up_cleanup
 }
 
 run() {
@@ -413,7 +418,7 @@ case $cmd in
   up)
     [ $# -eq 1 ] || die "up takes one devices file"
     # A failed or interrupted `up` takes back what it made.
-    trap down_all EXIT
+    trap up_cleanup EXIT
     trap 'exit 130' INT
     trap 'exit 143' TERM
     up_hosts "$1" none

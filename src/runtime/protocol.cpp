@@ -286,6 +286,10 @@ Status get_whole(const json& obj, const char* key, T& out, int64_t lo, uint64_t 
   return Status::ok();
 }
 
+// Names come from command lines and devices files: bytes that are not UTF-8 become U+FFFD rather
+// than an exception from nlohmann (which, on a worker's measuring thread, would end the process).
+std::string dump_text(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
 json link_json(const LinkMeasurement& m) {
   return json{{"from", m.from}, {"to", m.to}, {"rtt_s", m.rtt_s}, {"bytes_per_s", m.bytes_per_s}, {"bytes", m.bytes},
               {"error", m.error}};
@@ -336,20 +340,19 @@ Expected<LinkMeasurement> parse_link(const json& l, const std::string& where) {
 
 }  // namespace
 
-std::string to_json(const LinkMeasurement& m) { return link_json(m).dump(); }
+std::string to_json(const LinkMeasurement& m) { return dump_text(link_json(m)); }
 
 std::string to_json(const LinkTestRequest& r) {
   json targets = json::array();
   for (const LinkTarget& t : r.targets) targets.push_back({{"name", t.name}, {"endpoint", t.endpoint}, {"public_key", t.public_key}});
-  return json{{"targets", targets}, {"timeout_s", r.timeout_s}, {"bulk_bytes", r.bulk_bytes}, {"pings", r.pings},
-              {"accept_keys", r.accept_keys}}
-      .dump();
+  return dump_text(json{{"targets", targets}, {"timeout_s", r.timeout_s}, {"bulk_bytes", r.bulk_bytes}, {"pings", r.pings},
+                         {"accept_keys", r.accept_keys}});
 }
 
 std::string to_json(const LinkTestReport& r) {
   json links = json::array();
   for (const LinkMeasurement& m : r.links) links.push_back(link_json(m));
-  return json{{"links", links}}.dump();
+  return dump_text(json{{"links", links}});
 }
 
 Expected<LinkTestRequest> parse_link_test_request(const std::string& text) {

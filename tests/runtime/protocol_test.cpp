@@ -253,6 +253,12 @@ TEST(Protocol, LinkTestReportRoundTrip) {
   auto empty = parse_link_test_report(to_json(LinkTestReport{}));
   ASSERT_TRUE(empty) << empty.error();
   EXPECT_TRUE(empty->links.empty());
+  // A name that is not UTF-8 (a worker's --name is any bytes) is replaced, never thrown over.
+  LinkTestReport odd = want;
+  odd.links[0].from = "dev\xff\xfe";
+  auto replaced = parse_link_test_report(to_json(odd));
+  ASSERT_TRUE(replaced) << replaced.error();
+  EXPECT_EQ(replaced->links[0].from, "dev\xef\xbf\xbd\xef\xbf\xbd");
   // One measurement alone is the same object as in a report.
   EXPECT_EQ(nlohmann::json::parse(to_json(want.links[0])), nlohmann::json::parse(to_json(want))["links"][0]);
 }
