@@ -112,7 +112,25 @@ class EnergyChains {
  public:
   EnergyChains(const PlanProblem& p, const SegmentTables& t) : p_(p), t_(t) {
     arena_.push_back({0.0, 0.0, kHeadNode, 0, 0, -1});  // the empty chain
+    // Bounds on what the ops from e on add at least (each op on its cheapest device, no links):
+    // a label that cannot finish within the latency bound, or below a known plan's energy, is
+    // dropped. This keeps the search exact and cuts the labels many times over.
+    const auto n = static_cast<size_t>(p.n_ops);
+    rest_latency_.assign(n + 1, 0.0);
+    rest_energy_.assign(n + 1, 0.0);
+    for (size_t i = n; i-- > 0;) {
+      double fastest = kInf, cheapest = kInf;
+      for (size_t d = 0; d < p.devices.size(); ++d) {
+        fastest = std::min(fastest, p.op_seconds[d][i]);
+        cheapest = std::min(cheapest, joules_per_s(static_cast<int>(d)) * p.op_seconds[d][i]);
+      }
+      rest_latency_[i] = rest_latency_[i + 1] + fastest;
+      rest_energy_[i] = rest_energy_[i + 1] + std::max(0.0, cheapest);
+    }
   }
+
+  // A plan of this energy is known: labels that cannot beat it are dropped.
+  void set_upper_bound(double joules) { upper_ = joules * (1 + 1e-9) + 1e-15; }
 
   int add_node(int device) {
     devices_.push_back(device);
@@ -122,9 +140,9 @@ class EnergyChains {
 
   void extend(const std::vector<int>& preds, int target) {
     const int n = p_.n_ops, d = devices_[static_cast<size_t>(target)];
-    const PlanDevice& dev = p_.devices[static_cast<size_t>(d)];
-    const double joules_per_s = dev.energy_weight() * (dev.power_busy_w - dev.power_idle_w);
-    auto& out = labels_[static_cast<size_t>(target)];
+    const double jps = joules_per_s(d);
+    // Candidates stay out of the arena until the Pareto filter keeps them: most do not survive.
+    std::vector<std::vector<Label>> cand(static_cast<size_t>(n) + 1);
     std::vector<int> ends;
     for (int b = 0; b < n; ++b) {
       ends.clear();
@@ -141,18 +159,26 @@ class EnergyChains {
         if (!stage_fits(p_, t_, d, b, e)) break;
         const double compute = compute_seconds(t_, d, b, e);
         const uint64_t bytes = t_.bytes_into(b, e);
-        auto& here = out[static_cast<size_t>(e)];
+        auto& here = cand[static_cast<size_t>(e)];
         for (int id : ends) {
           const Label prev = arena_[static_cast<size_t>(id)];
           const double latency = prev.latency + compute + p_.link_seconds(device_of(prev.node), d, bytes);
-          if (latency > p_.latency_bound_s) continue;
-          arena_.push_back({prev.energy + joules_per_s * compute, latency, target, b, e, id});
-          here.push_back(static_cast<int>(arena_.size()) - 1);
+          if (latency > p_.latency_bound_s || latency + rest_latency_[static_cast<size_t>(e)] > p_.latency_bound_s) continue;
+          const double energy = prev.energy + jps * compute;
+          if (energy + rest_energy_[static_cast<size_t>(e)] > upper_) continue;
+          here.push_back({energy, latency, target, b, e, id});
         }
-        if (here.size() > 4096) pareto(here);
+        if (here.size() > 512) pareto(here);
       }
     }
-    for (auto& here : out) pareto(here);
+    auto& out = labels_[static_cast<size_t>(target)];
+    for (size_t e = 0; e < cand.size(); ++e) {
+      pareto(cand[e]);
+      for (const Label& l : cand[e]) {
+        arena_.push_back(l);
+        out[e].push_back(static_cast<int>(arena_.size()) - 1);
+      }
+    }
   }
 
   OrderResult best() const {
@@ -176,20 +202,23 @@ class EnergyChains {
     int node, first_op, end, parent;  // the segment that made it, and the label before it
   };
   int device_of(int node) const { return node == kHeadNode ? PlanProblem::kHead : devices_[static_cast<size_t>(node)]; }
+  double joules_per_s(int d) const {
+    const PlanDevice& dev = p_.devices[static_cast<size_t>(d)];
+    return dev.energy_weight() * (dev.power_busy_w - dev.power_idle_w);
+  }
   // Keeps the labels that no other beats on both energy and latency.
-  void pareto(std::vector<int>& ids) const {
-    std::sort(ids.begin(), ids.end(), [&](int a, int b) {
-      const Label &x = arena_[static_cast<size_t>(a)], &y = arena_[static_cast<size_t>(b)];
+  static void pareto(std::vector<Label>& labels) {
+    std::sort(labels.begin(), labels.end(), [](const Label& x, const Label& y) {
       return x.latency != y.latency ? x.latency < y.latency : x.energy < y.energy;
     });
-    std::vector<int> kept;
+    size_t kept = 0;
     double best = kInf;
-    for (int id : ids)
-      if (arena_[static_cast<size_t>(id)].energy < best - 1e-15) {
-        kept.push_back(id);
-        best = arena_[static_cast<size_t>(id)].energy;
+    for (const Label& l : labels)
+      if (l.energy < best - 1e-15) {
+        best = l.energy;
+        labels[kept++] = l;
       }
-    ids.swap(kept);
+    labels.resize(kept);
   }
 
   const PlanProblem& p_;
@@ -197,6 +226,8 @@ class EnergyChains {
   std::vector<int> devices_;
   std::vector<Label> arena_;
   std::vector<std::vector<std::vector<int>>> labels_;  // [node][boundary]: label ids
+  std::vector<double> rest_latency_, rest_energy_;     // [boundary]: lower bounds for ops [e, n)
+  double upper_ = kInf;
 };
 
 // Nodes are positions of the order; a segment may follow any earlier position (the ones between
@@ -271,7 +302,17 @@ OrderResult solve_order_dp(const PlanProblem& p, const SegmentTables& t, const s
 OrderResult solve_chain_dp(const PlanProblem& p, const SegmentTables& t, Objective o) {
   const size_t n = p.devices.size();
   if (o == Objective::kEnergy && n <= kExactEnergyOrdersUpTo) {
+    // The fastest chain: when it breaks the bound nothing meets it; otherwise its energy bounds
+    // the search.
+    ScalarChains fastest_chains(p, t, Objective::kLatency);
+    const OrderResult fastest = over_all_orders(fastest_chains, static_cast<int>(n));
     EnergyChains chains(p, t);
+    if (fastest.value <= p.latency_bound_s) {
+      std::vector<Assignment> segments;
+      for (const OrderSegment& s : fastest.segments) segments.push_back({s.device, s.first_op, s.last_op});
+      const Plan plan = evaluate_plan(p, "fastest", std::move(segments));
+      if (plan.latency_s <= p.latency_bound_s) chains.set_upper_bound(plan.energy_j);
+    }
     OrderResult r = over_all_orders(chains, static_cast<int>(n));
     r.order = order_of(p, r);
     return r;
@@ -283,11 +324,14 @@ OrderResult solve_chain_dp(const PlanProblem& p, const SegmentTables& t, Objecti
     return r;
   }
   // Beyond the exact limit: devices by decreasing speed (the first segment holds the embedding,
-  // the ones after share the blocks), then swaps of two positions while one helps. Energy keeps
-  // the speed order: its label DP is too slow to repeat per swap.
+  // the ones after share the blocks), then swaps of two positions while one helps. Energy's label
+  // DP is too slow to repeat per swap: it tries the speed order and the fastest chain's order.
   std::vector<int> order = speed_order(p);
   OrderResult best = solve_order_dp(p, t, order, o);
-  if (o == Objective::kEnergy) return best;
+  if (o == Objective::kEnergy) {
+    OrderResult other = solve_order_dp(p, t, solve_chain_dp(p, t, Objective::kLatency).order, o);
+    return other.value < best.value ? other : best;
+  }
   for (int round = 0; round < kSwapRounds; ++round) {
     bool improved = false;
     for (size_t i = 0; i < n; ++i)
