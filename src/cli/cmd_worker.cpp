@@ -9,10 +9,8 @@
 #include "cli/command.h"
 #include "core/host_limits.h"
 #include "net/keys.h"
-#include "plan/device_profile.h"
 #include "plan/units.h"
 #include "runtime/cluster_run.h"
-#include "runtime/device_readings.h"
 #include "runtime/worker.h"
 
 namespace lingua::cli {
@@ -71,14 +69,9 @@ class WorkerCommand : public Command {
       hard.mem_available_bytes = 0;
       o.memory_limit_bytes = hard.usable_memory_bytes(memory_flag);
     } else {
-      auto profile = measure_device_profile(o.threads, memory_flag, reprofile_);
-      if (!profile) return fail(name(), "measuring this device: " + profile.error());
-      const DeviceReadings readings = read_device_readings();
-      profile->battery = readings.battery;
-      profile->temperature_c = readings.temperature_c;
-      o.memory_limit_bytes = profile->memory_bytes;
-      if (!quiet_) std::fprintf(stderr, "lingua worker %s: profile: %s\n", name_.c_str(), describe(*profile).c_str());
-      o.profile = std::move(*profile);
+      o.measure_profile = true;  // by run_worker, once its socket is bound
+      o.memory_flag_bytes = memory_flag;
+      o.reprofile = reprofile_;
     }
     o.listen = listen_;
     o.name = name_;

@@ -639,7 +639,20 @@ Status run_worker(const WorkerOptions& options, const std::atomic<bool>& stop) {
   channel.heartbeat_ms = kHeartbeatMs;  // so a head whose machine vanished is seen gone, not busy forever
   LINGUA_ASSIGN_OR_RETURN(Server server, Server::bind(options.listen, channel));
   const std::string endpoint = server.endpoint();
-  Worker w(options, std::move(server));
+  WorkerOptions own = options;
+  if (own.measure_profile) {
+    // After binding (an address it cannot have is said at once), before anyone is told where it
+    // listens: a head that connects is answered with the profile.
+    auto profile = measure_device_profile(own.threads, own.memory_flag_bytes, own.reprofile);
+    if (!profile) return Status::error("measuring this device: " + profile.error());
+    const DeviceReadings readings = read_device_readings();
+    profile->battery = readings.battery;
+    profile->temperature_c = readings.temperature_c;
+    own.memory_limit_bytes = profile->memory_bytes;
+    if (!own.quiet) std::fprintf(stderr, "lingua worker %s: profile: %s\n", own.name.c_str(), describe(*profile).c_str());
+    own.profile = std::move(*profile);
+  }
+  Worker w(own, std::move(server));
   w.reload_trusted();  // before anyone is told where it listens
   if (options.ready_fd >= 0) {
     const std::string line = endpoint + "\n";

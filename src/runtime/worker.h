@@ -26,10 +26,15 @@ struct WorkerOptions {
   int threads = 1;                  // an assignment's threads when it says 0 (--threads)
   uint64_t memory_limit_bytes = 0;  // the most it uses whatever a head's budget says; 0 = none
   std::optional<DeviceProfile> profile;  // sent in HELLO; none with --no-profile
+  // Measure `profile` (at `threads`, cached unless `reprofile`) once it has bound its socket and
+  // before it says where it listens; memory_limit_bytes becomes the profile's usable memory.
+  bool measure_profile = false;
+  uint64_t memory_flag_bytes = 0;   // --memory, for the profile
+  bool reprofile = false;
 };
 
 // Runs until `stop` becomes true (signals), or the head ends the session when
-// exit_after_session. Errors: cannot listen, bad keys.
+// exit_after_session. Errors: cannot listen, bad keys, a profile that cannot be measured.
 Status run_worker(const WorkerOptions& options, const std::atomic<bool>& stop);
 
 }  // namespace lingua

@@ -381,7 +381,7 @@ class WorkerWithKeys {
     }
     // Without trust_head the worker makes its own key pair and starts with no heads/ folder.
     worker_.emplace(std::vector<std::string>{"worker", "--listen", "tcp://127.0.0.1:0", "--keys", worker_keys_.string(),
-                                             "--name", name},
+                                             "--name", name, "--no-profile"},
                     root / "worker.out", root / "worker.err");
     endpoint_ = wait_endpoint();
     if (endpoint_.empty()) return;
@@ -675,7 +675,7 @@ TEST_F(DistributedCli, AMoveOntoAWorkerWithoutTheModelStreamsItsNewWeights) {
   for (const char* name : {"p", "q"}) {
     setenv("LINGUA_CACHE_DIR", (root / (std::string("cache-") + name)).c_str(), 1);  // inherited at fork
     workers.push_back(std::make_unique<Background>(
-        std::vector<std::string>{"worker", "--listen", "tcp://127.0.0.1:0", "--name", name, "--insecure", "--models",
+        std::vector<std::string>{"worker", "--listen", "tcp://127.0.0.1:0", "--name", name, "--insecure", "--no-profile", "--models",
                                  (root / "no-models").string()},
         root / (std::string(name) + ".out"), root / (std::string(name) + ".err")));
     const std::regex re("listening on (tcp://127\\.0\\.0\\.1:[0-9]+)");

@@ -37,7 +37,7 @@ std::string shipped() { return testing::source_dir() + "/models/kjv-fortunes-3M-
 class Worker {
  public:
   Worker(const std::string& listen, const fs::path& dir) : err_(dir / "worker.err") {
-    std::vector<std::string> argv = {testing::lingua_binary(), "worker", "--listen", listen, "--name", "w", "--insecure"};
+    std::vector<std::string> argv = {testing::lingua_binary(), "worker", "--listen", listen, "--name", "w", "--insecure", "--no-profile"};
     const std::string cache = (dir / "cache").string();
     pid_ = ::fork();
     if (pid_ == 0) {

@@ -92,7 +92,7 @@ class KeyedWorker {
     fs::copy_file(head_keys_ / "lingua.pub", worker_keys_ / "heads" / "head.pub", fs::copy_options::overwrite_existing);
     for (const auto& [file, text] : extra_head_files) std::ofstream(worker_keys_ / "heads" / file) << text;
     process_.emplace(std::vector<std::string>{"worker", "--listen", "tcp://127.0.0.1:0", "--keys", worker_keys_.string(), "--name",
-                                              name},
+                                              name, "--no-profile"},
                      root / "worker.out", root / "worker.err", Env{{"LINGUA_CACHE_DIR", (root / "cache").string()}});
     endpoint_ = process_->wait_for_log("listening on (tcp://127\\.0\\.0\\.1:[0-9]+)", 10).value_or("");
     EXPECT_FALSE(endpoint_.empty()) << process_->err();
@@ -301,7 +301,7 @@ TEST_F(WorkerAdmission, TheDocumentedTwoMachineStepsWork) {
   fs::copy_file(worker_keys / "lingua.pub", head_keys / "workers" / "phone-a.pub", ec);
   EXPECT_FALSE(ec) << "workers/ must exist after keygen: " << ec.message();
   // 4. the worker.
-  LinguaProcess worker({"worker", "--listen", "tcp://127.0.0.1:0", "--name", "phone-a"}, root / "worker.out", root / "worker.err",
+  LinguaProcess worker({"worker", "--listen", "tcp://127.0.0.1:0", "--name", "phone-a", "--no-profile"}, root / "worker.out", root / "worker.err",
                        on_worker);
   const std::string endpoint = worker.wait_for_log("listening on (tcp://127\\.0\\.0\\.1:[0-9]+)", 10).value_or("");
   ASSERT_FALSE(endpoint.empty()) << worker.err();

@@ -55,7 +55,7 @@ class WorkerModels : public ::testing::Test {
   // A plain (loopback) worker with --models `models` and its own cache; its endpoint.
   static std::string start_worker(std::optional<LinguaProcess>& w, const std::string& name, const fs::path& models) {
     fs::create_directories(models);
-    w.emplace(std::vector<std::string>{"worker", "--listen", "tcp://127.0.0.1:0", "--name", name, "--insecure", "--models",
+    w.emplace(std::vector<std::string>{"worker", "--listen", "tcp://127.0.0.1:0", "--name", name, "--insecure", "--no-profile", "--models",
                                        models.string()},
               dir_ / (name + ".out"), dir_ / (name + ".err"),
               std::vector<std::pair<std::string, std::string>>{{"LINGUA_CACHE_DIR", (dir_ / ("cache-" + name)).string()}});

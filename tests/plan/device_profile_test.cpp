@@ -214,7 +214,10 @@ TEST_F(ClusterWithProfiles, MeasuredFiguresPriceTheDeviceAndTheFileWins) {
 
   // Neither measured nor given: this machine's figures, and a note says so.
   EXPECT_DOUBLE_EQ(c->devices[2].rates.flops_for(DType::F32), 1e9);
-  EXPECT_EQ(c->devices[2].memory_bytes, here_memory_);
+  // MemAvailable moves between two reads: close to this machine's usable memory is enough.
+  EXPECT_NEAR(static_cast<double>(c->devices[2].memory_bytes), static_cast<double>(here_memory_),
+              0.2 * static_cast<double>(here_memory_));
+  EXPECT_NE(c->devices[2].memory_bytes, 400ull << 20);
   EXPECT_EQ(c->threads[2], 1);
   EXPECT_EQ(c->sources[2].compute, kThisMachine);
   EXPECT_EQ(c->sources[2].memory, kThisMachine);

@@ -108,7 +108,7 @@ TEST(Protocol, StepReportRoundTripAndBadValues) {
 }
 
 TEST(Protocol, HelloRoundTripAndGarbage) {
-  auto h = parse_worker_hello(to_json(WorkerHello{"w1", "key", 8}));
+  auto h = parse_worker_hello(to_json(WorkerHello{"w1", "key", 8, std::nullopt}));
   ASSERT_TRUE(h) << h.error();
   EXPECT_EQ(h->name, "w1");
   EXPECT_EQ(h->public_key, "key");
@@ -116,6 +116,70 @@ TEST(Protocol, HelloRoundTripAndGarbage) {
   EXPECT_FALSE(parse_worker_hello("not json"));
   EXPECT_FALSE(parse_worker_hello("[1,2]"));
   EXPECT_FALSE(parse_worker_hello("{\"name\":3,\"public_key\":\"k\"}"));
+  EXPECT_FALSE(h->profile.has_value());
+  EXPECT_EQ(nlohmann::json::parse(to_json(*h)).count("profile"), 0u);
+}
+
+DeviceProfile sample_profile() {
+  DeviceProfile p;
+  p.threads = 2;
+  p.cores = 4;
+  p.cpu_quota_cores = 0.5;
+  p.memory_bytes = 300ull << 20;
+  p.mem_available_bytes = 2ull << 30;
+  p.memory_flag_bytes = 300ull << 20;
+  p.rates.flops_per_s[static_cast<size_t>(DType::F32)] = 4e9;
+  p.rates.flops_per_s[static_cast<size_t>(DType::Q4_K)] = 6e9;
+  p.rates.bytes_per_s = 3e9;
+  p.rates.seconds_per_op = 1e-6;
+  p.temperature_c = 48;
+  p.source = "measured now";
+  return p;
+}
+
+TEST(Protocol, HelloCarriesTheWorkersProfile) {
+  auto h = parse_worker_hello(to_json(WorkerHello{"w1", "key", 4, sample_profile()}));
+  ASSERT_TRUE(h) << h.error();
+  ASSERT_TRUE(h->profile.has_value());
+  EXPECT_EQ(h->profile->threads, 2);
+  EXPECT_DOUBLE_EQ(h->profile->cpu_quota_cores, 0.5);
+  EXPECT_EQ(h->profile->memory_bytes, 300ull << 20);
+  EXPECT_EQ(h->profile->memory_flag_bytes, 300ull << 20);
+  EXPECT_DOUBLE_EQ(h->profile->rates.flops_for(DType::Q4_K), 6e9);
+  EXPECT_DOUBLE_EQ(h->profile->temperature_c, 48);
+  // null is an absent profile (an older worker may write it so).
+  auto none = parse_worker_hello("{\"name\":\"w\",\"public_key\":\"\",\"profile\":null}");
+  ASSERT_TRUE(none) << none.error();
+  EXPECT_FALSE(none->profile.has_value());
+}
+
+TEST(Protocol, HelloWithABadProfileNamesTheField) {
+  nlohmann::json j = nlohmann::json::parse(to_json(WorkerHello{"w1", "key", 4, sample_profile()}));
+  j["profile"]["rates"]["bytes_per_s"] = -3;
+  auto h = parse_worker_hello(j.dump());
+  ASSERT_FALSE(h);
+  EXPECT_NE(h.error().find("worker HELLO"), std::string::npos) << h.error();
+  EXPECT_NE(h.error().find("'rates.bytes_per_s'"), std::string::npos) << h.error();
+  j = nlohmann::json::parse(to_json(WorkerHello{"w1", "key", 4, sample_profile()}));
+  j["profile"] = "fast";
+  h = parse_worker_hello(j.dump());
+  ASSERT_FALSE(h);
+  EXPECT_NE(h.error().find("device profile"), std::string::npos) << h.error();
+  j = nlohmann::json::parse(to_json(WorkerHello{"w1", "key", 4, sample_profile()}));
+  j["profile"]["threads"] = 0;
+  h = parse_worker_hello(j.dump());
+  ASSERT_FALSE(h);
+  EXPECT_NE(h.error().find("'threads'"), std::string::npos) << h.error();
+}
+
+TEST(Protocol, AssignmentThreadsZeroMeansTheWorkersOwn) {
+  SegmentAssignment a = sample();
+  a.threads = 0;
+  auto back = parse_assignment(to_json(a));
+  ASSERT_TRUE(back) << back.error();
+  EXPECT_EQ(back->threads, 0);
+  a.threads = -1;
+  EXPECT_FALSE(parse_assignment(to_json(a)));
 }
 
 // Each case breaks one thing; the error must name the field or the rule.
@@ -133,7 +197,7 @@ TEST(Protocol, BadAssignmentsNameTheProblem) {
       {"partition not from 0", [](nlohmann::json& j) { j["partition"][0][0] = 1; }, "contiguous"},
       {"segment past the end", [](nlohmann::json& j) { j["segment"] = 3; }, "segment"},
       {"negative segment", [](nlohmann::json& j) { j["segment"] = -1; }, "segment"},
-      {"no threads", [](nlohmann::json& j) { j["threads"] = 0; }, "threads"},
+      {"negative threads", [](nlohmann::json& j) { j["threads"] = -1; }, "threads"},
       {"speedup instead of slowdown", [](nlohmann::json& j) { j["slowdown"] = 0.5; }, "slowdown"},
       {"bad wire dtype", [](nlohmann::json& j) { j["wire_dtype"] = "q8_0"; }, "wire_dtype"},
       {"bad hash", [](nlohmann::json& j) { j["weights_hash"] = "xyz"; }, "hash"},
