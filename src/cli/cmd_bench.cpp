@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "cli/command.h"
+#include "cli/cluster_json.h"
 #include "cli/json_out.h"
 #include "cli/png_chart.h"
 #include "graph/cost_model.h"
@@ -31,7 +32,7 @@ class BenchCommand : public Command {
     app.add_option("--only-segment", opts_.only_segment, "run only this segment (inputs fed as zeros): its speed and memory alone");
     app.add_flag("--predict", predict_, "measure this machine's compute rates and show each segment's predicted decode time");
     app.add_flag("--json", json_, "print one JSON document");
-    cluster_ = app.add_subcommand("cluster", "run each plan on emulated local devices: measured vs predicted tokens/s");
+    cluster_ = app.add_subcommand("cluster", "run each plan on emulated local devices or the workers of a devices file: measured vs predicted tokens/s");
     cluster_->add_option("-m,--model", model_, "GGUF model file")->required();
     cluster_->add_option("--devices", devices_, "devices file (YAML), e.g. examples/hetero3.yaml")->required();
     cluster_->add_option("--plans", cluster_opts_.plans,
@@ -49,6 +50,9 @@ class BenchCommand : public Command {
     cluster_->add_option("--wire-dtype", wire_dtype_, "activations on the wire: f32 | f16")->capture_default_str();
     cluster_->add_option("--plot", plot_, "also draw measured and predicted tokens/s per plan as a PNG bar chart");
     cluster_->add_flag("--cached-profile", cached_profile_, "use the cached machine profile instead of measuring it first (about 20 s)");
+    cluster_->add_option("--keys", cluster_opts_.keys_dir, "devices with endpoints: the head's keys directory (default $LINGUA_KEYS or ~/.config/lingua/keys)");
+    cluster_->add_flag("--insecure", cluster_opts_.insecure, "devices with endpoints: plain connections without CURVE keys");
+    cluster_->add_flag("--allow-insecure-network", cluster_opts_.allow_insecure_network, "with --insecure: allow endpoints off this machine");
     cluster_->add_flag("--json", json_, "print one JSON document");
   }
 
@@ -201,6 +205,11 @@ class BenchCommand : public Command {
             monitor.push_back({{"device", e.name}, {"compute_ms_per_step", e.compute_s * 1000}, {"predicted_ms", e.predicted_s * 1000},
                                {"speed_factor", e.speed_factor}, {"wait_ms", e.wait_s * 1000}, {"link_ms", e.link_s * 1000}});
         results.back()["monitor"] = monitor;
+        if (!r.cluster.devices.empty()) {  // remote devices: what this run measured and priced
+          results.back()["priced_links"] = links_json(r.cluster);
+          results.back()["device_figures"] = device_figures_json(r.cluster);
+          results.back()["notes"] = r.notes;
+        }
       }
       print_json({{"model", model_}, {"devices", devices_}, {"streams", cluster_opts_.streams},
                   {"objective", objective_name(*objective)}, {"gen_tokens", cluster_opts_.gen_tokens}, {"results", results}});

@@ -135,6 +135,7 @@ class GenerateCommand : public Command {
         nlohmann::json plan = nlohmann::json::array();
         for (const PlannedSegment& p : cluster->current_plan()) plan.push_back({{"device", p.device}, {"first_op", p.first_op}, {"last_op", p.last_op}});
         doc["final_plan"] = plan;
+        doc["predicted_tokens_per_s"] = cluster->predicted_tokens_per_s();
         doc["links"] = links_json(cluster->priced_cluster());
         doc["device_figures"] = device_figures_json(cluster->priced_cluster());
         doc["notes"] = cluster->priced_cluster().notes;

@@ -13,6 +13,7 @@
 #include "plan/plan_file.h"
 #include "plan/planner.h"
 #include "plan/units.h"
+#include "runtime/survey.h"
 
 namespace lingua::cli {
 namespace {
@@ -48,6 +49,11 @@ class PlanCommand : public Command {
     app.add_option("-c,--ctx-size", context_, "KV cache positions each device must hold (0 = the model's)")
         ->capture_default_str();
     app.add_flag("--refresh-profile", refresh_, "measure this machine again instead of using the cached profile");
+    app.add_option("--keys", keys_, "devices with endpoints: the head's keys directory (default $LINGUA_KEYS or ~/.config/lingua/keys)");
+    app.add_flag("--insecure", insecure_, "devices with endpoints: plain connections without CURVE keys (loopback only)");
+    app.add_flag("--allow-insecure-network", allow_insecure_network_, "with --insecure: allow endpoints off this machine");
+    app.add_flag("--no-measure", no_measure_,
+                 "do not reach the workers of devices with endpoints: price them from the file and this machine's profile");
     app.add_flag("--json", json_, "print one JSON document");
   }
 
@@ -71,6 +77,22 @@ class PlanCommand : public Command {
     po.train_context = (*model)->train_context();
     po.latency_bound_s = latency_bound_ms_ / 1e3;
     po.refresh_profile = refresh_;
+    bool remote = false;
+    for (const DeviceSpec& d : file->devices) remote |= !d.endpoint.empty();
+    if (remote && !no_measure_) {
+      // The workers say what they measured about themselves; the links between them are probed.
+      ReachOptions ro;
+      ro.keys_dir = keys_;
+      ro.insecure = insecure_;
+      ro.allow_insecure_network = allow_insecure_network_;
+      if (!json_) std::fprintf(stderr, "lingua plan: reaching the workers of %s and measuring the links between them\n", devices_.c_str());
+      auto survey = survey_devices(*file, ro);
+      if (!survey) return fail(name(), survey.error());
+      po.measured = survey->measured;
+      for (const SurveyedDevice& d : survey->devices)
+        if (!d.reached && !d.endpoint.empty())
+          po.measured.notes.push_back(d.name + " not reached (priced from the file and this machine's profile): " + d.error);
+    }
     auto planned = plan_cluster(graph, *file, po);
     if (!planned) return fail(name(), planned.error());
     const Cluster* cluster = &planned->cluster;
@@ -148,7 +170,8 @@ class PlanCommand : public Command {
   std::string model_, devices_, objective_ = "latency", solver_ = "dp", pick_ = "optimized", out_;
   int64_t context_ = 0;
   double latency_bound_ms_ = 0;
-  bool refresh_ = false, json_ = false;
+  std::string keys_;
+  bool refresh_ = false, json_ = false, insecure_ = false, allow_insecure_network_ = false, no_measure_ = false;
 };
 
 }  // namespace

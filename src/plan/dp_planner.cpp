@@ -61,7 +61,12 @@ std::string memory_shortfall(const PlanProblem& p) {
     msg += std::to_string(p.device_overhead_bytes >> 20);
     msg += " MiB working margin each: ";
     msg += std::to_string((weights_and_kv - have + (1 << 20) - 1) >> 20);
-    msg += " MiB missing";
+    msg += " MiB missing (";
+    for (size_t d = 0; d < p.devices.size(); ++d) {
+      msg += d ? ", " : "";
+      msg += p.devices[d].name + " has " + std::to_string(p.devices[d].memory_bytes >> 20) + " MiB";
+    }
+    msg += ")";
   } else {
     uint64_t largest = 0;
     int at = 0;

@@ -83,6 +83,19 @@ PlanProblem Balancer::alive_problem(const std::vector<bool>& alive, bool measure
     p.op_seconds.push_back(std::move(row));
     original->push_back(static_cast<int>(d));
   }
+  // The links of the devices kept, between each other and from the head.
+  if (!problem_.links.empty()) {
+    p.links.clear();
+    for (int from : *original) {
+      std::vector<PlanLink> row;
+      for (int to : *original) row.push_back(problem_.links[static_cast<size_t>(from)][static_cast<size_t>(to)]);
+      p.links.push_back(std::move(row));
+    }
+  }
+  if (!problem_.head_links.empty()) {
+    p.head_links.clear();
+    for (int d : *original) p.head_links.push_back(problem_.head_links[static_cast<size_t>(d)]);
+  }
   return p;
 }
 

@@ -15,6 +15,10 @@ int32_t argmax(const std::vector<float>& v) {
   return static_cast<int32_t>(std::max_element(v.begin(), v.end()) - v.begin());
 }
 
+int64_t context_of(const ClusterBenchOptions& o, const Model& model) {
+  return o.context > 0 ? o.context : std::max<int64_t>(1, model.train_context());
+}
+
 // The same short prompt for every stream; the streams are independent sequences.
 Expected<std::vector<TokenId>> bench_prompt(const Model& model) {
   TokenizeOptions topt;
@@ -22,25 +26,41 @@ Expected<std::vector<TokenId>> bench_prompt(const Model& model) {
   return model.tokenizer().encode("Once upon a time", topt);
 }
 
-Status run_plan(const Model& model, const DevicesFile& devices, const ClusterPlans& plans, const Plan& plan,
+// `plans` and `plan` null: remote devices, planned by ClusterRun::start after measuring them.
+Status run_plan(const Model& model, const DevicesFile& devices, const ClusterPlans* plans, const Plan* plan,
                 const ClusterBenchOptions& o, int64_t context, const std::vector<TokenId>& prompt,
                 int64_t decode_position, bool balanced, ClusterBenchRow& row) {
   std::vector<PlannedSegment> segments;
-  for (const Assignment& a : plan.assignments) {
-    const std::string& name = plans.problem.devices[static_cast<size_t>(a.device)].name;
-    segments.push_back({name, a.first_op, a.last_op});
-    row.devices.push_back(name + "[" + std::to_string(a.first_op) + ".." + std::to_string(a.last_op) + "]");
+  if (plans) {
+    for (const Assignment& a : plan->assignments) {
+      const std::string& name = plans->problem.devices[static_cast<size_t>(a.device)].name;
+      segments.push_back({name, a.first_op, a.last_op});
+      row.devices.push_back(name + "[" + std::to_string(a.first_op) + ".." + std::to_string(a.last_op) + "]");
+    }
   }
   ClusterRunOptions ro;
+  ro.plan_name = balanced ? "even" : row.plan;  // remote devices: planned by the run, once measured
+  ro.keys_dir = o.keys_dir;
+  ro.insecure = o.insecure;
+  ro.allow_insecure_network = o.allow_insecure_network;
   ro.model_path = o.model_path;
   ro.context = std::max<int64_t>(16, context / o.streams);
   ro.decode_position = decode_position;
   ro.max_sequences = o.streams;
   ro.wire_dtype = o.wire_dtype;
-  ro.all_local = true;
+  ro.all_local = plans != nullptr;
   ro.objective = o.objective;
   ro.balance.enabled = balanced;  // every other plan is run as planned: static
   LINGUA_ASSIGN_OR_RETURN(auto run, ClusterRun::start(model, devices, segments, ro));
+  if (!plans) {
+    row.predicted_tokens_per_s = run->predicted_tokens_per_s();
+    for (const PlannedSegment& p : run->current_plan()) {
+      segments.push_back(p);
+      row.devices.push_back(p.device + "[" + std::to_string(p.first_op) + ".." + std::to_string(p.last_op) + "]");
+    }
+    row.notes = run->priced_cluster().notes;
+    row.cluster = run->priced_cluster();
+  }
   Pipeline& pipe = *run;
   for (const auto& l : run->remote().link_bytes_per_token()) {
     row.links.push_back({segments[static_cast<size_t>(l.from)].device, segments[static_cast<size_t>(l.to)].device, l.bytes});
@@ -118,9 +138,26 @@ Expected<std::vector<ClusterBenchRow>> run_cluster_bench(const Model& model, con
       }
     if (!found) return Status::error("--slowdown names device '" + sc.device + "', which " + devices.source + " does not list");
   }
+  bool remote = false;
+  for (const DeviceSpec& d : scenario.devices) remote |= !d.endpoint.empty();
+  if (remote) {
+    std::vector<ClusterBenchRow> rows;
+    for (const std::string& name : o.plans) {
+      ClusterBenchRow row;
+      row.plan = name;
+      if (progress) progress("reaching the devices, measuring them and running the " + name + " plan" +
+                             (name == "balanced" ? ", starting from the even split" : ""));
+      if (Status st = run_plan(model, scenario, nullptr, nullptr, o, context_of(o, model), prompt, po.decode_position,
+                               name == "balanced", row);
+          !st)
+        return st.with_context("the " + name + " plan");
+      rows.push_back(row);
+    }
+    return rows;
+  }
   if (progress && o.refresh_profile) progress("measuring this machine's profile (--cached-profile skips this)");
   LINGUA_ASSIGN_OR_RETURN(ClusterPlans plans, plan_cluster(model.graph(), scenario, po));
-  const int64_t context = o.context > 0 ? o.context : std::max<int64_t>(1, model.train_context());
+  const int64_t context = context_of(o, model);
   std::vector<ClusterBenchRow> rows;
   for (const std::string& name : o.plans) {
     ClusterBenchRow row;
@@ -137,7 +174,7 @@ Expected<std::vector<ClusterBenchRow>> run_cluster_bench(const Model& model, con
     if (progress)
       progress("running the " + name + " plan on " + std::to_string(plan->assignments.size()) + " device(s)" +
                (balanced ? ", starting from the even split" : ""));
-    if (Status st = run_plan(model, scenario, plans, *plan, o, context, prompt, po.decode_position, balanced, row); !st)
+    if (Status st = run_plan(model, scenario, &plans, &*plan, o, context, prompt, po.decode_position, balanced, row); !st)
       return st.with_context("the " + name + " plan");
     rows.push_back(row);
   }

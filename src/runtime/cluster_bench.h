@@ -1,5 +1,6 @@
 // `lingua bench cluster`: each plan (optimized, the baselines, and `balanced`: the even split
-// re-planned live) run for real on emulated local devices, one after another, with N streams in
+// re-planned live) run for real on emulated local devices or on the workers a devices file's
+// endpoints name, one after another, with N streams in
 // flight, optionally with a device turning slow mid-run: measured tokens/s beside the planner's
 // prediction and the bytes each decode token sends over each link.
 #pragma once
@@ -34,6 +35,12 @@ struct ClusterBenchOptions {
   // Measure this machine's profile first (predictions from a profile measured minutes ago on a
   // shared machine can be 30% off either way); false: use the cached one.
   bool refresh_profile = true;
+  // Devices with endpoints (real or emulated hosts): each plan's run reaches them, measures them
+  // and their links, and plans from that (the head's profile and the devices file's figures
+  // only where nothing was measured). How the head reaches them:
+  std::string keys_dir;
+  bool insecure = false;
+  bool allow_insecure_network = false;
 };
 
 struct ClusterBenchLink {
@@ -55,6 +62,9 @@ struct ClusterBenchRow {
   std::vector<std::string> failovers;
   std::string final_plan;            // as it ran at the end
   std::vector<DeviceEstimate> monitor;  // each device's measured step times at the end
+  // Remote devices: what the run measured and priced (figures, links, where each came from).
+  std::vector<std::string> notes;
+  Cluster cluster;
 };
 
 Expected<std::vector<ClusterBenchRow>> run_cluster_bench(const Model& model, const DevicesFile& devices,

@@ -116,7 +116,6 @@ Expected<std::unique_ptr<ClusterRun>> ClusterRun::start(const Model& model, cons
 
   // The profiled problem every later re-plan starts from (its devices in the file's order).
   LINGUA_ASSIGN_OR_RETURN(ClusterPlans priced, run->price_all(devices));
-  run->priced_cluster_ = priced.cluster;
   run->balancer_ = std::make_unique<Balancer>(priced.problem, o.objective, o.balance);
   run->pipeline_->on_report([self](int d, const StepReport& r) { self->balancer_->record(d, r); });
 
@@ -138,6 +137,8 @@ Expected<std::unique_ptr<ClusterRun>> ClusterRun::start(const Model& model, cons
     a.last_op = s.last_op;
     initial.push_back(a);
   }
+  run->predicted_tokens_per_s_ = evaluate_plan(priced.problem, "initial", initial).tokens_per_s(o.objective);
+  run->priced_ = std::move(priced);
   if (Status st = run->apply(initial, false, nullptr); !st) LINGUA_TRY(run->recover(st));
   return run;
 }

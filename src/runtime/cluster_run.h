@@ -96,7 +96,11 @@ class ClusterRun : public Pipeline {
   // What was measured before planning (profiles, links, notes) and the cluster as first priced,
   // with where each device's figures and each link came from.
   const ClusterMeasurements& measured() const { return measured_; }
-  const Cluster& priced_cluster() const { return priced_cluster_; }
+  const Cluster& priced_cluster() const { return priced_.cluster; }
+  // Every plan as first priced (optimized and the baselines), and the prediction for the plan the
+  // run started on, by the objective it was planned for.
+  const ClusterPlans& priced() const { return priced_; }
+  double predicted_tokens_per_s() const { return predicted_tokens_per_s_; }
   // The plan running now, as device names and op ranges.
   std::vector<PlannedSegment> current_plan() const;
   // Between requests (no sequence in flight): devices `devices` lists that the run lacks join,
@@ -143,7 +147,8 @@ class ClusterRun : public Pipeline {
   std::vector<Migration> migrations_;
   std::vector<Failover> failovers_;
   ClusterMeasurements measured_;
-  Cluster priced_cluster_;
+  ClusterPlans priced_;
+  double predicted_tokens_per_s_ = 0;
   int64_t decode_answers_ = 0;
   bool replayed_ = false;  // the last recover() re-sent every step of the history
 };

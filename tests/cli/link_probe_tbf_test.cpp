@@ -66,7 +66,7 @@ class ShapedNamespace {
       ::dup2(err, 2);
       const std::string listen = "tcp://" + far_ip_ + ":0";
       ::execlp("ip", "ip", "netns", "exec", ns_.c_str(), lingua.c_str(), "worker", "--listen", listen.c_str(), "--name", "far",
-               "--insecure", "--allow-insecure-network", static_cast<char*>(nullptr));
+               "--no-profile", "--insecure", "--allow-insecure-network", static_cast<char*>(nullptr));
       ::_exit(127);
     }
     const std::regex re("listening on (tcp://[0-9.]+:[0-9]+)");

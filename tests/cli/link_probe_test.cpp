@@ -55,7 +55,7 @@ class LinkProbeCli : public ::testing::Test {
 
   // A worker by hand on a free loopback port; its endpoint, or "" (with a failure) when it does not start.
   std::string start_worker(const std::string& name, const std::vector<std::string>& extra) {
-    std::vector<std::string> args = {"worker", "--listen", "tcp://127.0.0.1:0", "--name", name};
+    std::vector<std::string> args = {"worker", "--listen", "tcp://127.0.0.1:0", "--name", name, "--no-profile"};
     args.insert(args.end(), extra.begin(), extra.end());
     workers_.push_back(std::make_unique<LinguaProcess>(args, dir_ / (name + ".out"), dir_ / (name + ".err")));
     const std::string endpoint = workers_.back()->wait_for_log("listening on (tcp://127\\.0\\.0\\.1:[0-9]+)", 10).value_or("");

@@ -16,6 +16,7 @@
 #include "core/host_limits.h"
 #include "plan/device_profile.h"
 #include "runtime/remote_pipeline.h"
+#include "profile_cache.h"
 #include "worker_process.h"
 
 namespace lingua {
@@ -23,26 +24,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::LinguaProcess;
-
-// A profile cache for `threads` under `quota_cores` in `cache_dir`, so the worker reads it instead
-// of spending a minute measuring: the limits it logs are read afresh either way. Method 5 is
-// device_profile.cpp's kProfileMethod; were it bumped, the worker would measure (slower, still right).
-void prefill_cache(const fs::path& cache_dir, int threads, double quota_cores) {
-  const char* old = std::getenv("LINGUA_CACHE_DIR");
-  const std::string saved = old ? old : "";
-  ::setenv("LINGUA_CACHE_DIR", cache_dir.c_str(), 1);
-  const std::string path = profile_cache_path(threads, quota_cores);
-  if (old) ::setenv("LINGUA_CACHE_DIR", saved.c_str(), 1);
-  else ::unsetenv("LINGUA_CACHE_DIR");
-  DeviceProfile p;
-  p.threads = threads;
-  p.cores = read_host_limits().cores;
-  p.rates.flops_per_s[static_cast<size_t>(DType::F32)] = 3e9;
-  p.rates.bytes_per_s = 5e9;
-  p.source = "test";
-  fs::create_directories(cache_dir);
-  std::ofstream(path) << "{\"method\": 5, \"profile\": " << device_profile_json(p) << "}\n";
-}
+using testing::prefill_cache;
 
 class WorkerProfile : public ::testing::Test {
  protected:
