@@ -288,8 +288,9 @@ up_hosts() {
 
 # --- exec / stats -----------------------------------------------------------------------------
 
-# exec_in NAME CMD...: becomes CMD inside host NAME (this process joins its cgroups first, since
-# `ip netns exec` hides /sys/fs/cgroup).
+# exec_in NAME CMD...: becomes CMD inside host NAME: joins its cgroups, then enters its network
+# namespace with nsenter (`ip netns exec` would mount a fresh /sys over /sys/fs/cgroup, and a
+# worker inside could not read its own CPU quota and memory limit).
 exec_in() {
   local name=$1 addr
   shift
@@ -297,7 +298,7 @@ exec_in() {
   [ $# -gt 0 ] || die "exec needs a command to run in host $name"
   detect_cgroups
   join_cgroups "$name" "$BASHPID"
-  exec ip netns exec "$PREFIX$name" env LINGUA_H_NAME="$name" LINGUA_H_ADDR="$addr" LINGUA_H_PORT="$PORT" \
+  exec nsenter --net="/run/netns/$PREFIX$name" env LINGUA_H_NAME="$name" LINGUA_H_ADDR="$addr" LINGUA_H_PORT="$PORT" \
     LINGUA_H_LISTEN="tcp://127.0.0.1:$PORT" "$@"
 }
 

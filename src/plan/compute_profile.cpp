@@ -10,6 +10,7 @@
 #include <cstring>
 #include <vector>
 
+#include "core/host_limits.h"
 #include "core/huge_pages.h"
 #include "kernels/kernels.h"
 
@@ -41,9 +42,17 @@ double typical_seconds(Fn&& fn, double budget, double min_window) {
   return times[times.size() / 2];
 }
 
+// The most one buffer of the measurement may take: a quarter of the memory this process may use
+// (MemAvailable, and a cgroup limit, which a device with 400 MiB must not be OOM-killed over), and
+// never less than 32 MiB. Below twice the cache, a small device's figures come out optimistic.
+uint64_t measurement_memory_cap() {
+  const uint64_t usable = read_host_limits().usable_memory_bytes(0);
+  return usable > 0 ? std::max<uint64_t>(32ull << 20, usable / 4) : (1ull << 30);
+}
+
 // Bytes a measurement walks through so that nothing it reads is still cached: twice the last-level
 // cache (servers have hundreds of MiB of it, and a model split over devices is larger than any
-// one device's cache), at least 96 MiB, at most 1 GiB and a quarter of the memory available.
+// one device's cache), at least 96 MiB, at most 1 GiB and measurement_memory_cap().
 uint64_t streaming_region_bytes() {
   uint64_t llc = 0;
   for (int name : {_SC_LEVEL3_CACHE_SIZE, _SC_LEVEL2_CACHE_SIZE}) {
@@ -51,9 +60,7 @@ uint64_t streaming_region_bytes() {
     if (v > 0) llc = std::max(llc, static_cast<uint64_t>(v));
   }
   uint64_t region = std::clamp<uint64_t>(2 * llc, 96ull << 20, 1ull << 30);
-  const long pages = ::sysconf(_SC_AVPHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
-  if (pages > 0 && page > 0) region = std::min(region, std::max<uint64_t>(96ull << 20, static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) / 4));
-  return region;
+  return std::min(region, measurement_memory_cap());
 }
 
 // One-token matmuls (a decode step's shape) of the sizes transformer blocks have, each on weights
@@ -123,7 +130,7 @@ MatmulFit matmul_fit(DType type, ThreadPool& pool, double min_window) {
 // Streaming read of a region larger than the caches, split over the pool, as a decode step
 // streams its weights.
 double read_bytes_per_s(ThreadPool& pool, double min_window) {
-  const size_t n = std::max<uint64_t>(256ull << 20, streaming_region_bytes()) / sizeof(float);
+  const size_t n = std::min(std::max<uint64_t>(256ull << 20, streaming_region_bytes()), measurement_memory_cap()) / sizeof(float);
   auto memory = HugePageBuffer::allocate(n * sizeof(float));
   std::vector<float> fallback(memory ? 0 : n);
   auto* data = memory ? reinterpret_cast<float*>(memory->data()) : fallback.data();

@@ -29,9 +29,13 @@ Status check_probe_options(const ProbeOptions& options);
 // id (random, so late answers of an earlier measurement are told apart):
 //   PING      measurer -> answerer, position = ping index (0 = the untimed first, which sets up the
 //             connection), payload <= kMaxPingBytes opaque bytes; echoed back unchanged.
-//   BULK      measurer -> answerer, payload = opaque bytes (pieces of kBulkPieceBytes); no answer.
+//   BULK      measurer -> answerer, payload = opaque bytes (pieces of kBulkPieceBytes); position 0:
+//             no answer; position > 0 (a mark, on the last piece of the first half): an ACK.
 //   BULK_END  measurer -> answerer after the last BULK, position = bytes sent, no payload.
-//   ACK       answerer -> measurer for a BULK_END: position = the BULK bytes it received.
+//   ACK       answerer -> measurer for a mark or a BULK_END: position = the BULK bytes received.
+// The bandwidth is the second half's bytes over the time between the two ACKs: a shaper's burst
+// allowance (tc tbf lets its bucket through at line rate) is spent on the first half, and the
+// latency of each ACK's trip back cancels out.
 // ZeroMQ keeps a connection's messages in order, so the BULK_END arrives after every BULK piece.
 enum class ProbeKind : uint32_t { kPing = 1, kBulk = 2, kBulkEnd = 3, kAck = 4 };
 inline constexpr uint64_t kBulkPieceBytes = 64 * 1024;

@@ -637,12 +637,12 @@ Status run_worker(const WorkerOptions& options, const std::atomic<bool>& stop) {
   ::prctl(PR_SET_TIMERSLACK, 1000UL);
   ChannelOptions channel = options.channel;
   channel.heartbeat_ms = kHeartbeatMs;  // so a head whose machine vanished is seen gone, not busy forever
-  LINGUA_ASSIGN_OR_RETURN(Server server, Server::bind(options.listen, channel));
-  const std::string endpoint = server.endpoint();
   WorkerOptions own = options;
   if (own.measure_profile) {
-    // After binding (an address it cannot have is said at once), before anyone is told where it
-    // listens: a head that connects is answered with the profile.
+    // Before listening: a head (or a script waiting for the port) that connects while the device
+    // measures itself, up to a minute under a small CPU quota, would wait for a HELLO answer that
+    // cannot come. The address is tried first, so one it cannot have is said at once.
+    { LINGUA_TRY(Server::bind(options.listen, channel).status()); }
     auto profile = measure_device_profile(own.threads, own.memory_flag_bytes, own.reprofile);
     if (!profile) return Status::error("measuring this device: " + profile.error());
     const DeviceReadings readings = read_device_readings();
@@ -652,6 +652,8 @@ Status run_worker(const WorkerOptions& options, const std::atomic<bool>& stop) {
     if (!own.quiet) std::fprintf(stderr, "lingua worker %s: profile: %s\n", own.name.c_str(), describe(*profile).c_str());
     own.profile = std::move(*profile);
   }
+  LINGUA_ASSIGN_OR_RETURN(Server server, Server::bind(options.listen, channel));
+  const std::string endpoint = server.endpoint();
   Worker w(own, std::move(server));
   w.reload_trusted();  // before anyone is told where it listens
   if (options.ready_fd >= 0) {

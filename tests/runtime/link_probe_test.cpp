@@ -53,6 +53,20 @@ TEST(LinkProbe, AnswererEchoesPingsAndAcknowledgesBulk) {
   EXPECT_EQ(other->header.position, 7);
 }
 
+// A mark (a BULK piece with a position) is acknowledged with the bytes so far, and the count goes on.
+TEST(LinkProbe, AnswererAcknowledgesTheMarkBetweenTheHalves) {
+  ProbeAnswerer a;
+  EXPECT_FALSE(a.answer("p", probe(ProbeKind::kBulk, 9, 0, 600)));
+  auto mark = a.answer("p", probe(ProbeKind::kBulk, 9, 1000, 400));
+  ASSERT_TRUE(mark);
+  EXPECT_EQ(mark->header.tensor_id, static_cast<uint32_t>(ProbeKind::kAck));
+  EXPECT_EQ(mark->header.position, 1000);
+  EXPECT_FALSE(a.answer("p", probe(ProbeKind::kBulk, 9, 0, 1000)));
+  auto end = a.answer("p", probe(ProbeKind::kBulkEnd, 9, 2000, 0));
+  ASSERT_TRUE(end);
+  EXPECT_EQ(end->header.position, 2000);
+}
+
 TEST(LinkProbe, AnswererIgnoresWhatItShouldNotAnswer) {
   ProbeAnswerer a;
   EXPECT_FALSE(a.answer("p", probe(ProbeKind::kAck, 1, 0, 0)));                         // acks go the other way
