@@ -65,12 +65,23 @@ Expected<uint64_t> MappedFile::keep_in_huge_pages(const std::vector<std::pair<ui
     for (uint64_t b = first; b < last; ++b) wanted[static_cast<size_t>(b)] = true;
   }
   huge_blocks_.resize(blocks, false);
+  // Blocks no longer wanted go back to the file first, so a boundary move never holds the old and
+  // the new range at once (a device with a tight memory limit would be killed over the sum).
+  uint64_t released = 0;
+  for (size_t b = 0; b < blocks; ++b) {
+    if (wanted[b] || !huge_blocks_[b]) continue;
+    const uint64_t lo = b * kHugePageBytes, n = std::min<uint64_t>(kHugePageBytes, mapped - lo);
+    if (::mmap(const_cast<uint8_t*>(data_) + lo, n, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd_, static_cast<off_t>(lo)) == MAP_FAILED)
+      return Status::error("cannot map '" + path_ + "' again: " + std::strerror(errno));
+    huge_blocks_[b] = false;
+    released += n;
+  }
   // The copy is anonymous memory, which cannot be paged out like the file's pages: a model that
   // only just fits (or does not fit) stays mapped from the file rather than risk the OOM killer.
   uint64_t adding = 0;
   for (size_t b = 0; b < blocks; ++b)
     if (wanted[b] && !huge_blocks_[b]) adding += std::min<uint64_t>(kHugePageBytes, mapped - b * kHugePageBytes);
-  const uint64_t available = memory_available > 0 ? memory_available : available_memory_bytes();
+  const uint64_t available = memory_available > 0 ? memory_available + released : available_memory_bytes();
   if (adding > 0 && available > 0 && adding > available / 10 * 8)
     return Status::error("holding " + std::to_string(adding >> 20) + " MiB more in huge pages would leave too little of the " +
                          std::to_string(available >> 20) + " MiB of memory available");
@@ -90,10 +101,6 @@ Expected<uint64_t> MappedFile::keep_in_huge_pages(const std::vector<std::pair<ui
         return Status::error(std::string("cannot move a copy into place: ") + std::strerror(err));
       }
       huge_blocks_[b] = true;
-    } else if (!wanted[b] && huge_blocks_[b]) {
-      if (::mmap(at, n, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd_, static_cast<off_t>(lo)) == MAP_FAILED)
-        return Status::error("cannot map '" + path_ + "' again: " + std::strerror(errno));
-      huge_blocks_[b] = false;
     }
     if (huge_blocks_[b]) held += n;
   }

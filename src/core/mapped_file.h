@@ -32,8 +32,9 @@ class MappedFile {
   // Decode streams every weight once per token; with 4 KiB pages of a file, the page walks (two
   // levels of them in a VM) after the weights went cold make that up to 2x slower. Returns the
   // bytes now held in huge pages; an error leaves every block readable with the same bytes. It
-  // refuses to add more than 80% of the memory available (`memory_available`, 0 = MemAvailable
-  // from /proc/meminfo): anonymous memory cannot be paged out.
+  // refuses to add more than 80% of the memory available (`memory_available`, measured before the
+  // call; 0 = MemAvailable from /proc/meminfo): anonymous memory cannot be paged out. Blocks no
+  // longer inside are given back first, and their bytes count as available.
   Expected<uint64_t> keep_in_huge_pages(const std::vector<std::pair<uint64_t, uint64_t>>& ranges,
                                         uint64_t memory_available = 0);
 

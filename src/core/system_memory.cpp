@@ -19,4 +19,16 @@ uint64_t available_memory_bytes() {
   return 0;
 }
 
+uint64_t process_anonymous_bytes() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {  // "RssAnon:	   12345 kB"
+    std::istringstream fields(line);
+    std::string key;
+    uint64_t kib = 0;
+    if (fields >> key >> kib && key == "RssAnon:") return kib * 1024;
+  }
+  return 0;
+}
+
 }  // namespace lingua

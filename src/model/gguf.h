@@ -109,7 +109,7 @@ class File {
   // Holds exactly the named tensors' data in huge pages (MappedFile::keep_in_huge_pages), tensors
   // apart only by alignment padding as one range; returns the bytes held. Nothing to do for a
   // parsed buffer.
-  Expected<uint64_t> keep_in_huge_pages(const std::vector<std::string>& names);
+  Expected<uint64_t> keep_in_huge_pages(const std::vector<std::string>& names, uint64_t memory_available = 0);
 
  private:
   MappedFile map_;

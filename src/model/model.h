@@ -34,7 +34,8 @@ class Model {
   // Holds exactly the weights ops [first_op, last_op] read in huge pages (gguf::File::
   // keep_in_huge_pages): decode streams them without the page walks of a 4 KiB file map, and
   // weights of ops no longer in the range go back to the file. Returns the bytes held.
-  Expected<uint64_t> keep_in_huge_pages(int first_op, int last_op);
+  // `memory_available`: see MappedFile::keep_in_huge_pages (0 = MemAvailable).
+  Expected<uint64_t> keep_in_huge_pages(int first_op, int last_op, uint64_t memory_available = 0);
 
  private:
   Model() = default;

@@ -16,6 +16,7 @@
 #include <optional>
 #include <set>
 
+#include "core/system_memory.h"
 #include "core/thread_pool.h"
 #include "graph/cost_model.h"
 #include "graph/executor.h"
@@ -362,7 +363,14 @@ class Worker {
     // the ops left behind go back to the file): decode streams them every token, and with 4 KiB
     // file pages a worker that waited between tokens (every stage of a pipeline but the busiest)
     // pays up to 2x in page walks. Without them the map still works.
-    if (auto moved = model->keep_in_huge_pages(seg.first_op, seg.last_op); !moved)
+    // Within this device's own limit (a cgroup's, or --memory) as well as what the machine has.
+    uint64_t headroom = available_memory_bytes();
+    if (options_.memory_limit_bytes > 0) {
+      const uint64_t anon = process_anonymous_bytes();
+      const uint64_t left = options_.memory_limit_bytes > anon ? options_.memory_limit_bytes - anon : 1;
+      headroom = headroom > 0 ? std::min(headroom, left) : left;
+    }
+    if (auto moved = model->keep_in_huge_pages(seg.first_op, seg.last_op, headroom); !moved)
       info("keeps its weights in 4 KiB pages: " + moved.error());
     model_ = std::move(model);
     loaded_path_ = path;
