@@ -46,7 +46,10 @@ awk '/^devices:/ {print; next} /^[^ #]/ {exit} /^ *- name:/ {print; next} /^ *en
 EOF
 chmod +x "$work/bare.sh"
 
-worker_cmd="exec $lingua worker --listen \"\$LINGUA_H_LISTEN\" --name \"\$LINGUA_H_NAME\" --insecure --allow-insecure-network"
+# The hosts share this machine's cores: their workers measure themselves one at a time (flock),
+# or each would measure while the others do and cache a third of its speed. The worker then reads
+# the profile its host just cached (the cache is keyed by threads and CPU quota).
+worker_cmd="flock $work/profile.lock $lingua profile --cached >/dev/null; exec $lingua worker --listen \"\$LINGUA_H_LISTEN\" --name \"\$LINGUA_H_NAME\" --insecure --allow-insecure-network"
 
 # lingua_round FILE OUT ARGS...: workers in every host, `lingua bench cluster ARGS` as the head,
 # then each host's memory peak. OUT: {"bench": ..., "hosts": [stats lines]}.

@@ -64,8 +64,12 @@ class DevicesCommand : public Command {
     if (!json_) std::fprintf(stderr, "lingua: reaching the %zu device(s) of %s and measuring the links between them\n", file->devices.size(), devices_.c_str());
     auto survey = survey_devices(*file, ro, probe);
     if (!survey) return fail(name(), survey.error());
-    int reached = 0;
-    for (const SurveyedDevice& d : survey->devices) reached += d.reached;
+    // Devices without an endpoint are the head's own to start: nothing to reach, not a failure.
+    int reached = 0, remote = 0;
+    for (const SurveyedDevice& d : survey->devices) {
+      reached += d.reached;
+      remote += !d.endpoint.empty();
+    }
     if (json_) {
       nlohmann::json devices = nlohmann::json::array();
       for (const SurveyedDevice& d : survey->devices) {
@@ -78,11 +82,15 @@ class DevicesCommand : public Command {
         links.push_back({{"from", l.from}, {"to", l.to}, {"rtt_ms", l.rtt_s * 1e3}, {"bandwidth_bytes_per_s", l.bytes_per_s},
                          {"error", l.error}});
       print_json({{"devices_file", devices_}, {"devices", devices}, {"links", links}, {"notes", survey->measured.notes}});
-      return reached == static_cast<int>(survey->devices.size()) ? 0 : 1;
+      return remote > 0 && reached == remote ? 0 : 1;
     }
     std::printf("| device | endpoint | cores | threads | CPU quota | memory | f32 GFLOP/s | q8_0 GFLOP/s | q4_0 GFLOP/s | memory GB/s | battery | profile |\n");
     std::printf("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
     for (const SurveyedDevice& d : survey->devices) {
+      if (d.endpoint.empty()) {
+        std::printf("| %s | - | local: started by the head on this machine, not reached here |\n", d.name.c_str());
+        continue;
+      }
       if (!d.reached) {
         std::printf("| %s | %s | not reached: %s |\n", d.name.c_str(), d.endpoint.empty() ? "-" : d.endpoint.c_str(), d.error.c_str());
         continue;
@@ -128,9 +136,9 @@ class DevicesCommand : public Command {
       }
     }
     for (const std::string& n : survey->measured.notes) std::printf("note: %s\n", n.c_str());
-    if (reached < static_cast<int>(survey->devices.size()))
-      return fail(name(), std::to_string(survey->devices.size() - static_cast<size_t>(reached)) + " of " +
-                              std::to_string(survey->devices.size()) + " devices not reached (see the table)");
+    if (remote == 0) return fail(name(), devices_ + " lists no device with an endpoint: nothing to reach");
+    if (reached < remote)
+      return fail(name(), std::to_string(remote - reached) + " of " + std::to_string(remote) + " devices not reached (see the table)");
     return 0;
   }
 

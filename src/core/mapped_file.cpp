@@ -52,7 +52,7 @@ Expected<MappedFile> MappedFile::open(const std::string& path) {
 }
 
 Expected<uint64_t> MappedFile::keep_in_huge_pages(const std::vector<std::pair<uint64_t, uint64_t>>& ranges,
-                                                  uint64_t memory_available) {
+                                                  uint64_t memory_available, double max_fraction) {
   const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
   const uint64_t mapped = (size_ + page - 1) / page * page;  // the map's last page is whole
   const size_t blocks = static_cast<size_t>((mapped + kHugePageBytes - 1) / kHugePageBytes);
@@ -82,7 +82,7 @@ Expected<uint64_t> MappedFile::keep_in_huge_pages(const std::vector<std::pair<ui
   for (size_t b = 0; b < blocks; ++b)
     if (wanted[b] && !huge_blocks_[b]) adding += std::min<uint64_t>(kHugePageBytes, mapped - b * kHugePageBytes);
   const uint64_t available = memory_available > 0 ? memory_available + released : available_memory_bytes();
-  if (adding > 0 && available > 0 && adding > available / 10 * 8)
+  if (adding > 0 && available > 0 && static_cast<double>(adding) > static_cast<double>(available) * max_fraction)
     return Status::error("holding " + std::to_string(adding >> 20) + " MiB more in huge pages would leave too little of the " +
                          std::to_string(available >> 20) + " MiB of memory available");
   uint64_t held = 0;
@@ -101,6 +101,9 @@ Expected<uint64_t> MappedFile::keep_in_huge_pages(const std::vector<std::pair<ui
         return Status::error(std::string("cannot move a copy into place: ") + std::strerror(err));
       }
       huge_blocks_[b] = true;
+      // The file's pages of the block are no longer mapped here: let the kernel drop them now, so a
+      // device under a memory limit (a cgroup counts the page cache) does not hold the weights twice.
+      ::posix_fadvise(fd_, static_cast<off_t>(lo), static_cast<off_t>(n), POSIX_FADV_DONTNEED);
     }
     if (huge_blocks_[b]) held += n;
   }

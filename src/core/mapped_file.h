@@ -35,8 +35,10 @@ class MappedFile {
   // refuses to add more than 80% of the memory available (`memory_available`, measured before the
   // call; 0 = MemAvailable from /proc/meminfo): anonymous memory cannot be paged out. Blocks no
   // longer inside are given back first, and their bytes count as available.
+  // `max_fraction`: of the memory available, what the copy may add (a caller under a hard limit
+  // that already kept a margin passes 1).
   Expected<uint64_t> keep_in_huge_pages(const std::vector<std::pair<uint64_t, uint64_t>>& ranges,
-                                        uint64_t memory_available = 0);
+                                        uint64_t memory_available = 0, double max_fraction = 0.8);
 
  private:
   void release();

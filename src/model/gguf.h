@@ -109,7 +109,8 @@ class File {
   // Holds exactly the named tensors' data in huge pages (MappedFile::keep_in_huge_pages), tensors
   // apart only by alignment padding as one range; returns the bytes held. Nothing to do for a
   // parsed buffer.
-  Expected<uint64_t> keep_in_huge_pages(const std::vector<std::string>& names, uint64_t memory_available = 0);
+  Expected<uint64_t> keep_in_huge_pages(const std::vector<std::string>& names, uint64_t memory_available = 0,
+                                        double max_fraction = 0.8);
 
  private:
   MappedFile map_;

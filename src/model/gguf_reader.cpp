@@ -408,7 +408,8 @@ Expected<std::string> File::get_string_or(const std::string& key, const std::str
   return v ? with_key(path_, key, v->as_string()) : Expected<std::string>(fallback);
 }
 
-Expected<uint64_t> File::keep_in_huge_pages(const std::vector<std::string>& names, uint64_t memory_available) {
+Expected<uint64_t> File::keep_in_huge_pages(const std::vector<std::string>& names, uint64_t memory_available,
+                                           double max_fraction) {
   if (!map_.data()) return uint64_t{0};
   std::vector<std::pair<uint64_t, uint64_t>> ranges;  // [begin, end) in the file
   for (const std::string& n : names)
@@ -419,7 +420,7 @@ Expected<uint64_t> File::keep_in_huge_pages(const std::vector<std::string>& name
     if (!merged.empty() && r.first <= merged.back().second + alignment_) merged.back().second = std::max(merged.back().second, r.second);
     else merged.push_back(r);
   }
-  return map_.keep_in_huge_pages(merged, memory_available);
+  return map_.keep_in_huge_pages(merged, memory_available, max_fraction);
 }
 
 }  // namespace lingua::gguf

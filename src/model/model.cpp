@@ -54,9 +54,9 @@ uint64_t Model::weight_bytes() const {
   return total;
 }
 
-Expected<uint64_t> Model::keep_in_huge_pages(int first_op, int last_op, uint64_t memory_available) {
+Expected<uint64_t> Model::keep_in_huge_pages(int first_op, int last_op, uint64_t memory_available, double max_fraction) {
   return file_.keep_in_huge_pages(segment_tensors(graph_, Segment{std::max(0, first_op), std::min(last_op, graph_.size() - 1)}),
-                                  memory_available);
+                                  memory_available, max_fraction);
 }
 
 }  // namespace lingua

@@ -35,7 +35,7 @@ class Model {
   // keep_in_huge_pages): decode streams them without the page walks of a 4 KiB file map, and
   // weights of ops no longer in the range go back to the file. Returns the bytes held.
   // `memory_available`: see MappedFile::keep_in_huge_pages (0 = MemAvailable).
-  Expected<uint64_t> keep_in_huge_pages(int first_op, int last_op, uint64_t memory_available = 0);
+  Expected<uint64_t> keep_in_huge_pages(int first_op, int last_op, uint64_t memory_available = 0, double max_fraction = 0.8);
 
  private:
   Model() = default;

@@ -2,6 +2,7 @@
 // this machine's, the slowdown emulation; the links are cluster_links.cpp's.
 #include "plan/cluster.h"
 
+#include <algorithm>
 #include <map>
 
 namespace lingua {
@@ -65,6 +66,10 @@ Expected<Cluster> make_cluster(const DevicesFile& file, const MeasuredProfiles& 
       src.memory = kGivenInFile;
     } else if (own && own->memory_bytes > 0) {
       d.memory_bytes = own->memory_bytes;
+      // A cgroup counts everything in it (the worker's code, heap and sockets, and the page cache
+      // of what it reads): the plan leaves that much of the limit alone, so no host reaches it.
+      if (own->cgroup_memory_limit_bytes > 0 && own->memory_bytes == own->cgroup_memory_limit_bytes)
+        d.memory_bytes -= std::min(d.memory_bytes / 2, kCgroupWorkerMarginBytes);
       src.memory = kMeasuredByWorker;
     } else {
       LINGUA_ASSIGN_OR_RETURN(const DeviceProfile here, profile(threads));
@@ -73,6 +78,9 @@ Expected<Cluster> make_cluster(const DevicesFile& file, const MeasuredProfiles& 
     }
     origin = "compute " + src.compute + ", bandwidth " + src.bandwidth + ", memory " + src.memory + ", " +
              std::to_string(threads) + " thread(s) " + src.threads;
+    if (spec.memory_bytes == 0 && own && own->memory_bytes > d.memory_bytes)
+      origin += " (memory: its cgroup limit less " + std::to_string((own->memory_bytes - d.memory_bytes) >> 20) +
+                " MiB left to the worker itself)";
     if (own && spec.threads > 0 && spec.threads != own->threads)
       origin += " (its worker measured with " + std::to_string(own->threads) + ")";
     if (!spec.endpoint.empty() && !own && (spec.flops_per_s.empty() || spec.memory_bytes == 0 || spec.threads == 0))

@@ -21,6 +21,8 @@ using MeasuredProfiles = std::map<std::string, DeviceProfile>;
 inline constexpr const char* kMeasuredByWorker = "measured by the worker";
 inline constexpr const char* kGivenInFile = "given in the file";
 inline constexpr const char* kThisMachine = "this machine's profile";
+// Of a worker's cgroup memory limit, what the plan leaves to the worker process itself.
+inline constexpr uint64_t kCgroupWorkerMarginBytes = 64ull << 20;
 struct FigureSources {
   std::string compute, bandwidth, memory, threads;
 };

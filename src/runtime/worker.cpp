@@ -364,13 +364,18 @@ class Worker {
     // file pages a worker that waited between tokens (every stage of a pipeline but the busiest)
     // pays up to 2x in page walks. Without them the map still works.
     // Within this device's own limit (a cgroup's, or --memory) as well as what the machine has.
+    // Under a hard limit the weights take the same memory whether copied or mapped (a cgroup
+    // counts the page cache too, and the copy's file pages are dropped as it goes), so the copy may
+    // use what the limit leaves, less a margin for the process; otherwise 80% of what is free.
     uint64_t headroom = available_memory_bytes();
+    double fraction = 0.8;
     if (options_.memory_limit_bytes > 0) {
-      const uint64_t anon = process_anonymous_bytes();
+      constexpr uint64_t kMarginBytes = 64ull << 20;
+      const uint64_t anon = process_anonymous_bytes() + kMarginBytes;
       const uint64_t left = options_.memory_limit_bytes > anon ? options_.memory_limit_bytes - anon : 1;
-      headroom = headroom > 0 ? std::min(headroom, left) : left;
+      if (headroom == 0 || left < headroom) headroom = left, fraction = 1.0;
     }
-    if (auto moved = model->keep_in_huge_pages(seg.first_op, seg.last_op, headroom); !moved)
+    if (auto moved = model->keep_in_huge_pages(seg.first_op, seg.last_op, headroom, fraction); !moved)
       info("keeps its weights in 4 KiB pages: " + moved.error());
     model_ = std::move(model);
     loaded_path_ = path;

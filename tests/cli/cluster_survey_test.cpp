@@ -109,6 +109,21 @@ TEST_F(ClusterSurvey, DevicesNamesAWorkerItCannotReachAndExitsOne) {
   EXPECT_LT(s, 60) << "a device that does not answer must not hold the command much beyond the HELLO timeout";
 }
 
+// A device without an endpoint is the head's to start: shown as local, not counted as unreached;
+// a file with nothing to reach is an error saying so.
+TEST_F(ClusterSurvey, DevicesShowsLocalDevicesAsLocal) {
+  const std::string a = start_worker("wa", "300MiB");
+  ASSERT_FALSE(a.empty());
+  const fs::path file = write_devices("devices:\n  - name: wa\n    endpoint: " + a + "\n  - name: here\n    memory: 1GiB\n");
+  auto r = run_lingua({"devices", "--devices", file.string(), "--insecure"}, root_, 60);
+  EXPECT_EQ(r.rc, 0) << r.err << r.out;
+  EXPECT_NE(r.out.find("| here | - | local: started by the head"), std::string::npos) << r.out;
+  const fs::path only_local = write_devices("devices:\n  - name: here\n    memory: 1GiB\n");
+  r = run_lingua({"devices", "--devices", only_local.string(), "--insecure"}, root_, 60);
+  EXPECT_EQ(r.rc, 1) << r.out;
+  EXPECT_NE(r.err.find("no device with an endpoint"), std::string::npos) << r.err;
+}
+
 // A worker that answers HELLO but never a probe (stopped after connecting): measuring gives up
 // within the probe timeout, the measurements name it, and the plan is made with a note.
 TEST_F(ClusterSurvey, SilentProbeBecomesANoteAndThePlanIsStillMade) {
