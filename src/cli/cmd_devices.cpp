@@ -19,22 +19,14 @@ std::string fixed(double v, int decimals) {
   return buf;
 }
 
+// The profile as the worker sent it (device_profile_json), with GFLOP/s per type for reading.
 nlohmann::json profile_json(const DeviceProfile& p) {
+  nlohmann::json j = nlohmann::json::parse(device_profile_json(p));
   nlohmann::json gflops;
   for (DType t : kShownTypes)
     if (p.rates.flops_for(t) > 0) gflops[dtype_name(t)] = p.rates.flops_for(t) / 1e9;
-  return {{"threads", p.threads},
-          {"cores", p.cores},
-          {"cpu_quota_cores", p.cpu_quota_cores},
-          {"memory_bytes", p.memory_bytes},
-          {"mem_available_bytes", p.mem_available_bytes},
-          {"cgroup_memory_limit_bytes", p.cgroup_memory_limit_bytes},
-          {"memory_flag_bytes", p.memory_flag_bytes},
-          {"gflops", gflops},
-          {"mem_bandwidth_bytes_per_s", p.rates.bytes_per_s},
-          {"battery", p.battery},
-          {"temperature_c", p.temperature_c},
-          {"profile", p.source}};
+  j["gflops"] = gflops;
+  return j;
 }
 
 class DevicesCommand : public Command {

@@ -178,6 +178,21 @@ Expected<SegmentAssignment> parse_assignment(const std::string& text) {
   return a;
 }
 
+std::string to_json(const TrustPeers& t) { return json{{"trust_peers", t.keys}}.dump(); }
+
+bool is_trust_peers(const std::string& text) { return text.rfind("{\"trust_peers\"", 0) == 0; }
+
+Expected<TrustPeers> parse_trust_peers(const std::string& text) {
+  LINGUA_ASSIGN_OR_RETURN(json j, parse_object(text, "a TRUST_PEERS request"));
+  TrustPeers t;
+  LINGUA_TRY(get(j, "trust_peers", t.keys).with_context("TRUST_PEERS request"));
+  if (t.keys.size() > 64) return Status::error("TRUST_PEERS request: more than 64 keys");
+  for (size_t i = 0; i < t.keys.size(); ++i)
+    if (!is_z85_key(t.keys[i]))
+      return Status::error("TRUST_PEERS request: field 'trust_peers[" + std::to_string(i) + "]' is not a 40-character Z85 CURVE key");
+  return t;
+}
+
 std::string to_json(const KvExportRequest& r) { return json{{"keep", {r.keep_first, r.keep_last}}}.dump(); }
 
 Expected<KvExportRequest> parse_kv_export_request(const std::string& text) {

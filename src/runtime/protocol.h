@@ -92,6 +92,18 @@ Expected<SegmentAssignment> parse_assignment(const std::string& json);
 // ASSIGN payload for a device with no segment in the new plan: free everything, stay connected.
 inline constexpr const char* kStandbyAssignment = "{\"standby\":true}";
 
+// ASSIGN payload (head -> worker) sent before a plan's assignments: the CURVE keys of the upstream
+// workers that will connect to it, trusted at once (role peer). With every device trusting its
+// peers first, the head can send all assignments together and the devices load their ranges side
+// by side, no upstream handshake arriving before its key is known. JSON: {"trust_peers":[KEY...]},
+// at most 64 keys of 40 Z85 characters; answered {"ok":true}.
+struct TrustPeers {
+  std::vector<std::string> keys;
+};
+std::string to_json(const TrustPeers& t);
+bool is_trust_peers(const std::string& json);  // the payload is a TrustPeers (else an assignment)
+Expected<TrustPeers> parse_trust_peers(const std::string& json);
+
 // KV_EXPORT request (head -> worker): the op range the worker keeps in a boundary move; every
 // attention layer outside it is exported. An empty range (first > last) keeps nothing.
 struct KvExportRequest {

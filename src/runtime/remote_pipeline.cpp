@@ -172,9 +172,16 @@ Status RemotePipeline::configure(const Graph& graph, const Partition& partition,
       if (it == link_bytes_.end()) link_bytes_.push_back({t.from, to, b});
       else it->bytes += b;
     }
-  // Last segment first, each acknowledged before the next: a worker trusts its upstream peers'
-  // keys before any of them connects, so no handshake is refused (and no queued tensor lost).
-  for (size_t s = holders.size(); s-- > 0;) LINGUA_TRY(assign(graph, partition, holders, s, keep_kv));
+  // Every holder first trusts the keys of the upstream workers that will connect to it (quick,
+  // acknowledged), so no handshake is refused; then every assignment goes out at once and the
+  // devices load their ranges side by side (a boundary move costs the slowest load, not the sum).
+  LINGUA_TRY(trust_upstream(holders));
+  std::vector<std::pair<size_t, SentAssignment>> sent;
+  for (size_t s = holders.size(); s-- > 0;) {
+    LINGUA_ASSIGN_OR_RETURN(SentAssignment a, send_assignment(graph, partition, holders, s, keep_kv));
+    sent.emplace_back(s, std::move(a));
+  }
+  for (auto& [s, a] : sent) LINGUA_TRY(finish_assignment(holders, s, a));
   for (size_t d = 0; d < devices_.size(); ++d)
     if (alive_[d] && std::find(holders.begin(), holders.end(), static_cast<int>(d)) == holders.end()) LINGUA_TRY(standby(d));
   holders_ = holders;
@@ -194,8 +201,26 @@ Status RemotePipeline::configure(const Graph& graph, const Partition& partition,
   return Status::ok();
 }
 
-Status RemotePipeline::assign(const Graph& graph, const Partition& partition, const std::vector<int>& holders, size_t s,
-                              bool resume) {
+Status RemotePipeline::trust_upstream(const std::vector<int>& holders) {
+  std::vector<TrustPeers> trust(holders.size());
+  for (const LinkBytes& l : link_bytes_) {  // segment l.from sends to segment l.to
+    const RemoteDevice& from = devices_[static_cast<size_t>(holders[static_cast<size_t>(l.from)])];
+    auto& keys = trust[static_cast<size_t>(l.to)].keys;
+    if (!from.public_key.empty() && std::find(keys.begin(), keys.end(), from.public_key) == keys.end()) keys.push_back(from.public_key);
+  }
+  for (size_t s = 0; s < holders.size(); ++s) {
+    if (trust[s].keys.empty()) continue;
+    const auto d = static_cast<size_t>(holders[s]);
+    LINGUA_TRY(clients_[d].send(encode_frame(bytes_frame(MessageType::kAssign, 0, to_json(trust[s])))));
+  }
+  for (size_t s = 0; s < holders.size(); ++s)
+    if (!trust[s].keys.empty())
+      LINGUA_TRY(receive_from(static_cast<size_t>(holders[s]), options_.assign_timeout_ms, MessageType::kAssign).status());
+  return Status::ok();
+}
+
+Expected<RemotePipeline::SentAssignment> RemotePipeline::send_assignment(const Graph& graph, const Partition& partition,
+                                                                         const std::vector<int>& holders, size_t s, bool resume) {
   const auto d = static_cast<size_t>(holders[s]);
   const RemoteDevice& dev = devices_[d];
   SegmentAssignment a;
@@ -229,12 +254,18 @@ Status RemotePipeline::assign(const Graph& graph, const Partition& partition, co
     }
     if (l.to == static_cast<int>(s) && !devices_[from].public_key.empty()) a.trusted_peers.push_back(devices_[from].public_key);
   }
-  const std::vector<uint8_t> assign = encode_frame(bytes_frame(MessageType::kAssign, 0, to_json(a)));
-  LINGUA_TRY(clients_[d].send(assign));
+  SentAssignment sent{encode_frame(bytes_frame(MessageType::kAssign, 0, to_json(a))), weights.tensors};
+  LINGUA_TRY(clients_[d].send(sent.frame));
+  return sent;
+}
+
+Status RemotePipeline::finish_assignment(const std::vector<int>& holders, size_t s, const SentAssignment& sent) {
+  const auto d = static_cast<size_t>(holders[s]);
+  const RemoteDevice& dev = devices_[d];
   LINGUA_ASSIGN_OR_RETURN(Frame f, receive_from(d, options_.assign_timeout_ms, MessageType::kAssign));
   if (std::string(f.payload.begin(), f.payload.end()).find("need_weights") != std::string::npos) {
-    LINGUA_TRY(send_weights(d, weights.tensors));
-    LINGUA_TRY(clients_[d].send(assign));  // the same assignment again: the weights are there now
+    LINGUA_TRY(send_weights(d, sent.tensors));
+    LINGUA_TRY(clients_[d].send(sent.frame));  // the same assignment again: the weights are there now
     LINGUA_ASSIGN_OR_RETURN(Frame done, receive_from(d, options_.assign_timeout_ms, MessageType::kAssign));
     if (std::string(done.payload.begin(), done.payload.end()).find("\"ok\"") == std::string::npos)
       return Status::error("device " + dev.name + " did not take the weights it was sent");

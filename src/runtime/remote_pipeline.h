@@ -129,7 +129,16 @@ class RemotePipeline : public Pipeline {
   RemotePipeline(std::vector<RemoteDevice> devices, RemoteOptions options)
       : devices_(std::move(devices)), options_(std::move(options)) {}
   Status connect_all();
-  Status assign(const Graph& graph, const Partition& partition, const std::vector<int>& holders, size_t s, bool resume);
+  // An ASSIGN sent and not yet answered: what to send again, and the tensors, should the device ask
+  // for the weights.
+  struct SentAssignment {
+    std::vector<uint8_t> frame;
+    std::vector<std::string> tensors;
+  };
+  Status trust_upstream(const std::vector<int>& holders);
+  Expected<SentAssignment> send_assignment(const Graph& graph, const Partition& partition, const std::vector<int>& holders,
+                                           size_t s, bool resume);
+  Status finish_assignment(const std::vector<int>& holders, size_t s, const SentAssignment& sent);
   Status standby(size_t device);
   Status move_kv(const Partition& partition, const std::vector<int>& holders, MoveCost* cost);
   Status check_health();

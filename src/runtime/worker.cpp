@@ -168,6 +168,13 @@ class Worker {
         if (!from_head) return log("dropped an ASSIGN from a peer that is not a head");
         if (!session_.active()) session_.start(msg, "");
         const std::string json(f.payload.begin(), f.payload.end());
+        if (is_trust_peers(json)) {  // the workers that will connect to it under the coming plan
+          auto trust = parse_trust_peers(json);
+          if (!trust) return report_error(0, trust.error());
+          for (const std::string& key : trust->keys) server_.trust(key, kRolePeer);
+          reply(msg.peer, bytes_frame(MessageType::kAssign, 0, "{\"ok\":true}"));
+          return;
+        }
         if (json == kStandbyAssignment) {  // no segment in the new plan: free everything, stay connected
           if (assignment_) info("stands by: no segment in the new plan");
           release();

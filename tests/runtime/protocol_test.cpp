@@ -445,5 +445,28 @@ TEST(Protocol, CorruptedLinkMessagesNeverCrash) {
   EXPECT_GT(refused, 5000);
 }
 
+// Keys trusted before a plan's assignments go out together: round trip, told apart from an
+// assignment, and every bad form refused naming the field.
+TEST(Protocol, TrustPeersRoundTripAndGarbage) {
+  const TrustPeers t{{kKeyA, kKeyB}};
+  const std::string text = to_json(t);
+  EXPECT_TRUE(is_trust_peers(text));
+  EXPECT_FALSE(is_trust_peers(kStandbyAssignment));
+  auto got = parse_trust_peers(text);
+  ASSERT_TRUE(got) << got.error();
+  EXPECT_EQ(got->keys, t.keys);
+  EXPECT_TRUE(parse_trust_peers("{\"trust_peers\":[]}"));
+  for (const std::string bad : {"", "[]", "{}", "{\"trust_peers\":3}", "{\"trust_peers\":[\"short\"]}",
+                                "{\"trust_peers\":[1]}", "not json"}) {
+    auto r = parse_trust_peers(bad);
+    EXPECT_FALSE(r) << bad;
+  }
+  std::vector<std::string> many(65, kKeyA);
+  EXPECT_FALSE(parse_trust_peers(to_json(TrustPeers{many})));
+  auto short_key = parse_trust_peers("{\"trust_peers\":[\"" + std::string(kKeyA).substr(1) + "\"]}");
+  ASSERT_FALSE(short_key);
+  EXPECT_NE(short_key.error().find("trust_peers[0]"), std::string::npos) << short_key.error();
+}
+
 }  // namespace
 }  // namespace lingua

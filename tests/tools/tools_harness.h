@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -32,6 +33,14 @@ inline std::string build_dir() { return LINGUA_BUILD_DIR; }
 inline std::string relay_binary() { return build_dir() + "/lingua-delay-relay"; }
 inline std::string spec_binary() { return build_dir() + "/lingua-hosts-spec"; }
 inline std::string hosts_script() { return source_dir() + "/tools/emulated_hosts.sh"; }
+
+// The script looks for its helpers in the source tree's build/ unless told: the tests run it
+// with this build tree's (CI builds in build-test/).
+inline const bool kHostsHelpersOfThisBuild = [] {
+  ::setenv("LINGUA_H_RELAY", relay_binary().c_str(), 1);
+  ::setenv("LINGUA_H_SPEC", spec_binary().c_str(), 1);
+  return true;
+}();
 
 inline double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
