@@ -83,6 +83,10 @@ class EmulatedHosts : public ::testing::Test {
   // Skips unless root; clears anything an earlier failed test left.
   bool root_or_skip() {
     if (::geteuid() != 0) return false;
+    // Root in a container or chroot without network namespaces (or without iproute2) cannot host them.
+    const std::string probe = "lingua-h-probe-" + std::to_string(::getpid());
+    if (run_command({"ip", "netns", "add", probe}, scratch_, 10).rc != 0) return false;
+    run_command({"ip", "netns", "del", probe}, scratch_, 10);
     needs_root_ = true;
     const CliRun d = script({"down"});
     EXPECT_EQ(d.rc, 0) << d.err;
@@ -126,7 +130,7 @@ class EmulatedHosts : public ::testing::Test {
 
 #define ROOT_OR_SKIP()                                                                                  \
   do {                                                                                                  \
-    if (!root_or_skip()) GTEST_SKIP() << "needs root (network namespaces, tc and cgroups); CI runs as root"; \
+    if (!root_or_skip()) GTEST_SKIP() << "needs root and network namespaces (ip netns, tc, cgroups); CI runs as root"; \
   } while (0)
 
 TEST_F(EmulatedHosts, NonRootIsRefused) {
