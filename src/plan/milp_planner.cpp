@@ -172,6 +172,39 @@ class ArcFlowMilp {
     return 0.0;  // throughput: only P costs
   }
 
+  // Marks in `ends` every e in (b, last[b]] for each b in `starts`: where a stage that starts at b
+  // may end (a difference array over e, so one pass whatever the spans).
+  void mark_stage_ends(const std::vector<char>& starts, const std::vector<int>& last, std::vector<char>& ends) const {
+    std::vector<int> opens(static_cast<size_t>(n_) + 2, 0);
+    for (int b = 0; b <= n_; ++b)
+      if (starts[static_cast<size_t>(b)] && last[static_cast<size_t>(b)] > b) {
+        ++opens[static_cast<size_t>(b) + 1];
+        --opens[static_cast<size_t>(last[static_cast<size_t>(b)]) + 1];
+      }
+    for (int e = 0, open = 0; e <= n_; ++e) {
+      open += opens[static_cast<size_t>(e)];
+      if (open > 0) ends[static_cast<size_t>(e)] = 1;
+    }
+  }
+
+  // count[e + 1]: how many of flags[0..e] are set.
+  std::vector<int> prefix_count(const std::vector<char>& flags) const {
+    std::vector<int> count(static_cast<size_t>(n_) + 2, 0);
+    for (int e = 0; e <= n_; ++e) count[static_cast<size_t>(e) + 1] = count[static_cast<size_t>(e)] + flags[static_cast<size_t>(e)];
+    return count;
+  }
+
+  // A row for every node on some path (reachable from (0, 0) and reaching (K, n)); returns how many.
+  int number_rows(const std::vector<std::vector<char>>& from, const std::vector<std::vector<char>>& to) {
+    row_.assign(static_cast<size_t>(K_) + 1, std::vector<int>(static_cast<size_t>(n_) + 1, 0));
+    int rows = 0;
+    for (int k = 0; k <= K_; ++k)
+      for (int b = 0; b <= n_; ++b)
+        if (at(from, k, b) && at(to, k, b)) at(row_, k, b) = ++rows;
+    out_.assign(static_cast<size_t>(rows) + 1, 0);
+    return rows;
+  }
+
   // The arcs on some path from (0, 0) to (K, n); false when there is none.
   bool make_arcs() {
     // last[k][b]: the largest e such that [b, e) fits position k's device (b when not even one op
@@ -191,34 +224,18 @@ class ArcFlowMilp {
     at(from, 0, 0) = 1;
     if (jump_) return make_jump_arcs(last, from, to);
     for (int k = 0; k < K_; ++k) {
-      std::vector<int> opens(static_cast<size_t>(n_) + 2, 0);  // difference array over e
-      for (int b = 0; b <= n_; ++b) {
-        if (!at(from, k, b)) continue;
-        at(from, k + 1, b) = 1;  // skip
-        if (at(last, k, b) > b) {
-          ++opens[static_cast<size_t>(b) + 1];
-          --opens[static_cast<size_t>(at(last, k, b)) + 1];
-        }
-      }
-      for (int e = 0, open = 0; e <= n_; ++e) {
-        open += opens[static_cast<size_t>(e)];
-        if (open > 0) at(from, k + 1, e) = 1;
-      }
+      for (int b = 0; b <= n_; ++b)
+        if (at(from, k, b)) at(from, k + 1, b) = 1;  // skip
+      mark_stage_ends(from[static_cast<size_t>(k)], last[static_cast<size_t>(k)], from[static_cast<size_t>(k) + 1]);
     }
     at(to, K_, n_) = 1;
     for (int k = K_ - 1; k >= 0; --k) {
-      std::vector<int> count(static_cast<size_t>(n_) + 2, 0);  // count[e + 1]: how many of to[k + 1][0..e]
-      for (int e = 0; e <= n_; ++e) count[static_cast<size_t>(e) + 1] = count[static_cast<size_t>(e)] + at(to, k + 1, e);
+      const std::vector<int> count = prefix_count(to[static_cast<size_t>(k) + 1]);
       for (int b = 0; b <= n_; ++b)
         at(to, k, b) = at(to, k + 1, b) || count[static_cast<size_t>(at(last, k, b)) + 1] > count[static_cast<size_t>(b) + 1];
     }
     if (!at(to, 0, 0)) return false;
-    row_.assign(static_cast<size_t>(K_) + 1, std::vector<int>(static_cast<size_t>(n_) + 1, 0));
-    int rows = 0;
-    for (int k = 0; k <= K_; ++k)
-      for (int b = 0; b <= n_; ++b)
-        if (at(from, k, b) && at(to, k, b)) at(row_, k, b) = ++rows;
-    out_.assign(static_cast<size_t>(rows) + 1, 0);
+    const int rows = number_rows(from, to);
     for (int k = 0; k < K_; ++k) {
       const int d = order_[static_cast<size_t>(k)];
       for (int b = 0; b <= n_; ++b) {
@@ -242,34 +259,19 @@ class ArcFlowMilp {
     std::vector<char> tails(static_cast<size_t>(n_) + 1, 0);  // b of some reachable (j, b), j <= k
     for (int k = 0; k < K_; ++k) {
       for (int b = 0; b <= n_; ++b) tails[static_cast<size_t>(b)] |= at(from, k, b);
-      std::vector<int> opens(static_cast<size_t>(n_) + 2, 0);
-      for (int b = 0; b < n_; ++b)
-        if (tails[static_cast<size_t>(b)] && at(last, k, b) > b) {
-          ++opens[static_cast<size_t>(b) + 1];
-          --opens[static_cast<size_t>(at(last, k, b)) + 1];
-        }
-      for (int e = 0, open = 0; e <= n_; ++e) {
-        open += opens[static_cast<size_t>(e)];
-        if (open > 0) at(from, k + 1, e) = 1;
-      }
+      mark_stage_ends(tails, last[static_cast<size_t>(k)], from[static_cast<size_t>(k) + 1]);
     }
     // (j, b) reaches (K, n) by a finish arc when b = n, or by a stage of some position k >= j.
     at(to, K_, n_) = 1;
     std::vector<char> by_stage(static_cast<size_t>(n_) + 1, 0);  // some position >= j has one
     for (int k = K_ - 1; k >= 0; --k) {
-      std::vector<int> count(static_cast<size_t>(n_) + 2, 0);
-      for (int e = 0; e <= n_; ++e) count[static_cast<size_t>(e) + 1] = count[static_cast<size_t>(e)] + at(to, k + 1, e);
+      const std::vector<int> count = prefix_count(to[static_cast<size_t>(k) + 1]);
       for (int b = 0; b < n_; ++b)
         if (count[static_cast<size_t>(at(last, k, b)) + 1] > count[static_cast<size_t>(b) + 1]) by_stage[static_cast<size_t>(b)] = 1;
       for (int b = 0; b <= n_; ++b) at(to, k, b) = b == n_ || by_stage[static_cast<size_t>(b)];
     }
     if (!at(to, 0, 0)) return false;
-    row_.assign(static_cast<size_t>(K_) + 1, std::vector<int>(static_cast<size_t>(n_) + 1, 0));
-    int rows = 0;
-    for (int k = 0; k <= K_; ++k)
-      for (int b = 0; b <= n_; ++b)
-        if (at(from, k, b) && at(to, k, b)) at(row_, k, b) = ++rows;
-    out_.assign(static_cast<size_t>(rows) + 1, 0);
+    const int rows = number_rows(from, to);
     for (int j = 0; j < K_; ++j)
       for (int b = 0; b <= n_; ++b) {
         if (!at(row_, j, b)) continue;
