@@ -240,7 +240,7 @@ Expected<RemotePipeline::SentAssignment> RemotePipeline::send_assignment(const G
   if (resume)
     for (const auto& [id, pos] : positions_) a.sequences.push_back({id, pos});
   const Segment seg = partition.segments()[s];
-  LINGUA_ASSIGN_OR_RETURN(SegmentWeights weights, segment_weights(*options_.file, graph, seg));
+  LINGUA_ASSIGN_OR_RETURN(SegmentWeights weights, segment_weights(*options_.file, graph, seg, &digests_));
   a.weights_hash = weights.hash;
   a.tensors_hash = weights.tensors_hash;
   a.weights_tensors = weights.tensors;

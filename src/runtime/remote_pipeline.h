@@ -23,6 +23,7 @@
 #include "runtime/link_probe.h"
 #include "runtime/pipeline.h"
 #include "runtime/protocol.h"
+#include "runtime/segment_weights.h"
 
 namespace lingua {
 
@@ -160,6 +161,7 @@ class RemotePipeline : public Pipeline {
   std::set<std::pair<uint64_t, int64_t>> wanted_;  // (sequence, position) whose logits the caller wants
   std::map<uint64_t, int64_t> positions_;           // each sequence's next position
   std::vector<LinkBytes> link_bytes_;
+  TensorDigests digests_;  // of options_.file: each move hashes only the tensors not hashed before
   std::map<uint64_t, int> bye_pending_;              // sequence -> holders yet to acknowledge its BYE
   std::deque<StepLogits> ready_;                     // answers that came while draining
   std::vector<Frame> pending_imports_;               // KV caches on their way to new owners

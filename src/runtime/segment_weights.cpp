@@ -3,6 +3,7 @@
 #include "runtime/segment_weights.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -72,6 +73,33 @@ uint64_t combine(uint64_t metadata, uint64_t tensors) {
 
 }  // namespace
 
+uint64_t TensorDigests::data(const std::string& name, const gguf::TensorInfo& tensor) {
+  auto it = data_.find(name);
+  if (it != data_.end()) return it->second;
+  const auto digest = static_cast<uint64_t>(XXH64(tensor.data, tensor.bytes, 0));
+  data_.emplace(name, digest);
+  return digest;
+}
+
+uint64_t TensorDigests::metadata(const gguf::File& file) {
+  if (!metadata_) metadata_ = hash_metadata(file);
+  return *metadata_;
+}
+
+TensorDigests& FileDigests::of(const std::string& path) {
+  struct stat st {};
+  Entry now;
+  if (::stat(path.c_str(), &st) == 0) {
+    now.device = static_cast<uint64_t>(st.st_dev);
+    now.inode = static_cast<uint64_t>(st.st_ino);
+    now.size = static_cast<uint64_t>(st.st_size);
+    now.modified_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  }
+  Entry& e = files_[path];
+  if (e.device != now.device || e.inode != now.inode || e.size != now.size || e.modified_ns != now.modified_ns) e = std::move(now);
+  return e.digests;
+}
+
 bool is_descriptive_metadata(const std::string& key) {
   return key.rfind("general.", 0) == 0 && key != "general.architecture";
 }
@@ -90,7 +118,7 @@ uint64_t hash_metadata(const gguf::File& file) {
   return static_cast<uint64_t>(XXH64_digest(st.get()));
 }
 
-Expected<uint64_t> hash_tensors(const gguf::File& file, const std::vector<std::string>& names) {
+Expected<uint64_t> hash_tensors(const gguf::File& file, const std::vector<std::string>& names, TensorDigests* digests) {
   HashState st = new_hash_state();
   if (!st) return Status::error("out of memory");
   for (const std::string& name : names) {
@@ -100,23 +128,24 @@ Expected<uint64_t> hash_tensors(const gguf::File& file, const std::vector<std::s
     const uint32_t type = static_cast<uint32_t>(t->type);
     XXH64_update(st.get(), &type, sizeof type);
     for (uint64_t d : t->dims) XXH64_update(st.get(), &d, sizeof d);
-    XXH64_update(st.get(), t->data, t->bytes);
+    const uint64_t data = digests ? digests->data(name, *t) : static_cast<uint64_t>(XXH64(t->data, t->bytes, 0));
+    XXH64_update(st.get(), &data, sizeof data);
   }
   return static_cast<uint64_t>(XXH64_digest(st.get()));
 }
 
-Expected<uint64_t> hash_segment(const gguf::File& file, const std::vector<std::string>& names) {
-  LINGUA_ASSIGN_OR_RETURN(uint64_t tensors, hash_tensors(file, names));
-  return combine(hash_metadata(file), tensors);
+Expected<uint64_t> hash_segment(const gguf::File& file, const std::vector<std::string>& names, TensorDigests* digests) {
+  LINGUA_ASSIGN_OR_RETURN(uint64_t tensors, hash_tensors(file, names, digests));
+  return combine(digests ? digests->metadata(file) : hash_metadata(file), tensors);
 }
 
-Expected<SegmentWeights> segment_weights(const gguf::File& file, const Graph& graph, const Segment& segment) {
+Expected<SegmentWeights> segment_weights(const gguf::File& file, const Graph& graph, const Segment& segment, TensorDigests* digests) {
   SegmentWeights r;
   r.tensors = segment_tensors(graph, segment);
   for (const std::string& n : r.tensors)
     if (const gguf::TensorInfo* t = file.find_tensor(n)) r.data_bytes += t->bytes;
-  LINGUA_ASSIGN_OR_RETURN(r.tensors_hash, hash_tensors(file, r.tensors));
-  r.hash = combine(hash_metadata(file), r.tensors_hash);
+  LINGUA_ASSIGN_OR_RETURN(r.tensors_hash, hash_tensors(file, r.tensors, digests));
+  r.hash = combine(digests ? digests->metadata(file) : hash_metadata(file), r.tensors_hash);
   return r;
 }
 
@@ -138,7 +167,8 @@ std::vector<FileRange> segment_file_ranges(const gguf::File& file, const std::ve
 }
 
 FileMatch find_matching_file(const std::vector<std::string>& candidates, const std::vector<std::string>& dirs,
-                             const std::vector<std::string>& names, uint64_t hash, uint64_t tensors_hash) {
+                             const std::vector<std::string>& names, uint64_t hash, uint64_t tensors_hash,
+                             FileDigests* digests) {
   FileMatch match;
   std::vector<std::string> paths = candidates;
   std::error_code ec;
@@ -150,9 +180,10 @@ FileMatch find_matching_file(const std::vector<std::string>& candidates, const s
     if (p.empty() || !fs::is_regular_file(p, ec)) continue;
     auto file = gguf::File::open(p);
     if (!file) continue;
-    auto t = hash_tensors(*file, names);
+    TensorDigests* known = digests ? &digests->of(p) : nullptr;
+    auto t = hash_tensors(*file, names, known);
     if (!t) continue;
-    if (combine(hash_metadata(*file), *t) == hash) {
+    if (combine(known ? known->metadata(*file) : hash_metadata(*file), *t) == hash) {
       match.path = p;
       return match;
     }

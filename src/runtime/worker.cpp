@@ -39,6 +39,9 @@ constexpr int kMaxPendingSteps = 256;       // per sequence: more means a confus
 constexpr uint64_t kWeightsAckEvery = 32;  // WEIGHTS pieces between acknowledgements
 constexpr int kHeartbeatMs = 1000;          // a head silent for 3x this has its connection dropped
 
+std::string ms(Clock::time_point from, Clock::time_point to) {
+  return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(to - from).count()) + " ms";
+}
 std::string mib(uint64_t bytes) { return std::to_string((bytes + (1u << 19)) >> 20) + " MiB"; }
 
 struct Step {
@@ -287,6 +290,7 @@ class Worker {
       info("received its weights: " + path);
     }
     const std::string loaded_path = loaded_path_;
+    const auto load_start = Clock::now();
     release();
     // With --models, only that directory and the cache count; otherwise the head's own path, which
     // a worker on the head's machine can open. A file with the segment's tensors but other
@@ -295,7 +299,7 @@ class Worker {
     std::vector<std::string> other_settings;
     if (path.empty()) {
       FileMatch found = find_matching_file(options_.models_dir.empty() ? std::vector<std::string>{a.model_path} : std::vector<std::string>{},
-                                           {options_.models_dir, options_.cache_dir}, a.weights_tensors, a.weights_hash, a.tensors_hash);
+                                           {options_.models_dir, options_.cache_dir}, a.weights_tensors, a.weights_hash, a.tensors_hash, &digests_);
       path = found.path;
       if (path.empty()) other_settings = std::move(found.other_settings);
       for (const std::string& p : other_settings)
@@ -382,8 +386,10 @@ class Worker {
       const uint64_t left = options_.memory_limit_bytes > anon ? options_.memory_limit_bytes - anon : 1;
       if (headroom == 0 || left < headroom) headroom = left, fraction = 1.0;
     }
+    const auto copy_start = Clock::now();
     if (auto moved = model->keep_in_huge_pages(seg.first_op, seg.last_op, headroom, fraction); !moved)
       info("keeps its weights in 4 KiB pages: " + moved.error());
+    const auto copy_end = Clock::now();
     model_ = std::move(model);
     loaded_path_ = path;
     if (!pool_ || pool_->size() != a.threads) pool_ = std::make_unique<ThreadPool>(a.threads);
@@ -395,7 +401,8 @@ class Worker {
       LINGUA_TRY(old != kept.end() ? carry_over(id, old->second) : arrive(id, pos));
     }
     info("runs ops " + std::to_string(seg.first_op) + ".." + std::to_string(seg.last_op) + " of " + model_path_name() + " (" +
-        mib(weights) + " of weights) with " + std::to_string(assignment_->threads) + " thread(s)");
+        mib(weights) + " of weights) with " + std::to_string(assignment_->threads) + " thread(s); ready in " + ms(load_start, Clock::now()) +
+        " (" + ms(copy_start, copy_end) + " of it copying weights into huge pages)");
     return Status::ok();
   }
 
@@ -647,6 +654,7 @@ class Worker {
   std::string loaded_path_;  // the file model_ maps
   std::unique_ptr<SparseFileReceiver> receiver_;  // weights arriving from the head
   uint64_t receiver_hash_ = 0, pieces_ = 0, last_logged_ = 0;
+  FileDigests digests_;  // of the files it looked in: a boundary move hashes only what is new to it
 };
 
 }  // namespace

@@ -100,5 +100,38 @@ TEST_F(SegmentMetadata, SettingsCountDescriptionsDoNot) {
   EXPECT_EQ(fs::path(found.path).filename(), "renamed.gguf");
 }
 
+// The digests a worker remembers give the same hashes as hashing afresh, and a file rewritten at
+// the same path (other weights) is hashed again, never matched from what was remembered.
+TEST_F(SegmentMetadata, RememberedDigestsMatchAndForgetARewrittenFile) {
+  const fs::path path = write("model.gguf", original_);
+  auto a = gguf::File::open(path.string());
+  ASSERT_TRUE(a);
+  const std::vector<std::string> names = all_tensors(*a);
+  ASSERT_GE(names.size(), 4u);
+  const std::vector<std::string> first(names.begin(), names.begin() + 2), more(names.begin(), names.begin() + 4);
+  TensorDigests digests;
+  EXPECT_EQ(*hash_segment(*a, first, &digests), *hash_segment(*a, first));
+  EXPECT_EQ(*hash_segment(*a, more, &digests), *hash_segment(*a, more)) << "half remembered, half new";
+  EXPECT_EQ(*hash_segment(*a, more, &digests), *hash_segment(*a, more)) << "all remembered";
+  EXPECT_NE(*hash_segment(*a, first), *hash_segment(*a, more));
+
+  const uint64_t want = *hash_segment(*a, more), tensors = *hash_tensors(*a, more);
+  FileDigests remembered;
+  EXPECT_EQ(fs::path(find_matching_file({path.string()}, {}, more, want, tensors, &remembered).path), path);
+  // Another file at the same path: same size, one weight byte changed, a new inode.
+  const gguf::TensorInfo* t = a->find_tensor(more[1]);
+  ASSERT_TRUE(t && t->bytes > 0);
+  std::string changed = original_;
+  const size_t at = static_cast<size_t>(a->data_offset() + t->offset);
+  changed[at] = static_cast<char>(changed[at] ^ 0x55);
+  fs::remove(path);
+  write("model.gguf", changed);
+  FileMatch after = find_matching_file({path.string()}, {}, more, want, tensors, &remembered);
+  EXPECT_EQ(after.path, "") << "a rewritten file must be hashed again";
+  auto b = gguf::File::open(path.string());
+  ASSERT_TRUE(b);
+  EXPECT_EQ(fs::path(find_matching_file({path.string()}, {}, more, *hash_segment(*b, more), 0, &remembered).path), path);
+}
+
 }  // namespace
 }  // namespace lingua
