@@ -4,8 +4,18 @@
 #include <nlohmann/json.hpp>
 
 #include "plan/cluster.h"
+#include "runtime/cluster_run.h"
 
 namespace lingua::cli {
+
+// The links measured again during a run because their tokens took far longer than priced.
+inline nlohmann::json link_remeasures_json(const std::vector<LinkRemeasure>& list) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const LinkRemeasure& m : list)
+    out.push_back({{"at_token", m.at_token}, {"from", m.from}, {"to", m.to}, {"observed_ms_per_token", m.observed_ms},
+                   {"priced_ms_per_token", m.priced_ms}, {"rtt_ms", m.rtt_ms}, {"mbit_per_s", m.mbit_per_s}, {"error", m.error}});
+  return out;
+}
 
 // Every ordered pair of devices with the link the planner priced and where it came from, then the
 // head's links when known (measured).

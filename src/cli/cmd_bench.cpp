@@ -197,6 +197,7 @@ class BenchCommand : public Command {
         for (const Migration& m : r.migrations)
           migrations.push_back({{"at_token", m.at_token}, {"from", m.from}, {"to", m.to}, {"ops", {m.first_op, m.last_op}}, {"ms", m.ms}});
         results.back()["migrations"] = migrations;
+        results.back()["link_remeasures"] = link_remeasures_json(r.link_remeasures);
         results.back()["failovers"] = r.failovers;
         results.back()["final_plan"] = r.final_plan;
         nlohmann::json monitor = nlohmann::json::array();

@@ -128,6 +128,7 @@ class GenerateCommand : public Command {
         for (const Migration& m : cluster->migrations())
           doc["migrations"].push_back({{"at_token", m.at_token}, {"from", m.from}, {"to", m.to}, {"ops", {m.first_op, m.last_op}},
                                        {"ms", m.ms}, {"kv_bytes", m.kv_bytes}});
+        doc["link_remeasures"] = link_remeasures_json(cluster->link_remeasures());
         doc["failovers"] = nlohmann::json::array();
         for (const Failover& f : cluster->failovers())
           doc["failovers"].push_back({{"at_token", f.at_token}, {"device", f.device}, {"what", f.what}, {"new_plan", f.new_plan}, {"ms", f.ms}});

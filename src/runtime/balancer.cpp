@@ -18,6 +18,7 @@ Balancer::Balancer(PlanProblem problem, Objective objective, BalanceOptions opti
 void Balancer::set_current(const std::vector<Assignment>& current) {
   if (!current_.empty()) left_.insert(signature(current_));
   current_ = current;
+  rechecked_.clear();
   for (DeviceEstimate& e : estimates_) {
     e.steps = 0;
     e.predicted_s = 0;
@@ -135,6 +136,7 @@ std::optional<Proposal> Balancer::consider(const std::vector<bool>& alive) {
   if (gain < options_.min_gain) return std::nullopt;
   const double saving = 1.0 / std::max(1e-12, current.tokens_per_s(objective_)) - 1.0 / std::max(1e-12, best->tokens_per_s(objective_));
   if (!poor && saving < options_.min_saving_s) return std::nullopt;
+  if (saving * options_.payback_tokens < last_move_s_) return std::nullopt;  // it would not pay for itself
   Proposal out;
   out.plan = *best;
   for (Assignment& a : out.plan.assignments) a.device = original[static_cast<size_t>(a.device)];
@@ -160,6 +162,38 @@ std::optional<Proposal> Balancer::consider(const std::vector<bool>& alive) {
     std::snprintf(why, sizeof why, "at the measured speeds another plan is predicted %.2fx faster", gain);
   out.why = why;
   return out;
+}
+
+// A decode token's trip over the link into chain position i: segment i's inputs are complete
+// wait_i after its token ids arrived, segment i-1's wait_{i-1} + compute_{i-1} after its own, and
+// the two sets of token ids left the head together (their head links' latencies apart).
+std::vector<LinkRecheck> Balancer::links_to_recheck() {
+  std::vector<LinkRecheck> out;
+  if (!options_.enabled || current_.size() < 2) return out;
+  for (const Assignment& a : current_)
+    if (estimates_[static_cast<size_t>(a.device)].steps < options_.min_steps) return out;
+  const Plan priced = evaluate_plan(problem_, "current", current_);
+  if (priced.assignments.size() != current_.size()) return out;
+  auto head_latency = [&](int d) { return problem_.head_links.empty() ? 0.0 : problem_.head_links[static_cast<size_t>(d)].latency_s; };
+  for (size_t i = 1; i < current_.size(); ++i) {
+    const int from = current_[i - 1].device, to = current_[i].device;
+    const DeviceEstimate& before = estimates_[static_cast<size_t>(from)];
+    const DeviceEstimate& here = estimates_[static_cast<size_t>(to)];
+    const double observed = here.wait_s - before.wait_s - before.compute_s + head_latency(to) - head_latency(from);
+    const double price = priced.assignments[i].link_s;
+    if (observed < options_.link_recheck_ratio * price || observed < price + options_.link_recheck_floor_s) continue;
+    if (!rechecked_.insert({from, to}).second) continue;
+    out.push_back({from, to, observed, price});
+  }
+  return out;
+}
+
+void Balancer::update_link(int from, int to, PlanLink link) {
+  const auto n = problem_.devices.size();
+  if (from < 0 || to < 0 || static_cast<size_t>(from) >= n || static_cast<size_t>(to) >= n || from == to) return;
+  if (problem_.links.size() != n) problem_.links = uniform_links(n, problem_.link);
+  problem_.links[static_cast<size_t>(from)][static_cast<size_t>(to)] = link;
+  poor_start_key_.clear();  // it priced the old link
 }
 
 // A device of the plan runs clearly slower than the devices' typical speed: its factor is at

@@ -26,6 +26,20 @@ struct BalanceOptions {
   double min_saving_s = 0.5e-3;
   int min_steps = 4;         // decode steps every device of the plan must have reported since the last change
   double smoothing = 0.5;    // weight of the newest report in the moving estimates
+  // A move must pay for itself within this many tokens: its predicted saving per token times this
+  // at least the last move's measured cost (before any move, the cost is not known and not weighed).
+  int payback_tokens = 64;
+  // A link is measured again when what a token takes on it (from the workers' step reports) is at
+  // least this many times what it is priced at, and at least link_recheck_floor_s more.
+  double link_recheck_ratio = 2.0;
+  double link_recheck_floor_s = 2e-3;
+};
+
+// A link the balancer wants measured again: the run contradicts its price.
+struct LinkRecheck {
+  int from = -1, to = -1;   // device indices, `from` runs the segment before `to`'s
+  double observed_s = 0;    // per decode token, from the step reports
+  double priced_s = 0;      // per decode token, as the plan prices it
 };
 
 struct DeviceEstimate {
@@ -58,6 +72,13 @@ class Balancer {
   // A move worth making now, or nothing: too few fresh reports, gain below the threshold, or a
   // return to a plan it already left (that is how it would oscillate).
   std::optional<Proposal> consider(const std::vector<bool>& alive);
+  // Links of the current plan whose tokens take much longer than priced (each asked once per plan);
+  // the caller measures them and gives the result to update_link.
+  std::vector<LinkRecheck> links_to_recheck();
+  // A fresh measurement of the link from -> to: priced with it from now on.
+  void update_link(int from, int to, PlanLink link);
+  // What the last move cost (seconds, measured): later moves must pay it back (payback_tokens).
+  void moved(double seconds) { last_move_s_ = seconds; }
   // The best plan on the devices still alive at their measured speeds (after a loss), whatever the gain.
   Expected<Plan> replan(const std::vector<bool>& alive) const;
   std::vector<DeviceEstimate> estimates() const { return estimates_; }
@@ -84,6 +105,8 @@ class Balancer {
   std::vector<Assignment> current_;
   std::vector<DeviceEstimate> estimates_;
   std::set<std::string> left_;  // plans moved away from
+  std::set<std::pair<int, int>> rechecked_;  // links asked for during the current plan
+  double last_move_s_ = 0;
   // poor_start's answer depends only on the plan and which devices live (profiled speeds), and it
   // solves the planner's DP: asked after every step, it is worked out once per (plan, alive).
   mutable std::string poor_start_key_;

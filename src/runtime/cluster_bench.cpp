@@ -105,6 +105,7 @@ Status run_plan(const Model& model, const DevicesFile& devices, const ClusterPla
   row.tokens_per_s = seconds > 0 ? static_cast<double>(generated) / seconds : 0;
   row.ran = true;
   row.migrations = run->migrations();
+  row.link_remeasures = run->link_remeasures();
   row.monitor = run->estimates();
   for (const Failover& f : run->failovers()) row.failovers.push_back(f.device);
   for (const PlannedSegment& p : run->current_plan())

@@ -59,6 +59,7 @@ struct ClusterBenchRow {
   std::vector<std::string> devices;  // in pipeline order, with their op ranges
   std::vector<double> per_token_ms;  // stream 0's decode steps
   std::vector<Migration> migrations; // the balanced row's plan changes
+  std::vector<LinkRemeasure> link_remeasures;
   std::vector<std::string> failovers;
   std::string final_plan;            // as it ran at the end
   std::vector<DeviceEstimate> monitor;  // each device's measured step times at the end

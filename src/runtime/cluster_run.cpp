@@ -377,14 +377,59 @@ Status ClusterRun::recover(Status error) {
   }
 }
 
+void ClusterRun::remeasure_links() {
+  const auto& all = pipeline_->all_devices();
+  for (const LinkRecheck& r : rechecks_) {
+    LinkRemeasure m;
+    m.at_token = decode_answers_;
+    m.from = all[static_cast<size_t>(r.from)].name;
+    m.to = all[static_cast<size_t>(r.to)].name;
+    m.observed_ms = r.observed_s * 1000;
+    m.priced_ms = r.priced_s * 1000;
+    auto links = pipeline_->measure_peer_links(r.from, {r.to}, options_.probe);
+    if (!links) m.error = links.error();
+    else if (links->size() != 1) m.error = "no measurement came back";
+    else if (!links->front().error.empty()) m.error = links->front().error;
+    char line[200];
+    if (m.error.empty()) {
+      const LinkMeasurement& got = links->front();
+      m.rtt_ms = got.rtt_s * 1000;
+      m.mbit_per_s = got.bytes_per_s * 8 / 1e6;
+      // The run contradicted the price (a figure from the file, or an earlier measurement): what
+      // was just measured prices the link from now on.
+      balancer_->update_link(r.from, r.to, PlanLink{got.bytes_per_s, got.rtt_s / 2});
+      auto same = [&](const MeasuredLink& l) { return l.from == m.from && l.to == m.to; };
+      measured_.links.erase(std::remove_if(measured_.links.begin(), measured_.links.end(), same), measured_.links.end());
+      measured_.links.push_back({m.from, m.to, got.rtt_s, got.bytes_per_s, ""});
+      std::snprintf(line, sizeof line, "link %s -> %s took %.1f ms per token, priced at %.1f: measured again, %.1f ms round trip, %.0f Mbit/s",
+                    m.from.c_str(), m.to.c_str(), m.observed_ms, m.priced_ms, m.rtt_ms, m.mbit_per_s);
+    } else {
+      std::snprintf(line, sizeof line, "link %s -> %s took %.1f ms per token, priced at %.1f; measuring it again failed: ", m.from.c_str(),
+                    m.to.c_str(), m.observed_ms, m.priced_ms);
+    }
+    event(line + (m.error.empty() ? std::string() : m.error));
+    remeasures_.push_back(std::move(m));
+  }
+  rechecks_.clear();
+}
+
 // Moves to the pending plan once nothing is in flight, then sends what was held meanwhile.
 Status ClusterRun::maybe_rebalance() {
-  if (!pending_) return Status::ok();
+  if (!pending_ && rechecks_.empty()) return Status::ok();
   LINGUA_TRY(pipeline_->drain(0));
+  if (!rechecks_.empty()) {
+    remeasure_links();
+    if (!pending_) {  // the new prices may call for a move: considered after the next answer
+      for (auto& [sequence, step, want] : held_) LINGUA_TRY(send(sequence, step, want));
+      held_.clear();
+      return Status::ok();
+    }
+  }
   const Proposal proposal = std::move(*pending_);
   pending_.reset();
   const std::vector<Assignment> before = current_;
   MoveCost cost;
+  const auto move_start = std::chrono::steady_clock::now();
   if (Status st = apply(proposal.plan.assignments, true, &cost); !st) {
     if (pipeline_->lost_device() >= 0) return st;  // failover's business
     // The move failed half way (a worker refused its new segment, say): the devices are in no
@@ -396,6 +441,7 @@ Status ClusterRun::maybe_rebalance() {
     LINGUA_TRY(restart_on(before, &replayed));
     return Status::ok();
   }
+  balancer_->moved(std::chrono::duration<double>(std::chrono::steady_clock::now() - move_start).count());
   // Each op range that changed hands, as one migration entry.
   const auto& names = balancer_->problem().devices;
   auto owner = [](const std::vector<Assignment>& plan, int op) {
@@ -438,7 +484,7 @@ Status ClusterRun::submit(uint64_t sequence, const int32_t* tokens, int64_t n, i
   step.pos0 = pos0;
   step.want = want_logits;
   history_[sequence].push_back(step);
-  if (pending_) {  // the move waits for the steps in flight; this one waits for the move
+  if (pending_ || !rechecks_.empty()) {  // the move (or measurement) waits for the steps in flight; this one waits for it
     held_.emplace_back(sequence, step, want_logits);
     return Status::ok();
   }
@@ -459,10 +505,16 @@ Expected<StepLogits> ClusterRun::next() {
             step.answered = true;
             if (step.tokens.size() == 1) ++decode_answers_;
           }
-        if (!pending_) {
+        if (!pending_ && rechecks_.empty()) {
           std::vector<bool> alive;
           for (size_t d = 0; d < pipeline_->all_devices().size(); ++d) alive.push_back(pipeline_->alive(static_cast<int>(d)));
-          pending_ = balancer_->consider(alive);
+          // Only links between two remote workers are probed: an emulated link is shaped by the
+          // head itself as the devices file says.
+          if (options_.measure_links)
+            for (const LinkRecheck& r : balancer_->links_to_recheck())
+              if (!pipeline_->all_devices()[static_cast<size_t>(r.from)].local && !pipeline_->all_devices()[static_cast<size_t>(r.to)].local)
+                rechecks_.push_back(r);
+          if (rechecks_.empty()) pending_ = balancer_->consider(alive);
         }
         return answer;
       }

@@ -64,6 +64,15 @@ struct Migration {
   uint64_t kv_bytes = 0;  // of the whole move
 };
 
+// A link measured again during the run because its tokens took much longer than it was priced at.
+struct LinkRemeasure {
+  int64_t at_token = 0;
+  std::string from, to;
+  double observed_ms = 0, priced_ms = 0;  // per decode token, before
+  double rtt_ms = 0, mbit_per_s = 0;      // the new measurement
+  std::string error;                      // "" = measured (and priced with from then on)
+};
+
 struct Failover {
   int64_t at_token = 0;
   std::string device;    // the one lost
@@ -92,6 +101,7 @@ class ClusterRun : public Pipeline {
   RemotePipeline& remote() { return *pipeline_; }
   const std::vector<Migration>& migrations() const { return migrations_; }
   const std::vector<Failover>& failovers() const { return failovers_; }
+  const std::vector<LinkRemeasure>& link_remeasures() const { return remeasures_; }
   std::vector<DeviceEstimate> estimates() const { return balancer_->estimates(); }
   // What was measured before planning (profiles, links, notes) and the cluster as first priced,
   // with where each device's figures and each link came from.
@@ -126,6 +136,8 @@ class ClusterRun : public Pipeline {
   Status recover(Status error);
   Status restart_on(const std::vector<Assignment>& plan, int64_t* replayed);
   Status maybe_rebalance();
+  // Measures the links the balancer asked for (nothing in flight) and re-prices them.
+  void remeasure_links();
   Status send(uint64_t sequence, const PastStep& step, bool want);
   void event(const std::string& line) {
     if (options_.on_event) options_.on_event(line);
@@ -143,6 +155,8 @@ class ClusterRun : public Pipeline {
   std::vector<Assignment> current_;      // device indices into the balancer's problem (= pipeline's devices)
   std::map<uint64_t, std::vector<PastStep>> history_;  // every step of every sequence in flight
   std::optional<Proposal> pending_;      // a move waiting for the pipeline to drain
+  std::vector<LinkRecheck> rechecks_;    // links to measure again once the pipeline has drained
+  std::vector<LinkRemeasure> remeasures_;
   std::vector<std::tuple<uint64_t, PastStep, bool>> held_;  // steps submitted while it drains
   std::vector<Migration> migrations_;
   std::vector<Failover> failovers_;

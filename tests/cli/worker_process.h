@@ -27,8 +27,12 @@ class LinguaProcess {
 
   LinguaProcess(const std::vector<std::string>& args, const std::filesystem::path& out, const std::filesystem::path& err,
                 const std::vector<std::pair<std::string, std::string>>& env = {})
+      : LinguaProcess(lingua_binary(), args, out, err, env) {}
+  // Another program built beside `lingua` (the delay relay, say).
+  LinguaProcess(const std::string& program, const std::vector<std::string>& args, const std::filesystem::path& out,
+                const std::filesystem::path& err, const std::vector<std::pair<std::string, std::string>>& env = {})
       : out_(out), err_(err) {
-    std::vector<std::string> argv = {lingua_binary()};
+    std::vector<std::string> argv = {program};
     argv.insert(argv.end(), args.begin(), args.end());
     pid_ = ::fork();
     if (pid_ == 0) {

@@ -78,6 +78,54 @@ TEST(Balancer, MovesWorkOffADeviceThatMeasuresSlow) {
   EXPECT_NEAR(est[0].speed_factor, 1.0, 0.01);
 }
 
+// A move that would not pay back the last move's cost within payback_tokens is not proposed.
+TEST(Balancer, AMoveMustPayForItself) {
+  const std::vector<bool> alive(3, true);
+  for (double last_move_s : {0.0, 0.05, 10.0}) {
+    Balancer b(three_devices(), Objective::kLatency, BalanceOptions{});
+    b.set_current(even());
+    b.moved(last_move_s);
+    for (int i = 0; i < 4; ++i) run_step(b, even(), {1, 3, 1});
+    // b at 3x: 30 ms instead of 10 per token; the best plan saves about 12 ms a token, 0.8 s over 64.
+    EXPECT_EQ(b.consider(alive).has_value(), last_move_s < 0.5) << "last move " << last_move_s << " s";
+  }
+}
+
+// The step reports say what a token takes on each link of the chain (the waits between the
+// stages); a link far slower than priced is asked for once, and once measured again and priced
+// slow, the balancer moves to a chain that avoids it.
+TEST(Balancer, ALinkSlowerThanPricedIsMeasuredAgainThenAvoided) {
+  PlanProblem p = three_devices();
+  for (PlanDevice& d : p.devices) d.memory_bytes = 2000;  // 20 ops: two devices can hold the model
+  Balancer b(std::move(p), Objective::kLatency, BalanceOptions{});
+  b.set_current(even());
+  const std::vector<bool> alive(3, true);
+  auto step = [&](double b_to_c_s) {
+    StepReport r = decode_step(0.01);
+    b.record(0, r);
+    r.wait_s = 0.01;  // b's inputs: a's 10 ms of compute after the token ids
+    b.record(1, r);
+    r.wait_s = 0.02 + b_to_c_s;
+    b.record(2, r);
+  };
+  for (int i = 0; i < 4; ++i) step(0);
+  EXPECT_TRUE(b.links_to_recheck().empty()) << "every link as priced";
+  for (int i = 0; i < 4; ++i) step(0.03);
+  const std::vector<LinkRecheck> asked = b.links_to_recheck();
+  ASSERT_EQ(asked.size(), 1u);
+  EXPECT_EQ(asked[0].from, 1);
+  EXPECT_EQ(asked[0].to, 2);
+  EXPECT_NEAR(asked[0].observed_s, 0.03, 0.005);
+  EXPECT_LT(asked[0].priced_s, 1e-3);
+  EXPECT_TRUE(b.links_to_recheck().empty()) << "asked once per plan";
+  EXPECT_FALSE(b.consider(alive)) << "the devices compute as profiled: nothing to gain before the link is re-priced";
+  b.update_link(1, 2, PlanLink{1e9, 0.03});
+  auto move = b.consider(alive);
+  ASSERT_TRUE(move);
+  const auto& chain = move->plan.assignments;
+  for (size_t i = 1; i < chain.size(); ++i) EXPECT_FALSE(chain[i - 1].device == 1 && chain[i].device == 2) << "b -> c is slow";
+}
+
 TEST(Balancer, WaitsForFreshReportsFromEveryDevice) {
   BalanceOptions o;
   o.min_steps = 4;
