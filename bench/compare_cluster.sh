@@ -8,7 +8,8 @@
 #               bench/compare_cluster.sh big-model
 #   hetero3-hosts  examples/hetero3-hosts.yaml, a TinyLlama-1.1B-shape q4_0 synth model: Lingua
 #                  optimized/even/balanced (1 stream) and optimized/even (4 streams, throughput),
-#                  llama.cpp rpc-server with an even --tensor-split and a sweep of splits.
+#                  llama.cpp rpc-server with an even --tensor-split and a sweep of splits, and the
+#                  plans from measurements against examples/hetero3.yaml's (speeds stated by hand).
 #   big-model      a Llama-3-8B-shape q4_0 synth model over examples/big-model.yaml (3 x 2 GiB)
 #                  against examples/big-model-single.yaml (1 x 8 GiB), Lingua optimized.
 # LLAMA_BIN: llama.cpp's build/bin (rpc-server, llama-bench), built by you outside this repository
@@ -90,6 +91,31 @@ EOF
     --host-cmd "exec $(realpath "$peer")/rpc-server -H 127.0.0.1 -p \"\$LINGUA_H_PORT\" >/dev/null 2>&1" -- "$work/llama.sh" >"$out"
 }
 
+# plans_vs_hand MODEL: the plans made from measurements on the hosts against those made from
+# examples/hetero3.yaml (the true speeds stated by hand), each priced by the other's figures
+# (`lingua plan --evaluate`), for both objectives. Writes $work/plans-OBJECTIVE-{meas,hand}.json.
+plans_vs_hand() {
+  local model=$1 o
+  for o in latency throughput; do
+    "$lingua" plan -m "$model" --devices examples/hetero3.yaml -c 512 --objective $o --out "$work/hand-$o.plan.json" >/dev/null
+  done
+  cat >"$work/plans.sh" <<EOF
+#!/bin/sh
+set -e
+"$work/bare.sh" "\$LINGUA_H_DEVICES" "$work/bare.yaml"
+for o in latency throughput; do
+  "$lingua" plan -m "$model" --devices "$work/bare.yaml" --insecure --allow-insecure-network -c 512 --objective \$o \\
+    --out "$work/meas-\$o.plan.json" --evaluate "$work/hand-\$o.plan.json" --json >"$work/plans-\$o-meas.json"
+done
+EOF
+  chmod +x "$work/plans.sh"
+  bash "$hosts" run examples/hetero3-hosts.yaml --ready-timeout 900 --host-cmd "$worker_cmd" -- "$work/plans.sh" >&2
+  for o in latency throughput; do
+    "$lingua" plan -m "$model" --devices examples/hetero3.yaml -c 512 --objective $o --evaluate "$work/meas-$o.plan.json" \
+      --json >"$work/plans-$o-hand.json"
+  done
+}
+
 case "$scenario" in
 hetero3-hosts)
   [ -x "$peer/rpc-server" ] && [ -x "$peer/llama-bench" ] || { echo "no rpc-server/llama-bench in $peer" >&2; exit 1; }
@@ -104,6 +130,8 @@ hetero3-hosts)
     log "round $r: Lingua, 4 streams (throughput)"
     lingua_round "$file" "$work/l4-$r.json" -m "$model" --plans optimized,even -n "$n" --streams 4 --objective throughput
   done
+  log "plans from measurements against examples/hetero3.yaml (true speeds by hand)"
+  plans_vs_hand "$model"
   ;;
 big-model)
   model=$(synth llama-3-8b-shape-q4_0 --arch llama --dim 4096 --layers 32 --heads 32 --kv-heads 8 --ffn 14336 \
@@ -160,5 +188,22 @@ if scenario == "hetero3-hosts":
 else:
     lingua("b3", 1, "examples/big-model.yaml")
     lingua("b1", 1, "examples/big-model-single.yaml")
-print(json.dumps({"scenario": scenario, "model": model, "results": results, "sweep": sweep, "host_memory": hosts}, indent=1))
+# Each objective: the optimized plan from measurements and from the hand-written file, and each
+# priced by the other's figures (predicted tokens/s; within 5% = as good a plan).
+plans_vs_hand = []
+for o in ("latency", "throughput"):
+    def load(side):
+        path = os.path.join(work, f"plans-{o}-{side}.json")
+        if not os.path.exists(path): return None
+        return {p["name"]: p for p in json.load(open(path))["plans"]}
+    meas, hand = load("meas"), load("hand")
+    if not meas or not hand: continue
+    plan = lambda p: " ".join(f"{a['device']}[{a['first_op']}..{a['last_op']}]" for a in p["assignments"])
+    row = {"objective": o, "measured_plan": plan(meas["optimized"]), "hand_plan": plan(hand["optimized"])}
+    for side, doc in (("by_measurements", meas), ("by_hand", hand)):
+        best, other = doc["optimized"]["predicted_tokens_per_s"], doc["evaluated"]["predicted_tokens_per_s"]
+        row[f"priced_{side}"] = {"own_optimized": best, "other_plan": other, "ratio": other / best if best else 0}
+    plans_vs_hand.append(row)
+print(json.dumps({"scenario": scenario, "model": model, "results": results, "sweep": sweep, "host_memory": hosts,
+                  "plans_vs_hand": plans_vs_hand}, indent=1))
 EOF

@@ -1,5 +1,6 @@
 // `lingua plan`: the optimized assignment of a model to the devices of a devices file, beside the
 // even, memory-proportional and single-device baselines, priced by the same cost model.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -46,6 +47,9 @@ class PlanCommand : public Command {
     app.add_option("--solver", solver_, "dp (exact dynamic program) | milp (GLPK)")->capture_default_str();
     app.add_option("--pick", pick_, "plan written by --out: optimized | even | memory | single")->capture_default_str();
     app.add_option("--out", out_, "write the picked plan here, for generate --plan");
+    app.add_option("--evaluate", evaluate_,
+                   "also price this plan file (lingua plan --out) on these devices, as the row 'evaluated': how a plan made "
+                   "elsewhere (from other figures) would do here");
     app.add_option("-c,--ctx-size", context_, "KV cache positions each device must hold (0 = the model's)")
         ->capture_default_str();
     app.add_flag("--refresh-profile", refresh_, "measure this machine again instead of using the cached profile");
@@ -97,7 +101,23 @@ class PlanCommand : public Command {
     if (!planned) return fail(name(), planned.error());
     const Cluster* cluster = &planned->cluster;
     const PlanProblem& problem = planned->problem;
-    const std::vector<Plan>& plans = planned->plans;
+    std::vector<Plan> plans = planned->plans;
+    if (!evaluate_.empty()) {
+      auto given = read_plan_file(evaluate_, graph);
+      if (!given) return fail(name(), given.error());
+      std::vector<Assignment> segments;
+      for (const PlanFileSegment& s : given->segments) {
+        auto it = std::find_if(problem.devices.begin(), problem.devices.end(), [&](const PlanDevice& d) { return d.name == s.device; });
+        if (it == problem.devices.end())
+          return fail(name(), "plan '" + evaluate_ + "' puts ops on device '" + s.device + "', which " + devices_ + " does not list");
+        Assignment a;
+        a.device = static_cast<int>(it - problem.devices.begin());
+        a.first_op = s.first_op;
+        a.last_op = s.last_op;
+        segments.push_back(a);
+      }
+      plans.push_back(evaluate_plan(problem, "evaluated", std::move(segments)));
+    }
     const Plan* optimized = &plans.front();
     const std::string& single_note = planned->single_note;
     const bool single = single_note.empty();
@@ -167,7 +187,7 @@ class PlanCommand : public Command {
   }
 
  private:
-  std::string model_, devices_, objective_ = "latency", solver_ = "dp", pick_ = "optimized", out_;
+  std::string model_, devices_, objective_ = "latency", solver_ = "dp", pick_ = "optimized", out_, evaluate_;
   int64_t context_ = 0;
   double latency_bound_ms_ = 0;
   std::string keys_;

@@ -197,8 +197,10 @@ TEST_F(Endpoints, DevicesFileErrorsNameDevicesAndEndpoint) {
 
 TEST_F(Endpoints, MoreLocalDevicesThanUsefulCutsStandBy) {
   // 50 devices on the shipped 93-op model: cost-balanced cuts gave a worker a segment without
-  // weights, which it refused ("no weight tensors named").
-  const json many = generate({"--local-devices", "50"});
+  // weights, which it refused ("no weight tensors named"). Balancing off: 33 workers sharing two
+  // cores measure so unevenly that the balancer may gather the model onto one device, which is
+  // not what this test is about.
+  const json many = generate({"--local-devices", "50", "--no-balance"});
   const json single = generate({});
   ASSERT_EQ(single.value("tokens", json::array()).size(), 8u);
   EXPECT_EQ(many.value("tokens", json::array()), single.value("tokens", json::array()));

@@ -121,6 +121,32 @@ TEST_F(PlanCli, WrittenPlanRunsWithTheUnsegmentedTokens) {
   EXPECT_NE(r.err.find("malformed"), std::string::npos) << r.err;
 }
 
+// --evaluate prices a plan file made elsewhere on these devices: the even plan written out comes
+// back priced as the even row; a plan naming a device the file lacks is refused by name.
+TEST_F(PlanCli, EvaluatePricesAPlanFileOnTheseDevices) {
+  const std::string plan = (dir_ / "even-eval.plan.json").string();
+  CliRun w = lingua({"plan", "-m", model_, "--devices", devices_, "-c", "256", "--pick", "even", "--out", plan});
+  ASSERT_EQ(w.rc, 0) << w.err;
+  CliRun r = lingua({"plan", "-m", model_, "--devices", devices_, "-c", "256", "--evaluate", plan, "--json"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const json doc = json::parse(r.out);
+  const json* even = nullptr;
+  const json* evaluated = nullptr;
+  for (const json& p : doc["plans"]) {
+    if (p["name"] == "even") even = &p;
+    if (p["name"] == "evaluated") evaluated = &p;
+  }
+  ASSERT_TRUE(even && evaluated) << r.out;
+  EXPECT_DOUBLE_EQ((*evaluated)["predicted_tokens_per_s"].get<double>(), (*even)["predicted_tokens_per_s"].get<double>());
+  EXPECT_EQ((*evaluated)["assignments"], (*even)["assignments"]);
+  json renamed = json::parse(testing::slurp(plan));
+  renamed["segments"][0]["device"] = "nowhere";
+  const std::string other = write("renamed.plan.json", renamed.dump());
+  r = lingua({"plan", "-m", model_, "--devices", devices_, "-c", "256", "--evaluate", other});
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.err.find("'nowhere'"), std::string::npos) << r.err;
+}
+
 TEST_F(PlanCli, ClusterTooSmallSaysHowMuchIsMissing) {
   const std::string tiny = write("tiny.yaml", "devices:\n  - {name: a, memory: 20MiB}\n  - {name: b, memory: 20MiB}\n");
   CliRun r = lingua({"plan", "-m", model_, "--devices", tiny, "-c", "256"});
