@@ -107,6 +107,8 @@ class Balancer {
   std::set<std::string> left_;  // plans moved away from
   std::set<std::pair<int, int>> rechecked_;  // links asked for during the current plan
   double last_move_s_ = 0;
+  double largest_predicted_s_ = 0;  // of the current plan's segments
+  static constexpr double kSmallSegmentShare = 0.25;  // below this share of the largest, a segment shows no speed-up
   // poor_start's answer depends only on the plan and which devices live (profiled speeds), and it
   // solves the planner's DP: asked after every step, it is worked out once per (plan, alive).
   mutable std::string poor_start_key_;

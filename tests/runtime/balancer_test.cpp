@@ -126,6 +126,24 @@ TEST(Balancer, ALinkSlowerThanPricedIsMeasuredAgainThenAvoided) {
   for (size_t i = 1; i < chain.size(); ++i) EXPECT_FALSE(chain[i - 1].device == 1 && chain[i].device == 2) << "b -> c is slow";
 }
 
+// A device on a tiny segment (two ops of thirty) that measures 20x faster than profiled is not
+// believed: when a straggler's work is spread, it is not filled up as a 20x faster device would be.
+TEST(Balancer, ATinySegmentSaysNothingAboutItsDevicesSpeed) {
+  PlanProblem p = three_devices();
+  for (PlanDevice& d : p.devices) d.memory_bytes = 2000;  // 20 ops each
+  Balancer b(std::move(p), Objective::kLatency, BalanceOptions{});
+  const std::vector<Assignment> plan = {{0, 0, 1, 0, 0, 0}, {1, 2, 15, 0, 0, 0}, {2, 16, 29, 0, 0, 0}};
+  b.set_current(plan);
+  for (int i = 0; i < 4; ++i) run_step(b, plan, {0.05, 3, 1});
+  EXPECT_DOUBLE_EQ(b.estimates()[0].speed_factor, 1.0) << "slower than profiled would count; faster does not";
+  auto move = b.consider(std::vector<bool>(3, true));
+  ASSERT_TRUE(move) << "b is a straggler";
+  // Believed 20x faster, a would be filled to its memory (20 ops) and c given the rest (10).
+  EXPECT_LT(ops_of(move->plan.assignments, 0), 20);
+  EXPECT_GT(ops_of(move->plan.assignments, 2), 10);
+  EXPECT_LT(ops_of(move->plan.assignments, 1), 14);
+}
+
 TEST(Balancer, WaitsForFreshReportsFromEveryDevice) {
   BalanceOptions o;
   o.min_steps = 4;
