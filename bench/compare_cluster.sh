@@ -5,11 +5,14 @@
 # endpoints only. Prints one JSON document on stdout; progress and the hosts' logs go to stderr.
 #
 # usage (root): bench/compare_cluster.sh hetero3-hosts [LLAMA_BIN]
+#               bench/compare_cluster.sh hetero3-plans
 #               bench/compare_cluster.sh big-model
 #   hetero3-hosts  examples/hetero3-hosts.yaml, a TinyLlama-1.1B-shape q4_0 synth model: Lingua
 #                  optimized/even/balanced (1 stream) and optimized/even (4 streams, throughput),
 #                  llama.cpp rpc-server with an even --tensor-split and a sweep of splits, and the
-#                  plans from measurements against examples/hetero3.yaml's (speeds stated by hand).
+#                  plans from measurements against examples/hetero3-hosts-hand.yaml's (the hosts'
+#                  true figures stated by hand).
+#   hetero3-plans  that plan comparison alone.
 #   big-model      a Llama-3-8B-shape q4_0 synth model over examples/big-model.yaml (3 x 2 GiB)
 #                  against examples/big-model-single.yaml (1 x 8 GiB), Lingua optimized.
 # LLAMA_BIN: llama.cpp's build/bin (rpc-server, llama-bench), built by you outside this repository
@@ -17,7 +20,7 @@
 # sweep, space-separated), MODELS (where synth models are kept, build/bench-models), BUILD (build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scenario=${1:?usage: bench/compare_cluster.sh hetero3-hosts [LLAMA_BIN] | big-model}
+scenario=${1:?usage: bench/compare_cluster.sh hetero3-hosts [LLAMA_BIN] | hetero3-plans | big-model}
 peer=${2:-../peers/llama.cpp/build/bin}
 build=${BUILD:-build}
 rounds=${ROUNDS:-2}
@@ -92,12 +95,12 @@ EOF
 }
 
 # plans_vs_hand MODEL: the plans made from measurements on the hosts against those made from
-# examples/hetero3.yaml (the true speeds stated by hand), each priced by the other's figures
+# examples/hetero3-hosts-hand.yaml (the true speeds stated by hand), each priced by the other's figures
 # (`lingua plan --evaluate`), for both objectives. Writes $work/plans-OBJECTIVE-{meas,hand}.json.
 plans_vs_hand() {
   local model=$1 o
   for o in latency throughput; do
-    "$lingua" plan -m "$model" --devices examples/hetero3.yaml -c 512 --objective $o --out "$work/hand-$o.plan.json" >/dev/null
+    "$lingua" plan -m "$model" --devices examples/hetero3-hosts-hand.yaml -c 512 --objective $o --out "$work/hand-$o.plan.json" >/dev/null
   done
   cat >"$work/plans.sh" <<EOF
 #!/bin/sh
@@ -111,7 +114,7 @@ EOF
   chmod +x "$work/plans.sh"
   bash "$hosts" run examples/hetero3-hosts.yaml --ready-timeout 900 --host-cmd "$worker_cmd" -- "$work/plans.sh" >&2
   for o in latency throughput; do
-    "$lingua" plan -m "$model" --devices examples/hetero3.yaml -c 512 --objective $o --evaluate "$work/meas-$o.plan.json" \
+    "$lingua" plan -m "$model" --devices examples/hetero3-hosts-hand.yaml -c 512 --objective $o --evaluate "$work/meas-$o.plan.json" \
       --json >"$work/plans-$o-hand.json"
   done
 }
@@ -130,7 +133,11 @@ hetero3-hosts)
     log "round $r: Lingua, 4 streams (throughput)"
     lingua_round "$file" "$work/l4-$r.json" -m "$model" --plans optimized,even -n "$n" --streams 4 --objective throughput
   done
-  log "plans from measurements against examples/hetero3.yaml (true speeds by hand)"
+  log "plans from measurements against examples/hetero3-hosts-hand.yaml (true speeds by hand)"
+  plans_vs_hand "$model"
+  ;;
+hetero3-plans)
+  model=$(synth tinyllama-1.1b-q4_0 --preset tinyllama-1.1b --type q4_0)
   plans_vs_hand "$model"
   ;;
 big-model)
@@ -143,7 +150,7 @@ big-model)
     lingua_round examples/big-model-single.yaml "$work/b1-$r.json" -m "$model" --plans optimized -n "$n" -c 512
   done
   ;;
-*) echo "unknown scenario '$scenario' (hetero3-hosts, big-model)" >&2; exit 1 ;;
+*) echo "unknown scenario '$scenario' (hetero3-hosts, hetero3-plans, big-model)" >&2; exit 1 ;;
 esac
 
 python3 - "$scenario" "$model" "$work" "$rounds" <<'EOF'
@@ -167,7 +174,9 @@ def lingua(prefix, streams, label=None):
                         "final_plan": rows[-1].get("final_plan", ""), "failovers": rows[-1].get("failovers", []),
                         "migrations": len(rows[-1].get("migrations", [])), "priced_links": rows[-1].get("priced_links", []),
                         "device_figures": rows[-1].get("device_figures", [])})
-if scenario == "hetero3-hosts":
+if scenario == "hetero3-plans":
+    pass
+elif scenario == "hetero3-hosts":
     lingua("l1", 1)
     lingua("l4", 4)
     splits = {}
