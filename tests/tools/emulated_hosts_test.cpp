@@ -86,7 +86,11 @@ class EmulatedHosts : public ::testing::Test {
     // Root in a container or chroot without network namespaces (or without iproute2) cannot host them.
     const std::string probe = "lingua-h-probe-" + std::to_string(::getpid());
     if (run_command({"ip", "netns", "add", probe}, scratch_, 10).rc != 0) return false;
+    // In a chroot whose / is not a mount point, a namespace can be made but not entered
+    // ("mount --make-rslave /" fails).
+    const bool enters = run_command({"ip", "netns", "exec", probe, "true"}, scratch_, 10).rc == 0;
     run_command({"ip", "netns", "del", probe}, scratch_, 10);
+    if (!enters) return false;
     needs_root_ = true;
     const CliRun d = script({"down"});
     EXPECT_EQ(d.rc, 0) << d.err;
@@ -134,10 +138,20 @@ class EmulatedHosts : public ::testing::Test {
   } while (0)
 
 TEST_F(EmulatedHosts, NonRootIsRefused) {
-  // As root the script is run as `nobody`; otherwise as whoever runs the tests.
+  // As root the script is run as `nobody`, from a copy `nobody` can read (a checkout under /root
+  // is closed to it); otherwise as whoever runs the tests.
   std::vector<std::string> argv;
-  if (::geteuid() == 0) argv = {"setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"};
-  argv.push_back(hosts_script());
+  std::string script_path = hosts_script();
+  if (::geteuid() == 0) {
+    argv = {"setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"};
+    const std::filesystem::path copy = std::filesystem::temp_directory_path() / ("lingua-hosts-script-" + std::to_string(::getpid()) + ".sh");
+    std::filesystem::copy_file(script_path, copy, std::filesystem::copy_options::overwrite_existing);
+    std::filesystem::permissions(copy, std::filesystem::perms::owner_all | std::filesystem::perms::group_read |
+                                           std::filesystem::perms::group_exec | std::filesystem::perms::others_read |
+                                           std::filesystem::perms::others_exec);
+    script_path = copy.string();
+  }
+  argv.push_back(script_path);
   for (const auto& cmd : std::vector<std::vector<std::string>>{{"up", devices_}, {"down"}, {"run", devices_, "--", "true"}}) {
     std::vector<std::string> full = argv;
     full.insert(full.end(), cmd.begin(), cmd.end());
@@ -145,6 +159,7 @@ TEST_F(EmulatedHosts, NonRootIsRefused) {
     EXPECT_EQ(r.rc, 1) << cmd[0] << ": " << r.err;
     EXPECT_EQ(r.err, "emulated_hosts.sh: must run as root (network namespaces and cgroups)\n") << cmd[0];
   }
+  if (script_path != hosts_script()) std::filesystem::remove(script_path);
   EXPECT_FALSE(netns_exists("lingua-h-ha"));
 }
 
