@@ -84,10 +84,12 @@ class EmulatedHosts : public ::testing::Test {
   bool root_or_skip() {
     if (::geteuid() != 0) return false;
     // Root in a container or chroot without network namespaces (or without iproute2) cannot host them.
+    // In a chroot whose / is not a mount point a namespace can be made but not entered (`ip netns
+    // exec` fails on "mount --make-rslave /"); asked first, so nothing is made there (`ip netns add`
+    // would leave /run/netns mounted inside the chroot).
+    if (run_command({"unshare", "--mount", "--propagation", "slave", "true"}, scratch_, 10).rc != 0) return false;
     const std::string probe = "lingua-h-probe-" + std::to_string(::getpid());
     if (run_command({"ip", "netns", "add", probe}, scratch_, 10).rc != 0) return false;
-    // In a chroot whose / is not a mount point, a namespace can be made but not entered
-    // ("mount --make-rslave /" fails).
     const bool enters = run_command({"ip", "netns", "exec", probe, "true"}, scratch_, 10).rc == 0;
     run_command({"ip", "netns", "del", probe}, scratch_, 10);
     if (!enters) return false;
