@@ -5,18 +5,25 @@
 
 namespace lingua {
 
+Expected<PlanLink> measured_price(const MeasuredLink& l) {
+  if (!l.error.empty()) return Status::error(l.error);
+  if (!(std::isfinite(l.rtt_s) && l.rtt_s >= 0 && std::isfinite(l.bytes_per_s) && l.bytes_per_s > 0))
+    return Status::error("a measurement out of range");
+  // A message takes half a round trip to arrive; the probe's round trip carried next to nothing.
+  return PlanLink{l.bytes_per_s, l.rtt_s / 2};
+}
+
 void apply_measured_links(Cluster& cluster, const ClusterMeasurements& measured) {
   int applied = 0;
   for (const MeasuredLink& l : measured.links) {
     if (!l.error.empty()) continue;  // named in measured.notes; the pair keeps the file's link
-    if (!(std::isfinite(l.rtt_s) && l.rtt_s >= 0 && std::isfinite(l.bytes_per_s) && l.bytes_per_s > 0)) {
-      cluster.notes.push_back("link " + l.from + " -> " + l.to + ": a measurement out of range was ignored");
+    const auto price = measured_price(l);
+    if (!price) {
+      cluster.notes.push_back("link " + l.from + " -> " + l.to + ": " + price.error() + " was ignored");
       continue;
     }
-    // A message takes half a round trip to arrive; the probe's round trip carried next to nothing.
-    const double latency_s = l.rtt_s / 2;
-    const Status st = l.from == kHeadName ? set_head_link(cluster, l.to, latency_s, l.bytes_per_s)
-                                          : set_measured_link(cluster, l.from, l.to, latency_s, l.bytes_per_s);
+    const Status st = l.from == kHeadName ? set_head_link(cluster, l.to, price->latency_s, price->bytes_per_s)
+                                          : set_measured_link(cluster, l.from, l.to, price->latency_s, price->bytes_per_s);
     if (!st) {
       cluster.notes.push_back("link " + l.from + " -> " + l.to + " not used: " + st.message());
       continue;

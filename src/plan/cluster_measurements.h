@@ -28,6 +28,11 @@ struct ClusterMeasurements {
   bool empty() const { return profiles.empty() && links.empty() && notes.empty(); }
 };
 
+// The planner's price of one measured link: latency half the round trip (the probe's round trip
+// carried next to nothing), the measured bandwidth. An error for a failed probe or figures out of
+// range.
+Expected<PlanLink> measured_price(const MeasuredLink& link);
+
 // Prices every measured link in `cluster` (latency = half the round trip; a pair given in the
 // devices file keeps the file's figures) and adds the measurement notes to the cluster's.
 void apply_measured_links(Cluster& cluster, const ClusterMeasurements& measured);

@@ -387,20 +387,23 @@ void ClusterRun::remeasure_links() {
     m.observed_ms = r.observed_s * 1000;
     m.priced_ms = r.priced_s * 1000;
     auto links = pipeline_->measure_peer_links(r.from, {r.to}, options_.probe);
+    std::optional<MeasuredLink> got;
     if (!links) m.error = links.error();
     else if (links->size() != 1) m.error = "no measurement came back";
-    else if (!links->front().error.empty()) m.error = links->front().error;
+    else got = to_measured(links->front());
+    if (got) {
+      got->from = m.from;
+      got->to = m.to;
+      if (auto price = measured_price(*got); !price) m.error = price.error();
+      else balancer_->update_link(r.from, r.to, *price);  // the run contradicted the old price: this one counts from now on
+    }
     char line[200];
     if (m.error.empty()) {
-      const LinkMeasurement& got = links->front();
-      m.rtt_ms = got.rtt_s * 1000;
-      m.mbit_per_s = got.bytes_per_s * 8 / 1e6;
-      // The run contradicted the price (a figure from the file, or an earlier measurement): what
-      // was just measured prices the link from now on.
-      balancer_->update_link(r.from, r.to, PlanLink{got.bytes_per_s, got.rtt_s / 2});
+      m.rtt_ms = got->rtt_s * 1000;
+      m.mbit_per_s = got->bytes_per_s * 8 / 1e6;
       auto same = [&](const MeasuredLink& l) { return l.from == m.from && l.to == m.to; };
       measured_.links.erase(std::remove_if(measured_.links.begin(), measured_.links.end(), same), measured_.links.end());
-      measured_.links.push_back({m.from, m.to, got.rtt_s, got.bytes_per_s, ""});
+      measured_.links.push_back(*got);
       std::snprintf(line, sizeof line, "link %s -> %s took %.1f ms per token, priced at %.1f: measured again, %.1f ms round trip, %.0f Mbit/s",
                     m.from.c_str(), m.to.c_str(), m.observed_ms, m.priced_ms, m.rtt_ms, m.mbit_per_s);
     } else {

@@ -66,6 +66,11 @@ void hash_value(XXH64_state_t* st, const gguf::Value& v) {
       v.data);
 }
 
+// The file's metadata hash, remembered in `digests` when given.
+uint64_t metadata_hash(const gguf::File& file, TensorDigests* digests) {
+  return digests ? digests->metadata(file) : hash_metadata(file);
+}
+
 uint64_t combine(uint64_t metadata, uint64_t tensors) {
   const uint64_t both[2] = {metadata, tensors};
   return static_cast<uint64_t>(XXH64(both, sizeof both, 0));
@@ -136,7 +141,7 @@ Expected<uint64_t> hash_tensors(const gguf::File& file, const std::vector<std::s
 
 Expected<uint64_t> hash_segment(const gguf::File& file, const std::vector<std::string>& names, TensorDigests* digests) {
   LINGUA_ASSIGN_OR_RETURN(uint64_t tensors, hash_tensors(file, names, digests));
-  return combine(digests ? digests->metadata(file) : hash_metadata(file), tensors);
+  return combine(metadata_hash(file, digests), tensors);
 }
 
 Expected<SegmentWeights> segment_weights(const gguf::File& file, const Graph& graph, const Segment& segment, TensorDigests* digests) {
@@ -145,7 +150,7 @@ Expected<SegmentWeights> segment_weights(const gguf::File& file, const Graph& gr
   for (const std::string& n : r.tensors)
     if (const gguf::TensorInfo* t = file.find_tensor(n)) r.data_bytes += t->bytes;
   LINGUA_ASSIGN_OR_RETURN(r.tensors_hash, hash_tensors(file, r.tensors, digests));
-  r.hash = combine(digests ? digests->metadata(file) : hash_metadata(file), r.tensors_hash);
+  r.hash = combine(metadata_hash(file, digests), r.tensors_hash);
   return r;
 }
 
@@ -183,7 +188,7 @@ FileMatch find_matching_file(const std::vector<std::string>& candidates, const s
     TensorDigests* known = digests ? &digests->of(p) : nullptr;
     auto t = hash_tensors(*file, names, known);
     if (!t) continue;
-    if (combine(known ? known->metadata(*file) : hash_metadata(*file), *t) == hash) {
+    if (combine(metadata_hash(*file, known), *t) == hash) {
       match.path = p;
       return match;
     }

@@ -11,11 +11,7 @@ namespace lingua {
 
 namespace fs = std::filesystem;
 
-namespace {
-
 MeasuredLink to_measured(const LinkMeasurement& m) { return MeasuredLink{m.from, m.to, m.rtt_s, m.bytes_per_s, m.error}; }
-
-}  // namespace
 
 ClusterMeasurements measure_cluster(RemotePipeline& pipeline, const ProbeOptions& probe) {
   ClusterMeasurements out;

@@ -32,6 +32,8 @@ struct Survey {
 // share a link. Devices the head started itself (emulated, `local`) are not probed: their links are
 // the devices file's. An unanswered probe becomes a note and the file's link for that pair.
 ClusterMeasurements measure_cluster(RemotePipeline& pipeline, const ProbeOptions& probe = {});
+// One probe's result as the planner's measurements keep it.
+MeasuredLink to_measured(const LinkMeasurement& m);
 
 // How the head reaches remote workers: its keys (keys_dir/lingua.key, workers/NAME.pub) or plain.
 struct ReachOptions {
