@@ -43,6 +43,9 @@ struct AttentionParams {
   // ALiBi (BLOOM): when > 0, head h adds -slope(h) * (query pos - key pos) to its scores, with
   // slopes in the geometric sequence of the ALiBi paper built from this maximum bias.
   float alibi_max_bias = 0.0f;
+  // Sliding-window attention (gemma3 local layers): when > 0, a query at position p sees only keys
+  // at positions in (p - sliding_window, p], as llama.cpp's standard SWA mask; 0 = full causal.
+  int64_t sliding_window = 0;
 };
 
 // A tensor of the model file an op reads, for costs and for knowing which bytes a segment needs.
