@@ -23,6 +23,9 @@ enum class OpKind {
   kSwiGLU,     // silu(input0) * input1
   kGelu,       // gelu(input0), tanh approximation
   kSlice,      // columns [slice_offset, slice_offset + out_dim) of input0 (splits a fused QKV)
+  kGeGLU,      // gelu(input0) * input1 (gelu as kGelu)
+  kScale,      // input0 * factor
+  kSoftcap,    // tanh(input0 / factor) * factor (final logit soft-capping)
 };
 const char* op_kind_name(OpKind kind);
 
@@ -67,6 +70,7 @@ struct Op {
   int64_t norm_group = 0;      // kRmsNorm: floats normalized together; 0 = the whole row
   float eps = 1e-5f;           // kRmsNorm, kLayerNorm
   int64_t slice_offset = 0;    // kSlice: first input column taken
+  float factor = 1.0f;         // kScale: the multiplier; kSoftcap: the cap (> 0)
   RopeParams rope;             // kRope
   AttentionParams attn;        // kAttention
   int kv_slot = -1;            // kAttention: index of its KV cache (0..n_attention-1)
