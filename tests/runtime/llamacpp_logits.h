@@ -19,8 +19,11 @@ namespace lingua::testing {
 
 struct LlamaCppLogits {
   uint32_t n_prompt = 0, vocab = 0;
-  std::vector<int32_t> tokens;  // prompt ids, then the greedy ids
-  std::vector<float> logits;    // [tokens.size()][vocab]
+  std::vector<int32_t> tokens;   // prompt ids, then the greedy ids
+  std::vector<int32_t> columns;  // version 2: the token ids kept, ascending; version 1: empty (all)
+  std::vector<float> logits;     // [tokens.size()][width()]
+  uint32_t width() const { return columns.empty() ? vocab : static_cast<uint32_t>(columns.size()); }
+  int32_t column_id(uint32_t c) const { return columns.empty() ? static_cast<int32_t>(c) : columns[c]; }
 };
 
 inline ::testing::AssertionResult read_llamacpp_logits(const std::string& path, LlamaCppLogits& out) {
@@ -30,14 +33,24 @@ inline ::testing::AssertionResult read_llamacpp_logits(const std::string& path, 
   uint32_t header[4];
   in.read(magic, 4);
   in.read(reinterpret_cast<char*>(header), sizeof header);
-  if (!in || std::string(magic, 4) != "LGTS" || header[0] != 1)
-    return ::testing::AssertionFailure() << path << " is not an LGTS version 1 file";
+  if (!in || std::string(magic, 4) != "LGTS" || (header[0] != 1 && header[0] != 2))
+    return ::testing::AssertionFailure() << path << " is not an LGTS version 1 or 2 file";
   const uint32_t positions = header[1];
   out.vocab = header[2];
   out.n_prompt = header[3];
+  uint32_t n_cols = 0;
+  if (header[0] == 2) {
+    in.read(reinterpret_cast<char*>(&n_cols), 4);
+    if (!in || n_cols == 0 || n_cols > out.vocab) return ::testing::AssertionFailure() << path << ": bad column count";
+  }
   out.tokens.resize(positions);
-  out.logits.resize(static_cast<size_t>(positions) * out.vocab);
   in.read(reinterpret_cast<char*>(out.tokens.data()), static_cast<std::streamsize>(out.tokens.size() * 4));
+  out.columns.resize(n_cols);
+  in.read(reinterpret_cast<char*>(out.columns.data()), static_cast<std::streamsize>(out.columns.size() * 4));
+  for (uint32_t c = 0; c < n_cols; ++c)
+    if (out.columns[c] < 0 || static_cast<uint32_t>(out.columns[c]) >= out.vocab || (c > 0 && out.columns[c] <= out.columns[c - 1]))
+      return ::testing::AssertionFailure() << path << ": column ids are not ascending ids of the vocabulary";
+  out.logits.resize(static_cast<size_t>(positions) * out.width());
   in.read(reinterpret_cast<char*>(out.logits.data()), static_cast<std::streamsize>(out.logits.size() * 4));
   if (!in) return ::testing::AssertionFailure() << path << " is truncated";
   return ::testing::AssertionSuccess();
@@ -55,9 +68,11 @@ struct LogitsTolerance {
 };
 
 // Runs the golden's tokens through the model (the prompt as one batch, then one token at a time,
-// as llama.cpp did) and compares every logit and every greedy choice.
+// as llama.cpp did) and compares every logit the golden holds (all, or its sampled columns: they
+// include each row's 8 largest, so the top-2 gap is exact) and every greedy choice over the whole
+// vocabulary. Returns the largest deviation through `worst_out` when given.
 inline void expect_matches_llamacpp(const std::string& model_path, const std::string& golden_path,
-                                    LogitsTolerance tol = {}) {
+                                    LogitsTolerance tol = {}, float* worst_out = nullptr) {
   LlamaCppLogits want;
   ASSERT_TRUE(read_llamacpp_logits(golden_path, want));
   auto model = Model::load(model_path);
@@ -75,14 +90,14 @@ inline void expect_matches_llamacpp(const std::string& model_path, const std::st
     ASSERT_TRUE(ex->forward(&want.tokens[pos], 1, pos, pool, step).is_ok());
     got.insert(got.end(), step.begin(), step.end());
   }
-  ASSERT_EQ(got.size(), want.logits.size());
+  ASSERT_EQ(got.size(), static_cast<size_t>(positions) * want.vocab);
   float worst = 0;
   for (uint32_t pos = 0; pos < positions; ++pos) {
     const float* g = got.data() + static_cast<size_t>(pos) * want.vocab;
-    const float* w = want.logits.data() + static_cast<size_t>(pos) * want.vocab;
+    const float* w = want.logits.data() + static_cast<size_t>(pos) * want.width();
     float deviation = 0;
-    for (uint32_t j = 0; j < want.vocab; ++j) {
-      const float d = std::fabs(g[j] - w[j]);
+    for (uint32_t c = 0; c < want.width(); ++c) {
+      const float d = std::fabs(g[want.column_id(c)] - w[c]);
       if (!(d <= deviation)) deviation = d;  // a NaN counts as the worst
     }
     worst = std::max(worst, deviation);
@@ -90,12 +105,13 @@ inline void expect_matches_llamacpp(const std::string& model_path, const std::st
     EXPECT_LE(deviation, bound) << "logits at position " << pos;
     if (pos + 1 < want.n_prompt || pos + 1 >= positions) continue;
     // The greedy choice agrees wherever llama.cpp chose greedily and decisively.
-    std::vector<float> sorted(w, w + want.vocab);
+    std::vector<float> sorted(w, w + want.width());
     std::partial_sort(sorted.begin(), sorted.begin() + 2, sorted.end(), std::greater<>());
     if (tol.drift > 0 && sorted[0] - sorted[1] <= 2 * deviation) continue;
     EXPECT_EQ(std::max_element(g, g + want.vocab) - g, want.tokens[pos + 1]) << "greedy choice at position " << pos;
   }
   std::printf("largest |lingua - llama.cpp| logit difference: %.3g\n", static_cast<double>(worst));
+  if (worst_out) *worst_out = worst;
 }
 
 }  // namespace lingua::testing
