@@ -22,6 +22,9 @@ class SynthCommand : public Command {
     app.add_option("--kv-heads", kv_heads_, "key/value heads (grouped-query attention)");
     app.add_option("--ffn", ffn_, "feed-forward width");
     app.add_option("--vocab", vocab_, "vocabulary size");
+    app.add_option("--vocab-from", spec_.vocab_from,
+                   "GGUF whose tokenizer (tokenizer.* keys, e.g. from `lingua convert hf-tokenizer`) the model "
+                   "carries; its token count is the vocabulary size");
     app.add_option("--ctx", ctx_, "context length");
     app.add_option("--type", type_, "type of the weight matrices: " + computable_dtype_names())->capture_default_str();
     app.add_option("--seed", seed_, "random seed")->capture_default_str();
@@ -43,6 +46,7 @@ class SynthCommand : public Command {
     set(kv_heads_, spec_.kv_heads);
     set(ffn_, spec_.ffn);
     set(vocab_, spec_.vocab);
+    if (auto st = resolve_vocab_from(spec_, vocab_); !st.is_ok()) return fail(name(), st.message());
     set(ctx_, spec_.ctx);
     if (kv_heads_ < 0 && heads_ >= 0 && preset_.empty()) spec_.kv_heads = spec_.heads;
     auto type = parse_dtype(type_);
