@@ -31,5 +31,5 @@ plain.added_tokens_map = new Map([...plain.added_tokens_map].filter(([c]) => kep
 
 const ids = request.cases.map((c) =>
   Array.from((c.parse_special ? parsing : plain).encode(c.text, { add_special_tokens: c.add_special_tokens })));
-const decoded = (request.decode ?? []).map((d) => parsing.decode(d, { skip_special_tokens: false }));
+const decoded = (request.decode ?? []).map((d) => (d.length ? parsing.decode(d, { skip_special_tokens: false }) : ""));
 process.stdout.write(JSON.stringify({ ids, decoded }));
