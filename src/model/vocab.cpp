@@ -25,10 +25,14 @@ constexpr const char* kNormalizer = "tokenizer.lingua.normalizer";
 constexpr const char* kEndOfTurnTexts[] = {
     "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<EOT>",
     "<\xEF\xBD\x9C" "end\xE2\x96\x81" "of\xE2\x96\x81" "sentence\xEF\xBD\x9C>"};  // DeepSeek
-// Every text that ends generation wherever it appears in a vocabulary.
+// Every text that ends generation wherever it appears in a vocabulary: ends of turn and of text,
+// and the fill-in-the-middle pad, repository and file-separator tokens (both peers end there).
 constexpr const char* kEndOfGenerationTexts[] = {
-    "<|eot_id|>", "<|im_end|>", "<|end|>",  "<end_of_turn>", "<|endoftext|>", "<|eom_id|>",
-    "<EOT>",      "_<EOT>",     "<|end_of_text|>", "<end_of_utterance>"};
+    "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|eom_id|>", "<EOT>", "_<EOT>",
+    "<|end_of_text|>", "<end_of_utterance>", "<eos>",
+    "<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>",
+    "<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>",
+    "<|file_sep|>"};
 
 class Reader {
  public:

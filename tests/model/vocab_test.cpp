@@ -269,6 +269,16 @@ TEST(Vocab, EndOfGenerationSet) {
   EXPECT_NE(error_of(w).find("tokenizer.ggml.eot_token_id is 60"), std::string::npos);
 }
 
+// Qwen's fill-in-the-middle pad/repository/file tokens and Gemma's <eos> end generation too.
+TEST(Vocab, FimAndGemmaEndTokens) {
+  gguf::Writer w = base("gpt2");
+  w.set("tokenizer.ggml.tokens", strings({"x", "<|fim_pad|>", "<|repo_name|>", "<|file_sep|>", "<|fim_prefix|>", "<eos>"}));
+  auto v = round_trip(w);
+  ASSERT_TRUE(v) << v.error();
+  EXPECT_EQ(v->eog, (std::vector<TokenId>{1, 2, 3, 5}));
+  EXPECT_FALSE(v->is_eog(4));  // the prefix token starts a fill-in-the-middle prompt
+}
+
 // llama.cpp adds BOS for the Llama 3 pre-tokenizer family when the file does not say otherwise.
 TEST(Vocab, Llama3PreTokenizerAddsBosByDefault) {
   for (const char* pre : {"llama-bpe", "llama3", "llama-v3", "falcon3"}) {
