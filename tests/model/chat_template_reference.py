@@ -4,7 +4,8 @@
 # lstrip_blocks, loop controls, a {% generation %} tag, its own tojson, raise_exception and
 # strftime_now). Reads a JSON array of jobs on stdin, writes a JSON array of results.
 #   job:    {"template": str, "messages": [...], "add_generation_prompt": bool,
-#            "bos_token": str, "eos_token": str, "tools": [...] or absent (None)}
+#            "bos_token": str, "eos_token": str, "tools": [...] or absent (None),
+#            "vars": {more template variables} or absent}
 #   result: {"ok": true, "text": str} or {"ok": false, "error": str, "kind": exception class}
 import json
 import sys
@@ -66,7 +67,7 @@ def main():
             text = compiled[source].render(
                 messages=job["messages"], tools=job.get("tools"), documents=None,
                 add_generation_prompt=job["add_generation_prompt"],
-                bos_token=job["bos_token"], eos_token=job["eos_token"])
+                bos_token=job["bos_token"], eos_token=job["eos_token"], **job.get("vars", {}))
             results.append({"ok": True, "text": text})
         except Exception as e:  # every failure is a result to compare, never a crash
             results.append({"ok": False, "error": str(e), "kind": type(e).__name__})

@@ -28,7 +28,8 @@ bool apply_test(const std::string& name, const Value& v, CallArgs& args, Interpr
   if (name == "none") return v.is_none();
   if (name == "string") return v.is_string();
   if (name == "mapping") return v.is_dict();
-  if (name == "iterable") return v.is_undefined() || v.is_string() || v.is_sequence() || v.is_dict();
+  if (name == "iterable")
+    return v.is_undefined() || v.is_string() || v.is_sequence() || v.is_dict() || v.is_generator();
   if (name == "sequence") return v.is_undefined() || v.is_string() || v.is_sequence() || v.is_dict();
   if (name == "number") return v.is_number();
   if (name == "integer") return v.is_int();
