@@ -53,8 +53,12 @@ class ChatTemplateCommand : public Command {
     o.add_bos = vocab.add_bos && vocab.bos >= 0 && !starts_with_bos_text(vocab, *prompt);
     auto ids = (*tokenizer)->encode(*prompt, o);
     if (!ids) return fail(name(), ids.error());
-    std::fprintf(stderr, "\nlingua: %zu messages, %zu bytes, %zu tokens with special tokens parsed%s\n",
-                 messages->items().size(), prompt->size(), ids->size(), o.add_bos ? " (a BOS added)" : "");
+    const size_t n = messages->items().size();
+    // The prompt is printed as rendered; a line break before the summary only when it lacks one.
+    const bool newline = !prompt->empty() && prompt->back() != '\n';
+    std::fprintf(stderr, "%slingua: %zu message%s, %zu bytes, %zu tokens with special tokens parsed%s\n",
+                 newline ? "\n" : "", n, n == 1 ? "" : "s", prompt->size(), ids->size(),
+                 o.add_bos ? " (a BOS added)" : "");
     return 0;
   }
 

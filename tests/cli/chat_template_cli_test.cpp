@@ -56,7 +56,7 @@ TEST_F(ChatTemplateCli, PrintsTheModelsTemplateRendered) {
   CliRun r = lingua({"chat-template", "-m", model, "--messages", messages});
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_EQ(r.out, "<s><|system|>\nBe brief.</s>\n<|user|>\nHéllo \"there\" 🌍</s>\n");
-  EXPECT_NE(r.err.find("2 messages"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("lingua: 2 messages,"), std::string::npos) << r.err;
   r = lingua({"chat-template", "-m", model, "--messages", messages, "--add-generation-prompt"});
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_EQ(r.out, "<s><|system|>\nBe brief.</s>\n<|user|>\nHéllo \"there\" 🌍</s>\n<|assistant|>\n");

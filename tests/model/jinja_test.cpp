@@ -212,6 +212,16 @@ TEST(Jinja, SyntaxErrorsNameTheLine) {
   expect_error("{{ a b }}", "line 1: expected '}}', found 'b'");
 }
 
+TEST(Jinja, HostileTemplatesFailCleanly) {
+  expect_error("{{ " + std::string(1000, '(') + "1" + std::string(1000, ')') + " }}", "nests deeper than");
+  std::string nested;
+  for (int i = 0; i < 1000; ++i) nested += "{% if true %}";
+  expect_error(nested, "nests deeper than");
+  expect_error("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", "macro 'f' recursed deeper than 200 calls");
+  expect_error("{{ 'ab' * 100000000000 }}", "repetition result is too large");
+  expect_error("{{ range(100000000)|length }}", "range is too long");
+}
+
 TEST(Jinja, RuntimeErrorsAsJinja2Words) {
   expect_error("\n\n{{ raise_exception('Roles must alternate') }}", "line 3: template raised: Roles must alternate");
   expect_error("{{ foo.bar }}", "line 1: 'foo' is undefined");

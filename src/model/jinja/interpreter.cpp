@@ -290,6 +290,11 @@ Value Interpreter::call_macro(const Node& macro, const std::vector<Frame>& closu
     for (const auto& p : macro.targets) known = known || p == kv.first;
     if (!known) throw TemplateError(args.line, "macro '" + macro.name + "' takes no keyword argument '" + kv.first + "'");
   }
+  // Python would stop a runaway recursion with RecursionError; so does this, before the stack.
+  constexpr int kMaxMacroDepth = 200;
+  if (macro_depth_ >= kMaxMacroDepth)
+    throw TemplateError(args.line, "macro '" + macro.name + "' recursed deeper than " + std::to_string(kMaxMacroDepth) + " calls");
+  ++macro_depth_;
   std::vector<Frame> saved = std::move(frames_);
   frames_ = closure;
   frames_.push_back(std::make_shared<Dict>());
@@ -310,9 +315,11 @@ Value Interpreter::call_macro(const Node& macro, const std::vector<Frame>& closu
     exec_body(macro.body, out);
   } catch (...) {
     frames_ = std::move(saved);
+    --macro_depth_;
     throw;
   }
   frames_ = std::move(saved);
+  --macro_depth_;
   return Value::string(out);
 }
 

@@ -40,6 +40,7 @@ class Interpreter {
 
   Dict globals_;
   std::vector<Frame> frames_;
+  int macro_depth_ = 0;
 };
 
 // Helpers shared with the filters: Python semantics on values.

@@ -106,6 +106,9 @@ Value arithmetic(const std::string& op, const Value& a, const Value& b, int line
     const Value* count = seq == &a ? &b : &a;
     if (seq && (count->is_int() || count->is_bool())) {
       const int64_t n = std::max<int64_t>(0, count->as_int());
+      const size_t unit = seq->is_string() ? seq->as_string().size() : seq->items().size();
+      if (unit > 0 && static_cast<uint64_t>(n) > (64u << 20) / unit)
+        throw TemplateError(line, "repetition result is too large");
       if (seq->is_string()) {
         std::string out;
         for (int64_t i = 0; i < n; ++i) out += seq->as_string();

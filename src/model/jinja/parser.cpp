@@ -64,7 +64,19 @@ class Parser {
   }
 
   // Statements up to (not including) a {% tag %} whose name is in end_tags.
+  // Nesting beyond this is refused rather than risking the stack on a hostile template.
+  static constexpr int kMaxDepth = 256;
+  struct DepthGuard {
+    Parser& p;
+    explicit DepthGuard(Parser& parser) : p(parser) {
+      if (++p.depth_ > kMaxDepth)
+        throw TemplateError(p.cur().line, "template nests deeper than " + std::to_string(kMaxDepth) + " levels");
+    }
+    ~DepthGuard() { --p.depth_; }
+  };
+
   NodeList parse_body(const std::set<std::string>& end_tags) {
+    DepthGuard guard(*this);
     NodeList body;
     while (true) {
       const Token& t = cur();
@@ -364,6 +376,7 @@ class Parser {
     return l;
   }
   NodePtr parse_unary(bool with_filter) {
+    DepthGuard guard(*this);
     NodePtr node;
     if (is_op("-") || is_op("+")) {
       const Token t = next();
@@ -573,6 +586,7 @@ class Parser {
   std::vector<Token> toks_;
   size_t pos_ = 0;
   int loop_depth_ = 0;
+  int depth_ = 0;
 };
 
 }  // namespace
