@@ -115,6 +115,12 @@ const std::vector<Case>& cases() {
        "{% endfor %}{{ ns.n }} {{ ns.s }}",
        "{}", "3 012"},
       {"{% if true %}{% set y = 5 %}{% endif %}{{ y }}{% set a, b = 1, 2 %}{{ a }}{{ b }}", "{}", "512"},
+      {"{% set x = 0 %}{% for i in range(3) %}{{ x }}{% set x = x + 1 %}{{ x }}{% endfor %}{{ x }}", "{}", "0101010"},
+      {"{% for i in range(3) %}{{ loop.cycle('a', 'b') }}{% endfor %}", "{}", "aba"},
+      {"{% macro m(a) %}{{ a }}{{ varargs }}{{ kwargs }}{% endmacro %}{{ m(1, 2, 3, z=4) }}{{ m() }}", "{}",
+       "1(2, 3){'z': 4}(){}"},
+      {"{{ d.items() }} {{ d.keys() }} {{ d.values()|list }} {{ d.items()|length }}", kMsgs,
+       "dict_items([('x', 1), ('y', 2)]) dict_keys(['x', 'y']) [1, 2] 2"},
       // macros, block set, filter blocks
       {"{% macro greet(name, greeting='Hi') %}{{ greeting }}, {{ name }}!{% endmacro %}"
        "{{ greet('Ann') }} {{ greet('Bo', greeting='Yo') }} {{ greet('Cy', 'Hey') }} [{{ greet() }}]",
@@ -232,6 +238,8 @@ TEST(Jinja, RuntimeErrorsAsJinja2Words) {
   expect_error("{{ [1]|map('string')|tojson }}", "Object of type generator is not JSON serializable");
   expect_error("{% for x in none %}{% endfor %}", "'NoneType' object is not iterable");
   expect_error("{% set x = 1 %}{% set x.y = 2 %}", "cannot assign attribute on non-namespace object");
+  expect_error("{% macro m(a) %}{{ a }}{% endmacro %}{{ m(1, 2) }}", "macro 'm' takes not more than 1 argument(s)");
+  expect_error("{{ d.items()|tojson }}", "Object of type dict_items is not JSON serializable", kMsgs);
 }
 
 TEST(Jinja, StrftimeNowFormatsTheLocalTime) {

@@ -81,7 +81,7 @@ Value get_item(const Value& object, const Value& key, int line) {
       if (const Value* v = object.entries().find(key.as_string())) return *v;
       return Value::undefined(missing_attr_hint(object, key.as_string()));
     }
-  } else if ((object.is_sequence() || object.is_string()) && (key.is_int() || key.is_bool())) {
+  } else if ((object.is_sequence() || object.is_string()) && !object.view_name() && (key.is_int() || key.is_bool())) {
     if (object.is_string()) {
       const auto cps = decode_code_points(object.as_string());
       const int64_t i = normalize_index(key.as_int(), static_cast<int64_t>(cps.size()));
@@ -253,6 +253,12 @@ void Interpreter::exec_for(const Node& node, std::string& out) {
     loop.set("depth0", Value::integer(0));
     loop.set("previtem", i > 0 ? items[idx - 1] : Value::undefined("there is no previous item"));
     loop.set("nextitem", i + 1 < n ? items[idx + 1] : Value::undefined("there is no next item"));
+    loop.set("cycle", Value::callable("cycle", [i](CallArgs& args, Interpreter&) {
+               if (args.positional.empty()) throw TemplateError(args.line, "no items for cycling given");
+               return args.positional[static_cast<size_t>(i) % args.positional.size()];
+             }));
+    // Each iteration starts from a fresh scope: a `set` in one is not seen by the next (jinja2).
+    frames_.back() = std::make_shared<Dict>();
     assign("loop", Value::dict(std::move(loop)));
     assign_targets(node.targets, items[idx], node.line);
     if (exec_body(node.body, out) == Flow::Break) break;
@@ -273,22 +279,49 @@ void Interpreter::exec_set(const Node& node) {
   assign_targets(node.targets, v, node.line);
 }
 
+namespace {
+bool refers_to(const NodeList& nodes, const std::string& name);
+bool refers_to(const Node* n, const std::string& name) {
+  if (!n) return false;
+  if (n->kind == NodeKind::Name && n->name == name) return true;
+  if (refers_to(n->children, name) || refers_to(n->body, name) || refers_to(n->else_body, name)) return true;
+  for (const auto& kv : n->kwargs)
+    if (refers_to(kv.second.get(), name)) return true;
+  for (const auto& b : n->branches)
+    if (refers_to(b, name)) return true;
+  return false;
+}
+bool refers_to(const NodeList& nodes, const std::string& name) {
+  for (const auto& n : nodes)
+    if (refers_to(n.get(), name)) return true;
+  return false;
+}
+}  // namespace
+
 void Interpreter::define_macro(const Node& node) {
-  const Node* macro = &node;
-  const std::vector<Frame> closure = frames_;
-  assign(node.name, Value::callable(node.name, [this, macro, closure](CallArgs& args, Interpreter&) {
-           return call_macro(*macro, closure, args);
+  MacroInfo info{&node, frames_, refers_to(node.body, "varargs"), refers_to(node.body, "kwargs")};
+  assign(node.name, Value::callable(node.name, [this, info](CallArgs& args, Interpreter&) {
+           return call_macro(info, args);
          }));
 }
 
-Value Interpreter::call_macro(const Node& macro, const std::vector<Frame>& closure, CallArgs& args) {
-  if (args.positional.size() > macro.targets.size())
-    throw TemplateError(args.line, "macro '" + macro.name + "' takes not more than " +
-                                       std::to_string(macro.targets.size()) + " argument(s)");
+Value Interpreter::call_macro(const MacroInfo& info, CallArgs& args) {
+  const Node& macro = *info.node;
+  ValueList extra_positional;
+  Dict extra_keyword;
+  if (args.positional.size() > macro.targets.size()) {
+    if (!info.uses_varargs)
+      throw TemplateError(args.line, "macro '" + macro.name + "' takes not more than " +
+                                         std::to_string(macro.targets.size()) + " argument(s)");
+    extra_positional.assign(args.positional.begin() + static_cast<long>(macro.targets.size()), args.positional.end());
+  }
   for (const auto& kv : args.keyword) {
     bool known = false;
     for (const auto& p : macro.targets) known = known || p == kv.first;
-    if (!known) throw TemplateError(args.line, "macro '" + macro.name + "' takes no keyword argument '" + kv.first + "'");
+    if (known) continue;
+    if (!info.uses_kwargs)
+      throw TemplateError(args.line, "macro '" + macro.name + "' takes no keyword argument '" + kv.first + "'");
+    extra_keyword.set(kv.first, kv.second);
   }
   // Python would stop a runaway recursion with RecursionError; so does this, before the stack.
   constexpr int kMaxMacroDepth = 200;
@@ -296,8 +329,10 @@ Value Interpreter::call_macro(const Node& macro, const std::vector<Frame>& closu
     throw TemplateError(args.line, "macro '" + macro.name + "' recursed deeper than " + std::to_string(kMaxMacroDepth) + " calls");
   ++macro_depth_;
   std::vector<Frame> saved = std::move(frames_);
-  frames_ = closure;
+  frames_ = info.closure;
   frames_.push_back(std::make_shared<Dict>());
+  if (info.uses_varargs) assign("varargs", Value::tuple(extra_positional));
+  if (info.uses_kwargs) assign("kwargs", Value::dict(extra_keyword));
   std::string out;
   try {
     for (size_t i = 0; i < macro.targets.size(); ++i) {

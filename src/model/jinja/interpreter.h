@@ -29,7 +29,12 @@ class Interpreter {
   void exec_for(const Node& node, std::string& out);
   void exec_set(const Node& node);
   void define_macro(const Node& node);
-  Value call_macro(const Node& macro, const std::vector<Frame>& closure, CallArgs& args);
+  struct MacroInfo {
+    const Node* node;
+    std::vector<Frame> closure;
+    bool uses_varargs, uses_kwargs;  // a body naming them takes extra arguments (jinja2)
+  };
+  Value call_macro(const MacroInfo& macro, CallArgs& args);
 
   Value lookup(const std::string& name) const;
   void assign(const std::string& name, Value value);

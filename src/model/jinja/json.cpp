@@ -67,6 +67,8 @@ struct JsonWriter {
       case Value::Kind::String: json_string(out, v.as_string(), ensure_ascii); return;
       case Value::Kind::List:
       case Value::Kind::Tuple: {
+        if (v.view_name())
+          throw TemplateError(line, std::string("Object of type ") + v.view_name() + " is not JSON serializable");
         if (v.items().empty()) {
           out += "[]";
           return;

@@ -133,7 +133,7 @@ Value dict_method(const Value& d, const std::string& name, CallArgs& args) {
       if (name == "keys") out.push_back(Value::string(k));
       if (name == "values") out.push_back(v);
     }
-    return Value::list(out);
+    return Value::dict_view(name == "items" ? "dict_items" : name == "keys" ? "dict_keys" : "dict_values", out);
   }
   if (name == "copy") return Value::dict(d.entries());
   throw TemplateError(line, "access to attribute '" + name + "' of 'dict' object is unsafe.");

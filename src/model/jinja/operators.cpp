@@ -92,7 +92,7 @@ Value arithmetic(const std::string& op, const Value& a, const Value& b, int line
       }
       return Value::string(a.as_string() + b.as_string());
     }
-    if ((a.is_list() && b.is_list()) || (a.is_tuple() && b.is_tuple())) {
+    if (((a.is_list() && b.is_list()) || (a.is_tuple() && b.is_tuple())) && !a.view_name() && !b.view_name()) {
       ValueList items = a.items();
       items.insert(items.end(), b.items().begin(), b.items().end());
       return a.is_list() ? Value::list(items) : Value::tuple(items);

@@ -32,6 +32,11 @@ Value Value::list(ValueList items) {
   v.list_ = std::make_shared<ValueList>(std::move(items));
   return v;
 }
+Value Value::dict_view(const char* view, ValueList items) {
+  Value v = list(std::move(items));
+  v.view_ = view;
+  return v;
+}
 Value Value::tuple(ValueList items) {
   Value v(Kind::Tuple);
   v.list_ = std::make_shared<ValueList>(std::move(items));
@@ -177,7 +182,8 @@ std::string Value::repr() const {
         out += (*list_)[i].repr();
       }
       if (is_tuple() && list_->size() == 1) out += ",";
-      return out + (is_list() ? "]" : ")");
+      out += is_list() ? "]" : ")";
+      return view_ ? std::string(view_) + "(" + out + ")" : out;
     }
     case Kind::Dict:
     case Kind::Namespace: {

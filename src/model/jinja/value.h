@@ -66,6 +66,8 @@ class Value {
     return v;
   }
   static Value list(ValueList items = {});
+  // dict.items()/keys()/values(): a list that prints as Python's view ("dict_items([...])").
+  static Value dict_view(const char* view, ValueList items);
   static Value tuple(ValueList items);
   static Value generator(ValueList items);
   static Value dict(Dict d = {});
@@ -88,6 +90,7 @@ class Value {
   bool is_namespace() const { return kind_ == Kind::Namespace; }
   bool is_callable() const { return kind_ == Kind::Callable; }
   bool is_generator() const { return kind_ == Kind::Generator; }
+  const char* view_name() const { return view_; }  // nullptr unless a dict view
 
   bool as_bool() const { return int_ != 0; }
   int64_t as_int() const { return int_; }  // also a bool's 0/1
@@ -110,6 +113,7 @@ class Value {
   explicit Value(Kind k) : kind_(k) {}
   Kind kind_ = Kind::Undefined;
   bool markup_ = false;
+  const char* view_ = nullptr;
   int64_t int_ = 0;
   double float_ = 0;
   std::string text_;
