@@ -92,12 +92,12 @@ Value get_item(const Value& object, const Value& key, int line) {
       const int64_t i = normalize_index(key.as_int(), static_cast<int64_t>(items.size()));
       if (i >= 0 && i < static_cast<int64_t>(items.size())) return items[static_cast<size_t>(i)];
     }
-    return Value::undefined(quoted(object.type_name()) + " has no element " + key.repr());
+    return Value::undefined(object.type_name() + " has no element " + key.repr());
   } else if (key.is_string()) {
     // jinja2 falls back to the attribute of that name (a str method, for instance).
     return get_attribute(object, key.as_string(), line);
   }
-  return Value::undefined(quoted(object.type_name()) + " has no element " + key.repr());
+  return Value::undefined(object.type_name() + " has no element " + key.repr());
 }
 
 ValueList iterate(const Value& value, int line) {
