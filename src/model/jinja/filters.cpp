@@ -5,6 +5,7 @@
 
 #include "model/jinja/builtins.h"
 #include "model/jinja/error.h"
+#include "model/jinja/access.h"
 #include "model/jinja/interpreter.h"
 #include "model/jinja/text.h"
 
@@ -20,13 +21,8 @@ const std::set<std::string>& filter_names() {
   return k;
 }
 
-std::string need_string(const Value& v, const char* filter, int line) {
-  if (v.is_undefined()) return "";
-  if (!v.is_string()) return v.str();
-  (void)filter;
-  (void)line;
-  return v.as_string();
-}
+// The string filters work on str(value), as jinja2's soft_str does (undefined is "").
+std::string text_of(const Value& v) { return v.str(); }
 
 // Dotted attribute path as jinja2's make_attrgetter resolves it ("function.name", "0").
 Value attribute_path(const Value& item, const std::string& path, int line) {
@@ -76,12 +72,12 @@ Value filter_map(const Value& value, CallArgs& args, Interpreter& interp) {
   const int line = args.line;
   ValueList out;
   if (!value.truthy()) return Value::generator({});  // as jinja2: a falsy input (none) maps to nothing
-  if (args.has(99, "attribute")) {
-    const std::string attr = args.get(99, "attribute").str();
-    const bool has_default = args.has(99, "default");
+  if (args.has(CallArgs::kKeywordOnly, "attribute")) {
+    const std::string attr = args.get(CallArgs::kKeywordOnly, "attribute").str();
+    const bool has_default = args.has(CallArgs::kKeywordOnly, "default");
     for (const Value& item : iterate(value, line)) {
       Value v = attribute_path(item, attr, line);
-      if (v.is_undefined() && has_default) v = args.get(99, "default");
+      if (v.is_undefined() && has_default) v = args.get(CallArgs::kKeywordOnly, "default");
       out.push_back(v);
     }
     return Value::generator(out);
@@ -199,20 +195,20 @@ Value apply_filter(const std::string& name, const Value& value, CallArgs& args, 
   if (name == "trim") {
     const Value chars = args.get(0, "chars", Value::none());
     const std::string c = chars.is_string() ? chars.as_string() : "";
-    return Value::string(python_strip(need_string(value, "trim", line), true, true, chars.is_string() ? &c : nullptr));
+    return Value::string(python_strip(text_of(value), true, true, chars.is_string() ? &c : nullptr));
   }
-  if (name == "upper") return Value::string(simple_upper(need_string(value, "upper", line)));
-  if (name == "lower") return Value::string(simple_lower(need_string(value, "lower", line)));
+  if (name == "upper") return Value::string(simple_upper(text_of(value)));
+  if (name == "lower") return Value::string(simple_lower(text_of(value)));
   if (name == "capitalize") {
-    const auto cps = decode_code_points(need_string(value, "capitalize", line));
+    const auto cps = decode_code_points(text_of(value));
     if (cps.empty()) return Value::string("");
     return Value::string(simple_upper(encode_code_points(cps, 0, 1)) + simple_lower(encode_code_points(cps, 1, cps.size())));
   }
-  if (name == "title") return filter_title(need_string(value, "title", line));
+  if (name == "title") return filter_title(text_of(value));
   if (name == "replace") {
     if (args.positional.size() < 2) throw TemplateError(line, "replace needs old and new strings");
     const Value count = args.get(2, "count", Value::none());
-    return Value::string(replace_all(need_string(value, "replace", line), args.positional[0].str(),
+    return Value::string(replace_all(text_of(value), args.positional[0].str(),
                                      args.positional[1].str(), count.is_none() ? -1 : count.as_int()));
   }
   if (name == "length" || name == "count") return Value::integer(length_of(value, line));

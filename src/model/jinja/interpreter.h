@@ -48,12 +48,4 @@ class Interpreter {
   int macro_depth_ = 0;
 };
 
-// Helpers shared with the filters: Python semantics on values.
-Value get_attribute(const Value& object, const std::string& name, int line);
-Value get_item(const Value& object, const Value& key, int line);
-ValueList iterate(const Value& value, int line);  // what `for x in value` walks
-bool contains(const Value& container, const Value& item, int line);
-int64_t length_of(const Value& value, int line);
-[[noreturn]] void fail_undefined(const Value& undefined, int line);
-
 }  // namespace lingua::jinja

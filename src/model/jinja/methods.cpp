@@ -2,6 +2,7 @@
 // Mutating methods are refused as transformers' immutable sandbox refuses them.
 #include "model/jinja/builtins.h"
 #include "model/jinja/error.h"
+#include "model/jinja/access.h"
 #include "model/jinja/interpreter.h"
 #include "model/jinja/text.h"
 

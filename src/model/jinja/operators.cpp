@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "model/jinja/error.h"
+#include "model/jinja/access.h"
 #include "model/jinja/interpreter.h"
 
 namespace lingua::jinja {

@@ -127,6 +127,7 @@ bool values_equal(const Value& a, const Value& b);
 
 // Positional and keyword arguments of a call, with the line of the call for errors.
 struct CallArgs {
+  static constexpr size_t kKeywordOnly = static_cast<size_t>(-1);  // an index no positional has
   ValueList positional;
   std::vector<std::pair<std::string, Value>> keyword;
   int line = 0;
