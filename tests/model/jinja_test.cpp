@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -216,6 +217,37 @@ TEST(Jinja, SyntaxErrorsNameTheLine) {
   expect_error("{# never closed", "line 1: unterminated comment");
   expect_error("{% break %}", "line 1: 'break' outside of a for loop");
   expect_error("{{ a b }}", "line 1: expected '}}', found 'b'");
+}
+
+// Mutated and truncated templates: each either renders or fails with a message naming a line;
+// none crashes or hangs (this test is also run under ASan and UBSan).
+TEST(Jinja, MutatedTemplatesFailCleanly) {
+  std::mt19937 rng(17);
+  const std::string alphabet = "{}%#-+()[]|.,:'\"~=<>!* \n\tabcxyz01_";
+  int rendered = 0, failed = 0;
+  for (const Case& c : cases()) {
+    for (int round = 0; round < 60; ++round) {
+      std::string t = c.tmpl;
+      const int edits = 1 + static_cast<int>(rng() % 4);
+      for (int e = 0; e < edits && !t.empty(); ++e) {
+        const size_t pos = rng() % t.size();
+        switch (rng() % 3) {
+          case 0: t[pos] = alphabet[rng() % alphabet.size()]; break;
+          case 1: t.erase(pos, 1 + rng() % 3); break;
+          default: t.resize(pos); break;
+        }
+      }
+      auto out = render(t, kMsgs);
+      if (out) {
+        ++rendered;
+      } else {
+        ++failed;
+        EXPECT_EQ(out.error().rfind("line ", 0), 0u) << t << "\n  error: " << out.error();
+      }
+    }
+  }
+  EXPECT_GT(failed, 0);
+  EXPECT_GT(rendered, 0);
 }
 
 TEST(Jinja, HostileTemplatesFailCleanly) {
