@@ -258,6 +258,11 @@ TEST(Jinja, HostileTemplatesFailCleanly) {
   expect_error("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", "macro 'f' recursed deeper than 200 calls");
   expect_error("{{ 'ab' * 100000000000 }}", "repetition result is too large");
   expect_error("{{ range(100000000)|length }}", "range is too long");
+  expect_error("{{ 9223372036854775807 + 1 }}", "beyond 64 bits");
+  expect_error("{{ 3 ** 100000000000 }}", "beyond 64 bits");
+  expect_error("{{ -(-9223372036854775807 - 1) }}", "beyond 64 bits");
+  EXPECT_EQ(*render("{{ 1 ** 100000000000 }} {{ (-1) ** 100000000001 }} {{ 0 ** 5 }} {{ 2 ** 62 }}", "{}"),
+            "1 -1 0 4611686018427387904");
 }
 
 TEST(Jinja, RuntimeErrorsAsJinja2Words) {

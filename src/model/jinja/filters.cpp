@@ -280,6 +280,7 @@ Value apply_filter(const std::string& name, const Value& value, CallArgs& args, 
   if (name == "float") return to_float(value, args.get(0, "default", Value::number(0.0)));
   if (name == "abs") {
     if (!value.is_number()) throw TemplateError(line, "bad operand type for abs(): '" + value.type_name() + "'");
+    if (!value.is_float() && value.as_int() == INT64_MIN) throw TemplateError(line, "integer result beyond 64 bits is not supported");
     return value.is_float() ? Value::number(std::fabs(value.as_double())) : Value::integer(std::llabs(value.as_int()));
   }
   if (name == "round") {

@@ -24,9 +24,10 @@ Dict make_globals() {
           }
           if (step == 0) throw TemplateError(args.line, "range() arg 3 must not be zero");
           ValueList out;
-          for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
+          for (int64_t i = start; step > 0 ? i < stop : i > stop;) {
             if (out.size() > 1000000) throw TemplateError(args.line, "range is too long");
             out.push_back(Value::integer(i));
+            if (__builtin_add_overflow(i, step, &i)) break;
           }
           return Value::list(out);
         }));

@@ -327,6 +327,7 @@ Value Interpreter::eval(const Node& node) {
       if (v.is_undefined()) fail_undefined(v, node.line);
       if (!v.is_number()) throw TemplateError(node.line, "bad operand type for unary " + node.name + ": '" + v.type_name() + "'");
       if (node.name == "+") return v.is_bool() ? Value::integer(v.as_int()) : v;
+      if (!v.is_float() && v.as_int() == INT64_MIN) throw TemplateError(node.line, "integer result beyond 64 bits is not supported");
       return v.is_float() ? Value::number(-v.as_double()) : Value::integer(-v.as_int());
     }
     case NodeKind::Binary: return eval_binary(node);
