@@ -46,6 +46,7 @@ const std::vector<Case>& cases() {
       {"{{ 'b' in 'abc' }} {{ 2 in [1, 2] }} {{ 'k' in {'k': 1} }} {{ 3 not in [1] }} {{ 'x' in nothing }}", "{}",
        "True True True True False"},
       {"{{ 'x' if 0 else 'y' }}{{ 'z' if 1 }}{{ 'w' if 0 }}", "{}", "yz"},
+      {"{{ 1 < 5 < 3 }} {{ 1 < 2 < 3 }} {{ 1 == 1 != 2 }} {{ 2 > 1 in [True] }}", "{}", "False True True True"},
       {"{{ 0 or 'd' }} {{ 1 and 'e' }} {{ not 0 }} {{ not x is defined }} {{ none or [] }}", kMsgs, "d e True False []"},
       {"{{ 'hello'[::-1] }} {{ [1, 2, 3, 4][1:3] }} {{ 'h\xc3\xa9llo'[1:3] }} {{ [1, 2, 3][-1] }} {{ 'abc'[-2:] }} "
        "{{ [1, 2, 3, 4, 5][::2] }} {{ [1, 2, 3][5] }}",
@@ -69,6 +70,8 @@ const std::vector<Case>& cases() {
       {"{% for k, v in {'b': 1, 'a': 2}|items %}{{ k }}={{ v }};{% endfor %}"
        "{% for k, v in {'b': 1, 'a': 2}|dictsort %}{{ k }}={{ v }};{% endfor %}",
        "{}", "b=1;a=2;a=2;b=1;"},
+      {"{{ ['b', 'A', 'c']|sort }} {{ [3, 1, 2]|sort(reverse=true) }} {{ msgs|sort(attribute='content')|map(attribute='content')|list }}",
+       kMsgs, "['A', 'b', 'c'] [3, 2, 1] ['again', 'hi', 'yo']"},
       {"{{ msgs|selectattr('role', 'equalto', 'user')|map(attribute='content')|join(',') }} "
        "{{ msgs|rejectattr('role', 'eq', 'user')|list|length }} {{ [1, 2, 3, 4]|select('even')|list }} "
        "{{ ['a', 'b']|map('upper')|list }} {{ [0, 1, '']|select|list }} {{ [1, 2]|reject('in', [2])|list }}",

@@ -16,7 +16,7 @@ const std::set<std::string>& filter_names() {
   static const std::set<std::string> k = {
       "abs", "capitalize", "count", "d", "default", "dictsort", "first", "float", "indent", "int",
       "items", "join", "last", "length", "list", "lower", "map", "reject", "rejectattr", "replace",
-      "reverse", "round", "safe", "select", "selectattr", "string", "sum", "title", "tojson", "trim",
+      "reverse", "round", "safe", "sort", "select", "selectattr", "string", "sum", "title", "tojson", "trim",
       "unique", "upper", "max", "min", "wordcount"};
   return k;
 }
@@ -255,6 +255,30 @@ Value apply_filter(const std::string& name, const Value& value, CallArgs& args, 
     ValueList pairs;
     for (const auto& [k, v] : value.entries().entries) pairs.push_back(Value::tuple({Value::string(k), v}));
     return Value::generator(pairs);
+  }
+  if (name == "sort") {
+    const bool reverse = args.get(0, "reverse", Value::boolean(false)).truthy();
+    const bool case_sensitive = args.get(1, "case_sensitive", Value::boolean(false)).truthy();
+    const bool has_attr = args.has(2, "attribute");
+    const std::string attr = has_attr ? args.get(2, "attribute").str() : "";
+    ValueList items = iterate(value, line);
+    std::vector<std::pair<Value, Value>> keyed;  // (sort key, item)
+    for (const Value& item : items) {
+      Value key = has_attr ? attribute_path(item, attr, line) : item;
+      if (!case_sensitive && key.is_string()) key = Value::string(simple_lower(key.as_string()));
+      keyed.emplace_back(key, item);
+    }
+    auto less = [line](const Value& a, const Value& b) {
+      if (a.is_number() && b.is_number()) return a.as_double() < b.as_double();
+      if (a.is_string() && b.is_string()) return a.as_string() < b.as_string();
+      throw TemplateError(line, "sort compares numbers with numbers and strings with strings only");
+    };
+    std::stable_sort(keyed.begin(), keyed.end(), [&](const auto& x, const auto& y) {
+      return reverse ? less(y.first, x.first) : less(x.first, y.first);
+    });
+    ValueList out;
+    for (auto& kv : keyed) out.push_back(kv.second);
+    return Value::list(out);
   }
   if (name == "dictsort") {
     if (!value.is_dict()) throw TemplateError(line, "dictsort needs a mapping");

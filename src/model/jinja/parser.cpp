@@ -322,8 +322,10 @@ class Parser {
     }
     return parse_compare();
   }
+  // Python chains comparisons: a < b < c is (a < b) and (b < c).
   NodePtr parse_compare() {
     NodePtr l = parse_math1();
+    NodePtr chain, last_right;
     while (true) {
       const int line = cur().line;
       std::string op;
@@ -338,9 +340,12 @@ class Parser {
         pos_ += 2;
         op = "not in";
       } else {
-        return l;
+        return chain ? chain : l;
       }
-      l = binary(op, l, parse_math1(), line);
+      NodePtr right = parse_math1();
+      NodePtr cmp = binary(op, last_right ? last_right : l, right, line);
+      chain = chain ? binary("and", chain, cmp, line) : cmp;
+      last_right = right;
     }
   }
   NodePtr parse_math1() {
