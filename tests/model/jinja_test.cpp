@@ -278,6 +278,10 @@ TEST(Jinja, RuntimeErrorsAsJinja2Words) {
   expect_error("{{ [1]|map('string')|tojson }}", "Object of type generator is not JSON serializable");
   expect_error("{% for x in none %}{% endfor %}", "'NoneType' object is not iterable");
   expect_error("{% set x = 1 %}{% set x.y = 2 %}", "cannot assign attribute on non-namespace object");
+  expect_error("{% set ns = namespace(l=[]) %}{% set ns.l = [ns] %}", "a namespace holding itself is not supported");
+  expect_error("{% set ns = namespace() %}{% for i in [1] %}{% macro m() %}x{% endmacro %}{% set ns.m = m %}"
+               "{% endfor %}{{ ns.m() }}",
+               "macro 'm' called after the scope it was defined in ended");
   expect_error("{% macro m(a) %}{{ a }}{% endmacro %}{{ m(1, 2) }}", "macro 'm' takes not more than 1 argument(s)");
   expect_error("{{ d.items()|tojson }}", "Object of type dict_items is not JSON serializable", kMsgs);
 }

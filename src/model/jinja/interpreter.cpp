@@ -134,12 +134,28 @@ void Interpreter::exec_for(const Node& node, std::string& out) {
   if (items.empty()) exec_body(node.else_body, out);
 }
 
+namespace {
+// Whether `v` holds the namespace `target` anywhere inside (such a cycle would never be freed).
+bool holds(const Value& v, const Dict& target) {
+  if (v.is_namespace() || v.is_dict()) {
+    if (&v.entries() == &target) return true;
+    for (const auto& kv : v.entries().entries)
+      if (holds(kv.second, target)) return true;
+  } else if (v.is_sequence() || v.is_generator()) {
+    for (const Value& item : v.items())
+      if (holds(item, target)) return true;
+  }
+  return false;
+}
+}  // namespace
+
 void Interpreter::exec_set(const Node& node) {
   Value v = eval(*node.children[0]);
   if (!node.name.empty()) {
     Value ns = lookup(node.name);
     if (!ns.is_namespace())
       throw TemplateError(node.line, "cannot assign attribute on non-namespace object '" + node.name + "'");
+    if (holds(v, ns.entries())) throw TemplateError(node.line, "a namespace holding itself is not supported");
     ns.entries().set(node.targets[0], std::move(v));
     return;
   }
@@ -166,7 +182,7 @@ bool refers_to(const NodeList& nodes, const std::string& name) {
 }  // namespace
 
 void Interpreter::define_macro(const Node& node) {
-  MacroInfo info{&node, frames_, refers_to(node.body, "varargs"), refers_to(node.body, "kwargs")};
+  MacroInfo info{&node, {frames_.begin(), frames_.end()}, refers_to(node.body, "varargs"), refers_to(node.body, "kwargs")};
   assign(node.name, Value::callable(node.name, [this, info](CallArgs& args, Interpreter&) {
            return call_macro(info, args);
          }));
@@ -195,8 +211,14 @@ Value Interpreter::call_macro(const MacroInfo& info, CallArgs& args) {
   if (macro_depth_ >= kMaxMacroDepth)
     throw TemplateError(args.line, "macro '" + macro.name + "' recursed deeper than " + std::to_string(kMaxMacroDepth) + " calls");
   ++macro_depth_;
+  std::vector<Frame> closure;
+  for (const auto& weak : info.closure) {
+    Frame f = weak.lock();
+    if (!f) throw TemplateError(args.line, "macro '" + macro.name + "' called after the scope it was defined in ended");
+    closure.push_back(std::move(f));
+  }
   std::vector<Frame> saved = std::move(frames_);
-  frames_ = info.closure;
+  frames_ = std::move(closure);
   frames_.push_back(std::make_shared<Dict>());
   if (info.uses_varargs) assign("varargs", Value::tuple(extra_positional));
   if (info.uses_kwargs) assign("kwargs", Value::dict(extra_keyword));

@@ -31,7 +31,8 @@ class Interpreter {
   void define_macro(const Node& node);
   struct MacroInfo {
     const Node* node;
-    std::vector<Frame> closure;
+    // Weak: the macro lives in one of these frames, and a strong hold would be a cycle.
+    std::vector<std::weak_ptr<Dict>> closure;
     bool uses_varargs, uses_kwargs;  // a body naming them takes extra arguments (jinja2)
   };
   Value call_macro(const MacroInfo& macro, CallArgs& args);
