@@ -133,6 +133,10 @@ const std::vector<Case>& cases() {
        "{}", "TTTT!"},
       {"{% set s %}a{{ 1 }}b{% endset %}[{{ s }}]{% filter upper %}abc{{ 'd' }}{% endfilter %}", "{}", "[a1b]ABCD"},
       {"{% generation %}gen{% endgeneration %}", "{}", "gen"},
+      // jinja2 3: an unknown filter or test in an untaken if branch or conditional operand is no error
+      {"{% if false %}{{ x|no_such_filter }}{% elif true %}{% else %}{{ x is no_such_test }}{% endif %}ok"
+       "{{ 'a' if true else x|nope }}",
+       kMsgs, "oka"},
       // str and dict methods
       {"{{ 'a,b,,c'.split(',') }} {{ '  x '.strip() }} {{ 'xxhixx'.strip('x') }} {{ 'Hello'.startswith('He') }} "
        "{{ 'Hello'.endswith(('lo', 'x')) }} {{ 'a b  c'.split() }} {{ 'hello world'.title() }} {{ 'a-b'.replace('-', '+') }} "
@@ -210,6 +214,12 @@ TEST(Jinja, UnsupportedConstructsNameThemselvesAndTheirLine) {
   expect_error("{{ '%s' % 1 }}", "line 1: string formatting with '%' is not supported");
   expect_error("{{ [1]|map('upper') }}", "line 1: printing a generator");
   expect_error("{{ msgs|map('wordwrap')|list }}", "line 1: filter 'wordwrap' is not supported", kMsgs);
+  // In an if branch it fails when the branch is taken, naming the filter's line (jinja2's words too).
+  expect_error("{% if true %}\n{% for m in [] %}{{ m|wordwrap }}{% endfor %}{% endif %}",
+               "line 2: filter 'wordwrap' is not supported: No filter named 'wordwrap'.");
+  expect_error("{{ 'a' if false else x|wordwrap }}", "line 1: filter 'wordwrap' is not supported");
+  expect_error("{% if false %}{% elif x is odd_test %}{% endif %}", "test 'odd_test' is not supported: No test named 'odd_test' found.");
+  expect_error("{% macro m() %}{{ 1|wordwrap }}{% endmacro %}", "line 1: filter 'wordwrap' is not supported");
 }
 
 TEST(Jinja, SyntaxErrorsNameTheLine) {

@@ -75,10 +75,9 @@ Value get_attribute(const Value& object, const std::string& name, int line) {
 Value get_item(const Value& object, const Value& key, int line) {
   if (object.is_undefined()) fail_undefined(object, line);
   if (object.is_dict() || object.is_namespace()) {
-    if (key.is_string()) {
-      if (const Value* v = object.entries().find(key.as_string())) return *v;
-      return Value::undefined(missing_attr_hint(object, key.as_string()));
-    }
+    if (const Value* v = object.entries().find(key)) return *v;
+    if (key.is_string()) return Value::undefined(missing_attr_hint(object, key.as_string()));
+    return Value::undefined(object.type_name() + " has no element " + key.repr());
   } else if ((object.is_sequence() || object.is_string()) && !object.view_name() && (key.is_int() || key.is_bool())) {
     if (object.is_string()) {
       const auto cps = decode_code_points(object.as_string());
@@ -106,7 +105,7 @@ ValueList iterate(const Value& value, int line) {
     case Value::Kind::Generator: return value.items();
     case Value::Kind::Dict: {
       ValueList keys;
-      for (const auto& kv : value.entries().entries) keys.push_back(Value::string(kv.first));
+      for (const auto& kv : value.entries().entries) keys.push_back(value.entries().key_of(kv.first));
       return keys;
     }
     case Value::Kind::String: {
@@ -126,7 +125,7 @@ bool contains(const Value& container, const Value& item, int line) {
       throw TemplateError(line, "'in <string>' requires string as left operand, not " + item.type_name());
     return container.as_string().find(item.as_string()) != std::string::npos;
   }
-  if (container.is_dict()) return item.is_string() && container.entries().find(item.as_string());
+  if (container.is_dict()) return container.entries().find(item) != nullptr;
   if (container.is_undefined()) return false;
   for (const Value& v : iterate(container, line))
     if (values_equal(v, item)) return true;

@@ -253,7 +253,7 @@ Value apply_filter(const std::string& name, const Value& value, CallArgs& args, 
     if (value.is_undefined()) return Value::generator({});
     if (!value.is_dict()) throw TemplateError(line, "Can only get item pairs from a mapping.");
     ValueList pairs;
-    for (const auto& [k, v] : value.entries().entries) pairs.push_back(Value::tuple({Value::string(k), v}));
+    for (const auto& [k, v] : value.entries().entries) pairs.push_back(Value::tuple({value.entries().key_of(k), v}));
     return Value::generator(pairs);
   }
   if (name == "sort") {
@@ -285,14 +285,22 @@ Value apply_filter(const std::string& name, const Value& value, CallArgs& args, 
     const bool case_sensitive = args.get(0, "case_sensitive", Value::boolean(false)).truthy();
     const bool by_value = args.get(1, "by", Value::string("key")).str() == "value";
     const bool reverse = args.get(2, "reverse", Value::boolean(false)).truthy();
-    auto entries = value.entries().entries;
-    if (by_value) throw TemplateError(line, "dictsort by value is not supported");
-    auto key = [&](const std::string& k) { return case_sensitive ? k : simple_lower(k); };
+    std::vector<std::pair<Value, Value>> entries;
+    for (const auto& [k, v] : value.entries().entries) entries.emplace_back(value.entries().key_of(k), v);
+    auto key = [&](const std::pair<Value, Value>& e) {
+      const Value& k = by_value ? e.second : e.first;
+      return k.is_string() && !case_sensitive ? Value::string(simple_lower(k.as_string())) : k;
+    };
+    auto less = [line](const Value& a, const Value& b) {
+      if (a.is_number() && b.is_number()) return a.as_double() < b.as_double();
+      if (a.is_string() && b.is_string()) return a.as_string() < b.as_string();
+      throw TemplateError(line, "dictsort compares numbers with numbers and strings with strings only");
+    };
     std::stable_sort(entries.begin(), entries.end(), [&](const auto& a, const auto& b) {
-      return reverse ? key(b.first) < key(a.first) : key(a.first) < key(b.first);
+      return reverse ? less(key(b), key(a)) : less(key(a), key(b));
     });
     ValueList pairs;
-    for (const auto& [k, v] : entries) pairs.push_back(Value::tuple({Value::string(k), v}));
+    for (const auto& [k, v] : entries) pairs.push_back(Value::tuple({k, v}));
     return Value::list(pairs);
   }
   if (name == "selectattr" || name == "rejectattr") return select_items(value, args, true, name == "selectattr", interp);

@@ -35,7 +35,7 @@ Dict make_globals() {
     Dict d;
     for (const Value& p : args.positional) {
       if (!p.is_dict()) throw TemplateError(args.line, std::string(what) + "() takes a mapping or keyword arguments");
-      for (const auto& [k, v] : p.entries().entries) d.set(k, v);
+      for (const auto& [k, v] : p.entries().entries) d.set(p.entries().key_of(k), v);
     }
     for (const auto& [k, v] : args.keyword) d.set(k, v);
     return d;

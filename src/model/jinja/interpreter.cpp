@@ -67,7 +67,11 @@ Interpreter::Flow Interpreter::exec(const Node& node, std::string& out) {
     }
     case NodeKind::If:
       for (size_t i = 0; i < node.children.size(); ++i)
-        if (eval(*node.children[i]).truthy()) return exec_body(node.branches[i], out);
+        if (eval(*node.children[i]).truthy()) {
+          fail_if_unsupported(node, i);
+          return exec_body(node.branches[i], out);
+        }
+      fail_if_unsupported(node, node.children.size());
       return exec_body(node.else_body, out);
     case NodeKind::For: exec_for(node, out); return Flow::Normal;
     case NodeKind::Set: exec_set(node); return Flow::Normal;
@@ -257,6 +261,7 @@ CallArgs Interpreter::eval_args(const Node& node, size_t first_child) {
 
 Value Interpreter::apply_filter_node(const Node& node, const Value& operand) {
   // A chain in a filter block or block set: inner filters first.
+  if (!node.unsupported.empty()) throw TemplateError(node.line, node.unsupported);
   Value input = operand;
   if (const Node* inner = node.children[0].get())
     input = inner->kind == NodeKind::Filter ? apply_filter_node(*inner, operand) : eval(*inner);
@@ -305,7 +310,14 @@ Value slice(const Value& obj, const Value& start, const Value& stop, const Value
 }
 }  // namespace
 
+// Entering a branch that uses a filter or test Lingua lacks fails there, as jinja2 fails.
+void Interpreter::fail_if_unsupported(const Node& node, size_t branch) {
+  if (branch < node.branch_unsupported.size() && node.branch_unsupported[branch])
+    throw TemplateError(node.branch_unsupported[branch]->line, node.branch_unsupported[branch]->unsupported);
+}
+
 Value Interpreter::eval(const Node& node) {
+  if (!node.unsupported.empty()) throw TemplateError(node.line, node.unsupported);
   switch (node.kind) {
     case NodeKind::Literal: return node.literal;
     case NodeKind::Name: return lookup(node.name);
@@ -319,8 +331,11 @@ Value Interpreter::eval(const Node& node) {
       Dict d;
       for (size_t i = 0; i + 1 < node.children.size(); i += 2) {
         Value k = eval(*node.children[i]);
-        if (!k.is_string()) throw TemplateError(node.line, "dict keys other than strings are not supported");
-        d.set(k.as_string(), eval(*node.children[i + 1]));
+        try {
+          d.set(k, eval(*node.children[i + 1]));
+        } catch (const std::invalid_argument& e) {
+          throw TemplateError(node.line, e.what());
+        }
       }
       return Value::dict(std::move(d));
     }
@@ -354,7 +369,11 @@ Value Interpreter::eval(const Node& node) {
     }
     case NodeKind::Binary: return eval_binary(node);
     case NodeKind::Conditional:
-      if (eval(*node.children[0]).truthy()) return eval(*node.children[1]);
+      if (eval(*node.children[0]).truthy()) {
+        fail_if_unsupported(node, 0);
+        return eval(*node.children[1]);
+      }
+      fail_if_unsupported(node, 1);
       return node.children[2] ? eval(*node.children[2]) : Value::undefined("the inline if-expression evaluated to false and no else section was defined");
     default: throw TemplateError(node.line, "internal: statement used as an expression");
   }

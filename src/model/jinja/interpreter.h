@@ -43,6 +43,7 @@ class Interpreter {
   Value apply_filter_node(const Node& node, const Value& operand);
   CallArgs eval_args(const Node& node, size_t first_child);
   Value eval_binary(const Node& node);
+  void fail_if_unsupported(const Node& node, size_t branch);
 
   Dict globals_;
   std::vector<Frame> frames_;
