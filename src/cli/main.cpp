@@ -64,7 +64,7 @@ void print_guide(const std::vector<std::unique_ptr<lingua::cli::Command>>& comma
       "lingua: run one language model across several small devices (or fast on one).\n\n"
       "usage: lingua <command> [options]     (lingua <command> --help for its options)\n\n"
       "commands:\n");
-  for (const auto& c : commands) std::printf("  %-10s %s\n", c->name(), c->summary());
+  for (const auto& c : commands) std::printf("  %-13s %s\n", c->name(), c->summary());
   std::printf(
       "\nexample:\n  lingua generate -m models/kjv-fortunes-3M-f32.gguf -p \"And God said\" -n 64\n");
 }

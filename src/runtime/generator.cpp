@@ -41,7 +41,7 @@ Expected<GenerateResult> Generator::generate(const std::string& prompt, const Ge
                            " (use a shorter prompt, a larger --ctx-size, or --truncate)");
     const int64_t keep = std::max<int64_t>(1, context - std::max(1, options.n_predict));
     auto& pt = result.prompt_tokens;
-    const bool had_bos = topt.add_bos && pt.front() == vocab.bos;
+    const bool had_bos = (topt.add_bos || options.no_bos) && pt.front() == vocab.bos;
     pt.erase(pt.begin() + (had_bos ? 1 : 0), pt.end() - (keep - (had_bos ? 1 : 0)));
   }
 

@@ -145,6 +145,17 @@ TEST_F(ChatTemplateCli, GenerateChatTokenizesTheRenderedPrompt) {
   tok = lingua({"tokenize", "-m", model, "--bos", "--special", "--json", "--", prompt});
   ASSERT_EQ(tok.rc, 0) << tok.err;
   EXPECT_EQ(nlohmann::json::parse(r.out)["prompt_tokens"], nlohmann::json::parse(tok.out)["tokens"]) << r.out;
+
+  // Truncating a long chat prompt keeps the template's BOS first.
+  std::string long_prompt;
+  for (int i = 0; i < 40; ++i) long_prompt += "And God said ";
+  r = lingua({"generate", "-m", model, "-p", long_prompt, "-n", "2", "--temp", "0", "--chat", "-c", "32", "--truncate",
+              "--json"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const auto truncated = nlohmann::json::parse(r.out)["prompt_tokens"];
+  ASSERT_FALSE(truncated.empty());
+  EXPECT_EQ(truncated[0], 1) << r.out;
+  EXPECT_NE(truncated[1], 1) << r.out;
 }
 
 }  // namespace

@@ -56,6 +56,13 @@ struct Node {
   NodeList body;
   NodeList else_body;
   bool flag = false;
+  // A filter or test Lingua does not have: "filter 'x' is not supported". As in jinja2 3, that is
+  // an error when the template is parsed unless it sits in an if branch or a conditional
+  // expression's operand; there it is an error when that branch is taken.
+  std::string unsupported;
+  // If: per branch (else last), the first unsupported filter/test in it outside nested ifs.
+  // Conditional: the same for its value (index 0) and else (index 1) operands.
+  std::vector<const Node*> branch_unsupported;
 };
 
 inline NodePtr make_node(NodeKind kind, int line) {

@@ -5,6 +5,7 @@
 
 #include "model/jinja/builtins.h"
 #include "model/jinja/error.h"
+#include "model/jinja/access.h"
 #include "model/jinja/interpreter.h"
 #include "model/jinja/text.h"
 
@@ -15,18 +16,13 @@ const std::set<std::string>& filter_names() {
   static const std::set<std::string> k = {
       "abs", "capitalize", "count", "d", "default", "dictsort", "first", "float", "indent", "int",
       "items", "join", "last", "length", "list", "lower", "map", "reject", "rejectattr", "replace",
-      "reverse", "round", "safe", "select", "selectattr", "string", "sum", "title", "tojson", "trim",
+      "reverse", "round", "safe", "sort", "select", "selectattr", "string", "sum", "title", "tojson", "trim",
       "unique", "upper", "max", "min", "wordcount"};
   return k;
 }
 
-std::string need_string(const Value& v, const char* filter, int line) {
-  if (v.is_undefined()) return "";
-  if (!v.is_string()) return v.str();
-  (void)filter;
-  (void)line;
-  return v.as_string();
-}
+// The string filters work on str(value), as jinja2's soft_str does (undefined is "").
+std::string text_of(const Value& v) { return v.str(); }
 
 // Dotted attribute path as jinja2's make_attrgetter resolves it ("function.name", "0").
 Value attribute_path(const Value& item, const std::string& path, int line) {
@@ -76,12 +72,12 @@ Value filter_map(const Value& value, CallArgs& args, Interpreter& interp) {
   const int line = args.line;
   ValueList out;
   if (!value.truthy()) return Value::generator({});  // as jinja2: a falsy input (none) maps to nothing
-  if (args.has(99, "attribute")) {
-    const std::string attr = args.get(99, "attribute").str();
-    const bool has_default = args.has(99, "default");
+  if (args.has(CallArgs::kKeywordOnly, "attribute")) {
+    const std::string attr = args.get(CallArgs::kKeywordOnly, "attribute").str();
+    const bool has_default = args.has(CallArgs::kKeywordOnly, "default");
     for (const Value& item : iterate(value, line)) {
       Value v = attribute_path(item, attr, line);
-      if (v.is_undefined() && has_default) v = args.get(99, "default");
+      if (v.is_undefined() && has_default) v = args.get(CallArgs::kKeywordOnly, "default");
       out.push_back(v);
     }
     return Value::generator(out);
@@ -199,20 +195,20 @@ Value apply_filter(const std::string& name, const Value& value, CallArgs& args, 
   if (name == "trim") {
     const Value chars = args.get(0, "chars", Value::none());
     const std::string c = chars.is_string() ? chars.as_string() : "";
-    return Value::string(python_strip(need_string(value, "trim", line), true, true, chars.is_string() ? &c : nullptr));
+    return Value::string(python_strip(text_of(value), true, true, chars.is_string() ? &c : nullptr));
   }
-  if (name == "upper") return Value::string(simple_upper(need_string(value, "upper", line)));
-  if (name == "lower") return Value::string(simple_lower(need_string(value, "lower", line)));
+  if (name == "upper") return Value::string(simple_upper(text_of(value)));
+  if (name == "lower") return Value::string(simple_lower(text_of(value)));
   if (name == "capitalize") {
-    const auto cps = decode_code_points(need_string(value, "capitalize", line));
+    const auto cps = decode_code_points(text_of(value));
     if (cps.empty()) return Value::string("");
     return Value::string(simple_upper(encode_code_points(cps, 0, 1)) + simple_lower(encode_code_points(cps, 1, cps.size())));
   }
-  if (name == "title") return filter_title(need_string(value, "title", line));
+  if (name == "title") return filter_title(text_of(value));
   if (name == "replace") {
     if (args.positional.size() < 2) throw TemplateError(line, "replace needs old and new strings");
     const Value count = args.get(2, "count", Value::none());
-    return Value::string(replace_all(need_string(value, "replace", line), args.positional[0].str(),
+    return Value::string(replace_all(text_of(value), args.positional[0].str(),
                                      args.positional[1].str(), count.is_none() ? -1 : count.as_int()));
   }
   if (name == "length" || name == "count") return Value::integer(length_of(value, line));
@@ -257,22 +253,54 @@ Value apply_filter(const std::string& name, const Value& value, CallArgs& args, 
     if (value.is_undefined()) return Value::generator({});
     if (!value.is_dict()) throw TemplateError(line, "Can only get item pairs from a mapping.");
     ValueList pairs;
-    for (const auto& [k, v] : value.entries().entries) pairs.push_back(Value::tuple({Value::string(k), v}));
+    for (const auto& [k, v] : value.entries().entries) pairs.push_back(Value::tuple({value.entries().key_of(k), v}));
     return Value::generator(pairs);
+  }
+  if (name == "sort") {
+    const bool reverse = args.get(0, "reverse", Value::boolean(false)).truthy();
+    const bool case_sensitive = args.get(1, "case_sensitive", Value::boolean(false)).truthy();
+    const bool has_attr = args.has(2, "attribute");
+    const std::string attr = has_attr ? args.get(2, "attribute").str() : "";
+    ValueList items = iterate(value, line);
+    std::vector<std::pair<Value, Value>> keyed;  // (sort key, item)
+    for (const Value& item : items) {
+      Value key = has_attr ? attribute_path(item, attr, line) : item;
+      if (!case_sensitive && key.is_string()) key = Value::string(simple_lower(key.as_string()));
+      keyed.emplace_back(key, item);
+    }
+    auto less = [line](const Value& a, const Value& b) {
+      if (a.is_number() && b.is_number()) return a.as_double() < b.as_double();
+      if (a.is_string() && b.is_string()) return a.as_string() < b.as_string();
+      throw TemplateError(line, "sort compares numbers with numbers and strings with strings only");
+    };
+    std::stable_sort(keyed.begin(), keyed.end(), [&](const auto& x, const auto& y) {
+      return reverse ? less(y.first, x.first) : less(x.first, y.first);
+    });
+    ValueList out;
+    for (auto& kv : keyed) out.push_back(kv.second);
+    return Value::list(out);
   }
   if (name == "dictsort") {
     if (!value.is_dict()) throw TemplateError(line, "dictsort needs a mapping");
     const bool case_sensitive = args.get(0, "case_sensitive", Value::boolean(false)).truthy();
     const bool by_value = args.get(1, "by", Value::string("key")).str() == "value";
     const bool reverse = args.get(2, "reverse", Value::boolean(false)).truthy();
-    auto entries = value.entries().entries;
-    if (by_value) throw TemplateError(line, "dictsort by value is not supported");
-    auto key = [&](const std::string& k) { return case_sensitive ? k : simple_lower(k); };
+    std::vector<std::pair<Value, Value>> entries;
+    for (const auto& [k, v] : value.entries().entries) entries.emplace_back(value.entries().key_of(k), v);
+    auto key = [&](const std::pair<Value, Value>& e) {
+      const Value& k = by_value ? e.second : e.first;
+      return k.is_string() && !case_sensitive ? Value::string(simple_lower(k.as_string())) : k;
+    };
+    auto less = [line](const Value& a, const Value& b) {
+      if (a.is_number() && b.is_number()) return a.as_double() < b.as_double();
+      if (a.is_string() && b.is_string()) return a.as_string() < b.as_string();
+      throw TemplateError(line, "dictsort compares numbers with numbers and strings with strings only");
+    };
     std::stable_sort(entries.begin(), entries.end(), [&](const auto& a, const auto& b) {
-      return reverse ? key(b.first) < key(a.first) : key(a.first) < key(b.first);
+      return reverse ? less(key(b), key(a)) : less(key(a), key(b));
     });
     ValueList pairs;
-    for (const auto& [k, v] : entries) pairs.push_back(Value::tuple({Value::string(k), v}));
+    for (const auto& [k, v] : entries) pairs.push_back(Value::tuple({k, v}));
     return Value::list(pairs);
   }
   if (name == "selectattr" || name == "rejectattr") return select_items(value, args, true, name == "selectattr", interp);
@@ -284,6 +312,7 @@ Value apply_filter(const std::string& name, const Value& value, CallArgs& args, 
   if (name == "float") return to_float(value, args.get(0, "default", Value::number(0.0)));
   if (name == "abs") {
     if (!value.is_number()) throw TemplateError(line, "bad operand type for abs(): '" + value.type_name() + "'");
+    if (!value.is_float() && value.as_int() == INT64_MIN) throw TemplateError(line, "integer result beyond 64 bits is not supported");
     return value.is_float() ? Value::number(std::fabs(value.as_double())) : Value::integer(std::llabs(value.as_int()));
   }
   if (name == "round") {

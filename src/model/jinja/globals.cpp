@@ -24,9 +24,10 @@ Dict make_globals() {
           }
           if (step == 0) throw TemplateError(args.line, "range() arg 3 must not be zero");
           ValueList out;
-          for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
+          for (int64_t i = start; step > 0 ? i < stop : i > stop;) {
             if (out.size() > 1000000) throw TemplateError(args.line, "range is too long");
             out.push_back(Value::integer(i));
+            if (__builtin_add_overflow(i, step, &i)) break;
           }
           return Value::list(out);
         }));
@@ -34,7 +35,7 @@ Dict make_globals() {
     Dict d;
     for (const Value& p : args.positional) {
       if (!p.is_dict()) throw TemplateError(args.line, std::string(what) + "() takes a mapping or keyword arguments");
-      for (const auto& [k, v] : p.entries().entries) d.set(k, v);
+      for (const auto& [k, v] : p.entries().entries) d.set(p.entries().key_of(k), v);
     }
     for (const auto& [k, v] : args.keyword) d.set(k, v);
     return d;

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <optional>
 
+#include "model/jinja/access.h"
 #include "model/jinja/builtins.h"
 #include "model/jinja/error.h"
 #include "model/jinja/text.h"
@@ -12,141 +13,7 @@ namespace lingua::jinja {
 
 namespace {
 std::string quoted(const std::string& s) { return "'" + s + "'"; }
-std::string missing_attr_hint(const Value& object, const std::string& name) {
-  return quoted(object.type_name()) + " has no attribute " + quoted(name);
-}
-bool is_python_str_method(const std::string& n) {
-  static const char* kNames[] = {"capitalize", "casefold", "center", "count", "encode", "endswith",
-      "expandtabs", "find", "format", "format_map", "index", "isalnum", "isalpha", "isascii",
-      "isdecimal", "isdigit", "isidentifier", "islower", "isnumeric", "isprintable", "isspace",
-      "istitle", "isupper", "join", "ljust", "lower", "lstrip", "maketrans", "partition",
-      "removeprefix", "removesuffix", "replace", "rfind", "rindex", "rjust", "rpartition", "rsplit",
-      "rstrip", "split", "splitlines", "startswith", "strip", "swapcase", "title", "translate",
-      "upper", "zfill"};
-  for (const char* k : kNames)
-    if (n == k) return true;
-  return false;
-}
-bool is_python_dict_method(const std::string& n) {
-  static const char* kNames[] = {"clear", "copy", "fromkeys", "get", "items", "keys", "pop",
-                                 "popitem", "setdefault", "update", "values"};
-  for (const char* k : kNames)
-    if (n == k) return true;
-  return false;
-}
-bool is_python_list_method(const std::string& n) {
-  static const char* kNames[] = {"append", "clear", "copy", "count", "extend", "index", "insert",
-                                 "pop", "remove", "reverse", "sort"};
-  for (const char* k : kNames)
-    if (n == k) return true;
-  return false;
-}
-Value bound_method(const Value& object, const std::string& name) {
-  return Value::callable(name, [object, name](CallArgs& args, Interpreter&) {
-    return call_method(object, name, args);
-  });
-}
-int64_t normalize_index(int64_t i, int64_t size) { return i < 0 ? i + size : i; }
 }  // namespace
-
-[[noreturn]] void fail_undefined(const Value& undefined, int line) {
-  throw TemplateError(line, undefined.undefined_hint().empty() ? "value is undefined" : undefined.undefined_hint());
-}
-
-Value get_attribute(const Value& object, const std::string& name, int line) {
-  switch (object.kind()) {
-    case Value::Kind::Undefined: fail_undefined(object, line);
-    case Value::Kind::Dict:
-      if (is_python_dict_method(name)) return bound_method(object, name);
-      if (const Value* v = object.entries().find(name)) return *v;
-      break;
-    case Value::Kind::Namespace:
-      if (const Value* v = object.entries().find(name)) return *v;
-      break;
-    case Value::Kind::String:
-      if (is_python_str_method(name)) return bound_method(object, name);
-      break;
-    case Value::Kind::List:
-      if (is_python_list_method(name)) return bound_method(object, name);
-      break;
-    default: break;
-  }
-  return Value::undefined(missing_attr_hint(object, name));
-}
-
-Value get_item(const Value& object, const Value& key, int line) {
-  if (object.is_undefined()) fail_undefined(object, line);
-  if (object.is_dict() || object.is_namespace()) {
-    if (key.is_string()) {
-      if (const Value* v = object.entries().find(key.as_string())) return *v;
-      return Value::undefined(missing_attr_hint(object, key.as_string()));
-    }
-  } else if ((object.is_sequence() || object.is_string()) && !object.view_name() && (key.is_int() || key.is_bool())) {
-    if (object.is_string()) {
-      const auto cps = decode_code_points(object.as_string());
-      const int64_t i = normalize_index(key.as_int(), static_cast<int64_t>(cps.size()));
-      if (i >= 0 && i < static_cast<int64_t>(cps.size()))
-        return Value::string(encode_code_points(cps, static_cast<size_t>(i), static_cast<size_t>(i) + 1));
-    } else {
-      const auto& items = object.items();
-      const int64_t i = normalize_index(key.as_int(), static_cast<int64_t>(items.size()));
-      if (i >= 0 && i < static_cast<int64_t>(items.size())) return items[static_cast<size_t>(i)];
-    }
-    return Value::undefined(object.type_name() + " has no element " + key.repr());
-  } else if (key.is_string()) {
-    // jinja2 falls back to the attribute of that name (a str method, for instance).
-    return get_attribute(object, key.as_string(), line);
-  }
-  return Value::undefined(object.type_name() + " has no element " + key.repr());
-}
-
-ValueList iterate(const Value& value, int line) {
-  switch (value.kind()) {
-    case Value::Kind::Undefined: return {};
-    case Value::Kind::List:
-    case Value::Kind::Tuple:
-    case Value::Kind::Generator: return value.items();
-    case Value::Kind::Dict: {
-      ValueList keys;
-      for (const auto& kv : value.entries().entries) keys.push_back(Value::string(kv.first));
-      return keys;
-    }
-    case Value::Kind::String: {
-      ValueList chars;
-      const auto cps = decode_code_points(value.as_string());
-      for (size_t i = 0; i < cps.size(); ++i) chars.push_back(Value::string(encode_code_points(cps, i, i + 1)));
-      return chars;
-    }
-    default:
-      throw TemplateError(line, quoted(value.is_none() ? "NoneType" : value.type_name()) + " object is not iterable");
-  }
-}
-
-bool contains(const Value& container, const Value& item, int line) {
-  if (container.is_string()) {
-    if (!item.is_string())
-      throw TemplateError(line, "'in <string>' requires string as left operand, not " + item.type_name());
-    return container.as_string().find(item.as_string()) != std::string::npos;
-  }
-  if (container.is_dict()) return item.is_string() && container.entries().find(item.as_string());
-  if (container.is_undefined()) return false;
-  for (const Value& v : iterate(container, line))
-    if (values_equal(v, item)) return true;
-  return false;
-}
-
-int64_t length_of(const Value& value, int line) {
-  switch (value.kind()) {
-    case Value::Kind::Undefined: return 0;
-    case Value::Kind::String: return static_cast<int64_t>(code_point_count(value.as_string()));
-    case Value::Kind::List:
-    case Value::Kind::Tuple: return static_cast<int64_t>(value.items().size());
-    case Value::Kind::Dict: return static_cast<int64_t>(value.entries().entries.size());
-    default:
-      throw TemplateError(line, "object of type '" + std::string(value.is_generator() ? "generator" : value.type_name()) +
-                                    "' has no len()");
-  }
-}
 
 Interpreter::Interpreter(Dict globals) : globals_(std::move(globals)) {
   frames_.push_back(std::make_shared<Dict>());
@@ -200,7 +67,11 @@ Interpreter::Flow Interpreter::exec(const Node& node, std::string& out) {
     }
     case NodeKind::If:
       for (size_t i = 0; i < node.children.size(); ++i)
-        if (eval(*node.children[i]).truthy()) return exec_body(node.branches[i], out);
+        if (eval(*node.children[i]).truthy()) {
+          fail_if_unsupported(node, i);
+          return exec_body(node.branches[i], out);
+        }
+      fail_if_unsupported(node, node.children.size());
       return exec_body(node.else_body, out);
     case NodeKind::For: exec_for(node, out); return Flow::Normal;
     case NodeKind::Set: exec_set(node); return Flow::Normal;
@@ -267,12 +138,28 @@ void Interpreter::exec_for(const Node& node, std::string& out) {
   if (items.empty()) exec_body(node.else_body, out);
 }
 
+namespace {
+// Whether `v` holds the namespace `target` anywhere inside (such a cycle would never be freed).
+bool holds(const Value& v, const Dict& target) {
+  if (v.is_namespace() || v.is_dict()) {
+    if (&v.entries() == &target) return true;
+    for (const auto& kv : v.entries().entries)
+      if (holds(kv.second, target)) return true;
+  } else if (v.is_sequence() || v.is_generator()) {
+    for (const Value& item : v.items())
+      if (holds(item, target)) return true;
+  }
+  return false;
+}
+}  // namespace
+
 void Interpreter::exec_set(const Node& node) {
   Value v = eval(*node.children[0]);
   if (!node.name.empty()) {
     Value ns = lookup(node.name);
     if (!ns.is_namespace())
       throw TemplateError(node.line, "cannot assign attribute on non-namespace object '" + node.name + "'");
+    if (holds(v, ns.entries())) throw TemplateError(node.line, "a namespace holding itself is not supported");
     ns.entries().set(node.targets[0], std::move(v));
     return;
   }
@@ -299,7 +186,7 @@ bool refers_to(const NodeList& nodes, const std::string& name) {
 }  // namespace
 
 void Interpreter::define_macro(const Node& node) {
-  MacroInfo info{&node, frames_, refers_to(node.body, "varargs"), refers_to(node.body, "kwargs")};
+  MacroInfo info{&node, {frames_.begin(), frames_.end()}, refers_to(node.body, "varargs"), refers_to(node.body, "kwargs")};
   assign(node.name, Value::callable(node.name, [this, info](CallArgs& args, Interpreter&) {
            return call_macro(info, args);
          }));
@@ -328,8 +215,14 @@ Value Interpreter::call_macro(const MacroInfo& info, CallArgs& args) {
   if (macro_depth_ >= kMaxMacroDepth)
     throw TemplateError(args.line, "macro '" + macro.name + "' recursed deeper than " + std::to_string(kMaxMacroDepth) + " calls");
   ++macro_depth_;
+  std::vector<Frame> closure;
+  for (const auto& weak : info.closure) {
+    Frame f = weak.lock();
+    if (!f) throw TemplateError(args.line, "macro '" + macro.name + "' called after the scope it was defined in ended");
+    closure.push_back(std::move(f));
+  }
   std::vector<Frame> saved = std::move(frames_);
-  frames_ = info.closure;
+  frames_ = std::move(closure);
   frames_.push_back(std::make_shared<Dict>());
   if (info.uses_varargs) assign("varargs", Value::tuple(extra_positional));
   if (info.uses_kwargs) assign("kwargs", Value::dict(extra_keyword));
@@ -368,6 +261,7 @@ CallArgs Interpreter::eval_args(const Node& node, size_t first_child) {
 
 Value Interpreter::apply_filter_node(const Node& node, const Value& operand) {
   // A chain in a filter block or block set: inner filters first.
+  if (!node.unsupported.empty()) throw TemplateError(node.line, node.unsupported);
   Value input = operand;
   if (const Node* inner = node.children[0].get())
     input = inner->kind == NodeKind::Filter ? apply_filter_node(*inner, operand) : eval(*inner);
@@ -416,7 +310,14 @@ Value slice(const Value& obj, const Value& start, const Value& stop, const Value
 }
 }  // namespace
 
+// Entering a branch that uses a filter or test Lingua lacks fails there, as jinja2 fails.
+void Interpreter::fail_if_unsupported(const Node& node, size_t branch) {
+  if (branch < node.branch_unsupported.size() && node.branch_unsupported[branch])
+    throw TemplateError(node.branch_unsupported[branch]->line, node.branch_unsupported[branch]->unsupported);
+}
+
 Value Interpreter::eval(const Node& node) {
+  if (!node.unsupported.empty()) throw TemplateError(node.line, node.unsupported);
   switch (node.kind) {
     case NodeKind::Literal: return node.literal;
     case NodeKind::Name: return lookup(node.name);
@@ -430,8 +331,11 @@ Value Interpreter::eval(const Node& node) {
       Dict d;
       for (size_t i = 0; i + 1 < node.children.size(); i += 2) {
         Value k = eval(*node.children[i]);
-        if (!k.is_string()) throw TemplateError(node.line, "dict keys other than strings are not supported");
-        d.set(k.as_string(), eval(*node.children[i + 1]));
+        try {
+          d.set(k, eval(*node.children[i + 1]));
+        } catch (const std::invalid_argument& e) {
+          throw TemplateError(node.line, e.what());
+        }
       }
       return Value::dict(std::move(d));
     }
@@ -460,11 +364,16 @@ Value Interpreter::eval(const Node& node) {
       if (v.is_undefined()) fail_undefined(v, node.line);
       if (!v.is_number()) throw TemplateError(node.line, "bad operand type for unary " + node.name + ": '" + v.type_name() + "'");
       if (node.name == "+") return v.is_bool() ? Value::integer(v.as_int()) : v;
+      if (!v.is_float() && v.as_int() == INT64_MIN) throw TemplateError(node.line, "integer result beyond 64 bits is not supported");
       return v.is_float() ? Value::number(-v.as_double()) : Value::integer(-v.as_int());
     }
     case NodeKind::Binary: return eval_binary(node);
     case NodeKind::Conditional:
-      if (eval(*node.children[0]).truthy()) return eval(*node.children[1]);
+      if (eval(*node.children[0]).truthy()) {
+        fail_if_unsupported(node, 0);
+        return eval(*node.children[1]);
+      }
+      fail_if_unsupported(node, 1);
       return node.children[2] ? eval(*node.children[2]) : Value::undefined("the inline if-expression evaluated to false and no else section was defined");
     default: throw TemplateError(node.line, "internal: statement used as an expression");
   }

@@ -31,7 +31,8 @@ class Interpreter {
   void define_macro(const Node& node);
   struct MacroInfo {
     const Node* node;
-    std::vector<Frame> closure;
+    // Weak: the macro lives in one of these frames, and a strong hold would be a cycle.
+    std::vector<std::weak_ptr<Dict>> closure;
     bool uses_varargs, uses_kwargs;  // a body naming them takes extra arguments (jinja2)
   };
   Value call_macro(const MacroInfo& macro, CallArgs& args);
@@ -42,18 +43,11 @@ class Interpreter {
   Value apply_filter_node(const Node& node, const Value& operand);
   CallArgs eval_args(const Node& node, size_t first_child);
   Value eval_binary(const Node& node);
+  void fail_if_unsupported(const Node& node, size_t branch);
 
   Dict globals_;
   std::vector<Frame> frames_;
   int macro_depth_ = 0;
 };
-
-// Helpers shared with the filters: Python semantics on values.
-Value get_attribute(const Value& object, const std::string& name, int line);
-Value get_item(const Value& object, const Value& key, int line);
-ValueList iterate(const Value& value, int line);  // what `for x in value` walks
-bool contains(const Value& container, const Value& item, int line);
-int64_t length_of(const Value& value, int line);
-[[noreturn]] void fail_undefined(const Value& undefined, int line);
 
 }  // namespace lingua::jinja

@@ -41,6 +41,15 @@ void json_string(std::string& out, const std::string& s, bool ensure_ascii) {
   out += '"';
 }
 
+// json.dumps turns non-string keys into text: 1 -> "1", True -> "true", None -> "null".
+std::string key_text(const Value& key) {
+  if (key.is_string()) return key.as_string();
+  if (key.is_bool()) return key.as_bool() ? "true" : "false";
+  if (key.is_none()) return "null";
+  if (key.is_int() || key.is_float()) return key.repr();
+  return key.repr();
+}
+
 struct JsonWriter {
   int indent;
   bool ensure_ascii;
@@ -99,7 +108,7 @@ struct JsonWriter {
           if (!first) out += item_sep;
           first = false;
           if (indent >= 0) newline(depth + 1);
-          json_string(out, k, ensure_ascii);
+          json_string(out, key_text(v.entries().key_of(k)), ensure_ascii);
           out += key_sep;
           write(item, depth + 1);
         }

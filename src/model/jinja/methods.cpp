@@ -2,6 +2,7 @@
 // Mutating methods are refused as transformers' immutable sandbox refuses them.
 #include "model/jinja/builtins.h"
 #include "model/jinja/error.h"
+#include "model/jinja/access.h"
 #include "model/jinja/interpreter.h"
 #include "model/jinja/text.h"
 
@@ -122,15 +123,14 @@ Value dict_method(const Value& d, const std::string& name, CallArgs& args) {
     if (args.positional.empty()) throw TemplateError(line, "dict.get() needs a key");
     const Value& key = args.positional[0];
     const Value fallback = args.positional.size() > 1 ? args.positional[1] : Value::none();
-    if (!key.is_string()) return fallback;
-    const Value* v = d.entries().find(key.as_string());
+    const Value* v = d.entries().find(key);
     return v ? *v : fallback;
   }
   if (name == "items" || name == "keys" || name == "values") {
     ValueList out;
     for (const auto& [k, v] : d.entries().entries) {
-      if (name == "items") out.push_back(Value::tuple({Value::string(k), v}));
-      if (name == "keys") out.push_back(Value::string(k));
+      if (name == "items") out.push_back(Value::tuple({d.entries().key_of(k), v}));
+      if (name == "keys") out.push_back(d.entries().key_of(k));
       if (name == "values") out.push_back(v);
     }
     return Value::dict_view(name == "items" ? "dict_items" : name == "keys" ? "dict_keys" : "dict_values", out);

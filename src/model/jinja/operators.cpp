@@ -1,8 +1,10 @@
 // Python's binary operators on template values: arithmetic (bool counts as int), string and
 // list concatenation (with Markup's escaping of plain strings), comparisons, `in`, and/or.
 #include <cmath>
+#include <cstdint>
 
 #include "model/jinja/error.h"
+#include "model/jinja/access.h"
 #include "model/jinja/interpreter.h"
 
 namespace lingua::jinja {
@@ -42,6 +44,10 @@ std::string python_type(const Value& v) {
                                 python_type(b) + "'");
 }
 
+[[noreturn]] void overflow(int line) {
+  throw TemplateError(line, "integer result beyond 64 bits is not supported");
+}
+
 double floor_mod(double a, double b) {
   double m = std::fmod(a, b);
   if (m != 0 && ((m < 0) != (b < 0))) m += b;
@@ -68,16 +74,34 @@ Value arithmetic(const std::string& op, const Value& a, const Value& b, int line
       return Value::number(floor_mod(x, y));
     }
     const int64_t x = a.as_int(), y = b.as_int();
-    if (op == "+") return Value::integer(x + y);
-    if (op == "-") return Value::integer(x - y);
-    if (op == "*") return Value::integer(x * y);
+    int64_t r = 0;
+    if (op == "+") {
+      if (__builtin_add_overflow(x, y, &r)) overflow(line);
+      return Value::integer(r);
+    }
+    if (op == "-") {
+      if (__builtin_sub_overflow(x, y, &r)) overflow(line);
+      return Value::integer(r);
+    }
+    if (op == "*") {
+      if (__builtin_mul_overflow(x, y, &r)) overflow(line);
+      return Value::integer(r);
+    }
     if (op == "**") {
       if (y < 0) return Value::number(std::pow(static_cast<double>(x), static_cast<double>(y)));
-      int64_t r = 1;
-      for (int64_t i = 0; i < y; ++i) r *= x;
+      r = 1;
+      for (int64_t i = 0; i < y; ++i) {
+        if (__builtin_mul_overflow(r, x, &r)) overflow(line);
+        if (r == 0 || r == 1) break;  // 0 and 1 stay; -1 alternates
+        if (r == -1) {
+          r = ((y - i - 1) % 2 == 0) ? -1 : 1;
+          break;
+        }
+      }
       return Value::integer(r);
     }
     if (y == 0) throw TemplateError(line, "integer division or modulo by zero");
+    if (x == INT64_MIN && y == -1) overflow(line);
     int64_t q = x / y;
     if ((x % y != 0) && ((x < 0) != (y < 0))) --q;
     if (op == "//") return Value::integer(q);

@@ -322,8 +322,10 @@ class Parser {
     }
     return parse_compare();
   }
+  // Python chains comparisons: a < b < c is (a < b) and (b < c).
   NodePtr parse_compare() {
     NodePtr l = parse_math1();
+    NodePtr chain, last_right;
     while (true) {
       const int line = cur().line;
       std::string op;
@@ -338,9 +340,12 @@ class Parser {
         pos_ += 2;
         op = "not in";
       } else {
-        return l;
+        return chain ? chain : l;
       }
-      l = binary(op, l, parse_math1(), line);
+      NodePtr right = parse_math1();
+      NodePtr cmp = binary(op, last_right ? last_right : l, right, line);
+      chain = chain ? binary("and", chain, cmp, line) : cmp;
+      last_right = right;
     }
   }
   NodePtr parse_math1() {
@@ -543,8 +548,8 @@ class Parser {
     const int line = cur().line;
     std::string name = expect_name();
     while (accept_op(".")) name += "." + expect_name();
-    if (!is_supported_filter(name)) throw TemplateError(line, "filter '" + name + "' is not supported");
     auto n = make_node(NodeKind::Filter, line);
+    if (!is_supported_filter(name)) n->unsupported = "filter '" + name + "' is not supported: No filter named '" + name + "'.";
     n->name = name;
     n->children.push_back(operand);
     if (accept_op("(")) parse_call_args(n);
@@ -560,7 +565,8 @@ class Parser {
         auto n = make_node(NodeKind::Test, line);
         n->flag = accept_name("not");
         n->name = expect_name();
-        if (!is_supported_test(n->name)) throw TemplateError(line, "test '" + n->name + "' is not supported");
+        if (!is_supported_test(n->name))
+          n->unsupported = "test '" + n->name + "' is not supported: No test named '" + n->name + "' found.";
         n->children.push_back(node);
         if (accept_op("(")) {
           parse_call_args(n);
@@ -591,6 +597,63 @@ class Parser {
 
 }  // namespace
 
-NodeList parse_template(const std::string& source) { return Parser(tokenize_template(source)).parse_root(); }
+namespace {
+
+// The first unsupported filter/test under `n`, not looking into nested if statements.
+const Node* first_unsupported(const Node* n);
+const Node* first_unsupported(const NodeList& nodes) {
+  for (const auto& c : nodes)
+    if (const Node* u = first_unsupported(c.get())) return u;
+  return nullptr;
+}
+const Node* first_unsupported(const Node* n) {
+  if (!n || n->kind == NodeKind::If) return nullptr;
+  if (!n->unsupported.empty()) return n;
+  if (const Node* u = first_unsupported(n->children)) return u;
+  for (const auto& kv : n->kwargs)
+    if (const Node* u = first_unsupported(kv.second.get())) return u;
+  if (const Node* u = first_unsupported(n->body)) return u;
+  return first_unsupported(n->else_body);
+}
+
+// jinja2 3's rule: an unknown filter or test fails when the template is compiled, unless it is
+// inside an if branch or a conditional expression, where it fails when that part runs.
+void check_unsupported(const NodePtr& n, bool conditional);
+void check_unsupported(const NodeList& nodes, bool conditional) {
+  for (const auto& c : nodes) check_unsupported(c, conditional);
+}
+void check_unsupported(const NodePtr& n, bool conditional) {
+  if (!n) return;
+  if (!n->unsupported.empty() && !conditional) throw TemplateError(n->line, n->unsupported.substr(0, n->unsupported.find(':')));
+  if (n->kind == NodeKind::If) {
+    for (size_t i = 0; i < n->children.size(); ++i) check_unsupported(n->children[i], conditional || i > 0);
+    for (const auto& b : n->branches) {
+      check_unsupported(b, true);
+      n->branch_unsupported.push_back(first_unsupported(b));
+    }
+    check_unsupported(n->else_body, true);
+    n->branch_unsupported.push_back(first_unsupported(n->else_body));
+    return;
+  }
+  if (n->kind == NodeKind::Conditional) {
+    check_unsupported(n->children[0], conditional);
+    check_unsupported(n->children[1], true);
+    check_unsupported(n->children[2], true);
+    n->branch_unsupported = {first_unsupported(n->children[1].get()), first_unsupported(n->children[2].get())};
+    return;
+  }
+  check_unsupported(n->children, conditional);
+  for (const auto& kv : n->kwargs) check_unsupported(kv.second, conditional);
+  check_unsupported(n->body, conditional);
+  check_unsupported(n->else_body, conditional);
+}
+
+}  // namespace
+
+NodeList parse_template(const std::string& source) {
+  NodeList body = Parser(tokenize_template(source)).parse_root();
+  check_unsupported(body, false);
+  return body;
+}
 
 }  // namespace lingua::jinja

@@ -4,6 +4,7 @@
 
 #include "model/jinja/builtins.h"
 #include "model/jinja/error.h"
+#include "model/jinja/access.h"
 #include "model/jinja/interpreter.h"
 
 namespace lingua::jinja {

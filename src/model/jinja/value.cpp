@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <stdexcept>
 
 #include "model/jinja/text.h"
 
@@ -25,6 +26,46 @@ void Dict::set(const std::string& key, Value value) {
     return;
   }
   entries.emplace_back(key, std::move(value));
+}
+
+std::string Dict::canonical(const Value& key) {
+  static const std::string kTag = "\x01\x02key:";
+  switch (key.kind()) {
+    case Value::Kind::String: return key.as_string();
+    case Value::Kind::Bool:
+    case Value::Kind::Int: return kTag + "n" + std::to_string(key.as_int());
+    case Value::Kind::Float: {
+      const double d = key.as_double();
+      if (d == static_cast<double>(static_cast<int64_t>(d))) return kTag + "n" + std::to_string(static_cast<int64_t>(d));
+      return kTag + "f" + python_float_repr(d);
+    }
+    case Value::Kind::None: return kTag + "none";
+    case Value::Kind::Tuple: {
+      std::string s = kTag + "(";
+      for (const Value& v : key.items()) s += canonical(v) + ",";
+      return s + ")";
+    }
+    default: throw std::invalid_argument("unhashable type: '" + key.type_name() + "'");
+  }
+}
+void Dict::set(const Value& key, Value value) {
+  const std::string c = canonical(key);
+  if (!key.is_string() && !non_string_keys.count(c)) non_string_keys[c] = std::make_shared<Value>(key);
+  set(c, std::move(value));
+}
+const Value* Dict::find(const Value& key) const {
+  try {
+    return find(canonical(key));
+  } catch (const std::invalid_argument&) {
+    return nullptr;
+  }
+}
+Value Dict::key_of(const std::string& c) const {
+  if (!non_string_keys.empty()) {
+    auto it = non_string_keys.find(c);
+    if (it != non_string_keys.end()) return *it->second;
+  }
+  return Value::string(c);
 }
 
 Value Value::list(ValueList items) {
@@ -192,7 +233,7 @@ std::string Value::repr() const {
       for (const auto& [k, v] : dict_->entries) {
         if (!first) out += ", ";
         first = false;
-        out += string_repr(k) + ": " + v.repr();
+        out += dict_->key_of(k).repr() + ": " + v.repr();
       }
       return out + (is_namespace() ? "}>" : "}");
     }

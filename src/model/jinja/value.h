@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -18,11 +19,18 @@ class Interpreter;
 using ValueList = std::vector<Value>;
 
 // A dict keeps insertion order (Python 3.7+ dicts and JSON objects as transformers loads them).
+// Entries are keyed by string; a non-string key (a template's {0: 0, 512: 128}) is stored under
+// a canonical string (equal for 1, 1.0 and True, as Python hashes them) and remembered as given.
 struct Dict {
   std::vector<std::pair<std::string, Value>> entries;
+  std::map<std::string, std::shared_ptr<Value>> non_string_keys;  // canonical -> the key as given
   const Value* find(const std::string& key) const;
   Value* find(const std::string& key);
   void set(const std::string& key, Value value);
+  void set(const Value& key, Value value);  // throws std::invalid_argument for an unhashable key
+  const Value* find(const Value& key) const;
+  Value key_of(const std::string& canonical) const;  // the key as the template sees it
+  static std::string canonical(const Value& key);   // "" with ok=false for unhashable keys
 };
 
 // A builtin function or a macro: called with evaluated arguments.
@@ -127,6 +135,7 @@ bool values_equal(const Value& a, const Value& b);
 
 // Positional and keyword arguments of a call, with the line of the call for errors.
 struct CallArgs {
+  static constexpr size_t kKeywordOnly = static_cast<size_t>(-1);  // an index no positional has
   ValueList positional;
   std::vector<std::pair<std::string, Value>> keyword;
   int line = 0;
