@@ -61,6 +61,7 @@ class ConvertCommand : public Command {
     auto tokenizer = read_hf_tokenizer(model_, options);
     if (!tokenizer) return fail(name(), tokenizer.error());
     if (auto st = write_hf_tokenizer_gguf(*tokenizer, out_); !st.is_ok()) return fail(name(), st.message());
+    for (const std::string& note : tokenizer->notes) std::fprintf(stderr, "lingua: note: %s\n", note.c_str());
     const Vocab& v = tokenizer->vocab;
     std::fprintf(stderr, "lingua: wrote %s (%s, pre %s, %d tokens, %zu merges, bos %d, eos %d, %zu end-of-generation, %s)\n",
                  out_.c_str(), v.model.c_str(), v.pre.c_str(), v.size(), v.merges.size(), v.bos, v.eos, v.eog.size(),

@@ -1,6 +1,8 @@
 // Reading a Hugging Face tokenizer.json into the vocabulary form llama.cpp's converter writes
-// (convert_hf_to_gguf.py and gguf-py are the reference for which key holds what). Everything the
-// tokenizer.json says that Lingua's tokenizers cannot reproduce is an error, never ignored.
+// (convert_hf_to_gguf.py and gguf-py are the reference for which key holds what). A model type,
+// normalizer or pre-tokenizer Lingua's tokenizers cannot reproduce is an error, never ignored.
+// Not carried, as GGUF has no key for them: added tokens' lstrip/rstrip/single_word flags and the
+// decoder (Lingua decodes by token type).
 #include "model/hf_tokenizer.h"
 
 #include <nlohmann/json.hpp>
@@ -112,6 +114,7 @@ class Converter {
     v_.find_end_of_generation();
     LINGUA_TRY(v_.validate());
     out.vocab = std::move(v_);
+    out.notes = std::move(notes_);
     out.name = dir_.filename().string();
     if (out.name.empty()) out.name = dir_.parent_path().filename().string();
     return out;
@@ -141,6 +144,11 @@ class Converter {
           return error("an added_tokens entry lacks an id or content");
         added.push_back({a["id"].get<int64_t>(), a["content"].get<std::string>(),
                          a.value("special", false)});
+        for (const char* flag : {"lstrip", "rstrip", "single_word"}) {
+          if (a.value(flag, false))
+            notes_.push_back("added token '" + added.back().content + "' has " + flag +
+                             ", which the GGUF keys cannot carry: whitespace around it is tokenized as text");
+        }
       }
     }
     int64_t defined = 0;
@@ -365,6 +373,7 @@ class Converter {
   std::vector<std::pair<std::string, std::string>> merges_;
   std::unordered_map<std::string, TokenId> piece_to_id_;
   std::unordered_set<TokenId> added_ids_;
+  std::vector<std::string> notes_;
 };
 
 }  // namespace

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 #include "model/vocab.h"
@@ -14,6 +15,8 @@ struct HfTokenizer {
   Vocab vocab;
   std::string chat_template;  // tokenizer_config.json's chat_template, "" when it has none
   std::string name;           // the directory's name, for general.name
+  // What the conversion could not carry (e.g. an added token's lstrip/rstrip), for the user.
+  std::vector<std::string> notes;
 };
 
 struct HfTokenizerOptions {

@@ -229,7 +229,8 @@ TEST_P(HfTokenizerParity, EveryStringGivesHuggingFaceIds) {
             << ", round trip checked on " << round_trips << " strings HF gives back\n";
 }
 
-INSTANTIATE_TEST_SUITE_P(Vocabs, HfTokenizerParity, ::testing::Values("llama3_1", "qwen3", "gemma3"));
+INSTANTIATE_TEST_SUITE_P(Vocabs, HfTokenizerParity, ::testing::Values("llama3_1", "qwen3", "gemma3"),
+                         [](const ::testing::TestParamInfo<const char*>& param_info) { return std::string(param_info.param); });
 
 }  // namespace
 }  // namespace lingua

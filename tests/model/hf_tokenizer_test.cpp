@@ -132,6 +132,20 @@ TEST_F(HfTokenizer, ByteLevelLlama3Keys) {
   EXPECT_TRUE((*tok)->vocab().is_eog(5));
 }
 
+TEST_F(HfTokenizer, FlagsTheGgufCannotCarryAreNoted) {
+  json t = byte_level();
+  EXPECT_EQ(error_of(t), "(converted)");
+  auto plain = read_hf_tokenizer(dir_.string());
+  ASSERT_TRUE(plain.has_value()) << plain.error();
+  EXPECT_TRUE(plain->notes.empty());
+  t["added_tokens"][2]["rstrip"] = true;
+  write("tokenizer.json", t);
+  auto noted = read_hf_tokenizer(dir_.string());
+  ASSERT_TRUE(noted.has_value()) << noted.error();
+  ASSERT_EQ(noted->notes.size(), 1u);
+  EXPECT_NE(noted->notes[0].find("'<think>' has rstrip"), std::string::npos) << noted->notes[0];
+}
+
 TEST_F(HfTokenizer, ConfigFlagsOverrideThePostProcessor) {
   write("tokenizer.json", byte_level());
   write("tokenizer_config.json", {{"bos_token", "<|begin_of_text|>"}, {"add_bos_token", false}, {"add_eos_token", true},
