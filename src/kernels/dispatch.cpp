@@ -111,9 +111,9 @@ void layer_norm(const float* x, const float* w, const float* b, float eps, int64
 
 void gelu(const float* x, int64_t n, float* out) { scalar::gelu(x, n, out); }
 
-void rope(float* x, int64_t n_heads, int64_t head_dim, int64_t n_rot, int64_t pos, float freq_base,
-          float freq_scale, bool neox) {
-  active_kernels().rope(x, n_heads, head_dim, n_rot, pos, freq_base, freq_scale, neox);
+void rope(float* x, int64_t n_heads, int64_t head_dim, int64_t n_rot, int64_t pos, const RopeFreqs& freqs,
+          bool neox) {
+  active_kernels().rope(x, n_heads, head_dim, n_rot, pos, freqs, neox);
 }
 
 void softmax(float* x, int64_t n) { active_kernels().softmax(x, n); }

@@ -19,8 +19,13 @@ namespace lingua::testing {
 
 struct LlamaCppLogits {
   uint32_t n_prompt = 0, vocab = 0;
-  std::vector<int32_t> tokens;  // prompt ids, then the greedy ids
-  std::vector<float> logits;    // [tokens.size()][vocab]
+  std::vector<int32_t> tokens;   // prompt ids, then the greedy ids
+  // Version 2 (large vocabularies) keeps some columns only: these token ids, ascending, which
+  // include every row's 8 largest. Empty for version 1: every id 0..vocab-1.
+  std::vector<int32_t> columns;
+  std::vector<float> logits;     // [tokens.size()][n_columns()]
+  size_t n_columns() const { return columns.empty() ? vocab : columns.size(); }
+  int32_t column_id(size_t j) const { return columns.empty() ? static_cast<int32_t>(j) : columns[j]; }
 };
 
 inline ::testing::AssertionResult read_llamacpp_logits(const std::string& path, LlamaCppLogits& out) {
@@ -30,14 +35,27 @@ inline ::testing::AssertionResult read_llamacpp_logits(const std::string& path, 
   uint32_t header[4];
   in.read(magic, 4);
   in.read(reinterpret_cast<char*>(header), sizeof header);
-  if (!in || std::string(magic, 4) != "LGTS" || header[0] != 1)
-    return ::testing::AssertionFailure() << path << " is not an LGTS version 1 file";
+  if (!in || std::string(magic, 4) != "LGTS" || (header[0] != 1 && header[0] != 2))
+    return ::testing::AssertionFailure() << path << " is not an LGTS version 1 or 2 file";
   const uint32_t positions = header[1];
   out.vocab = header[2];
   out.n_prompt = header[3];
+  uint32_t n_cols = out.vocab;
+  if (header[0] == 2) {
+    in.read(reinterpret_cast<char*>(&n_cols), 4);
+    if (!in || n_cols == 0 || n_cols > out.vocab) return ::testing::AssertionFailure() << path << ": bad column count";
+  }
   out.tokens.resize(positions);
-  out.logits.resize(static_cast<size_t>(positions) * out.vocab);
   in.read(reinterpret_cast<char*>(out.tokens.data()), static_cast<std::streamsize>(out.tokens.size() * 4));
+  out.columns.clear();
+  if (header[0] == 2) {
+    out.columns.resize(n_cols);
+    in.read(reinterpret_cast<char*>(out.columns.data()), static_cast<std::streamsize>(out.columns.size() * 4));
+    for (size_t j = 0; j < out.columns.size(); ++j)
+      if (out.columns[j] < 0 || static_cast<uint32_t>(out.columns[j]) >= out.vocab || (j > 0 && out.columns[j] <= out.columns[j - 1]))
+        return ::testing::AssertionFailure() << path << ": column ids must be ascending token ids";
+  }
+  out.logits.resize(static_cast<size_t>(positions) * n_cols);
   in.read(reinterpret_cast<char*>(out.logits.data()), static_cast<std::streamsize>(out.logits.size() * 4));
   if (!in) return ::testing::AssertionFailure() << path << " is truncated";
   return ::testing::AssertionSuccess();
@@ -75,14 +93,15 @@ inline void expect_matches_llamacpp(const std::string& model_path, const std::st
     ASSERT_TRUE(ex->forward(&want.tokens[pos], 1, pos, pool, step).is_ok());
     got.insert(got.end(), step.begin(), step.end());
   }
-  ASSERT_EQ(got.size(), want.logits.size());
+  ASSERT_EQ(got.size(), static_cast<size_t>(positions) * want.vocab);
+  const size_t n_cols = want.n_columns();
   float worst = 0;
   for (uint32_t pos = 0; pos < positions; ++pos) {
     const float* g = got.data() + static_cast<size_t>(pos) * want.vocab;
-    const float* w = want.logits.data() + static_cast<size_t>(pos) * want.vocab;
+    const float* w = want.logits.data() + static_cast<size_t>(pos) * n_cols;
     float deviation = 0;
-    for (uint32_t j = 0; j < want.vocab; ++j) {
-      const float d = std::fabs(g[j] - w[j]);
+    for (size_t j = 0; j < n_cols; ++j) {
+      const float d = std::fabs(g[want.column_id(j)] - w[j]);
       if (!(d <= deviation)) deviation = d;  // a NaN counts as the worst
     }
     worst = std::max(worst, deviation);
@@ -90,7 +109,7 @@ inline void expect_matches_llamacpp(const std::string& model_path, const std::st
     EXPECT_LE(deviation, bound) << "logits at position " << pos;
     if (pos + 1 < want.n_prompt || pos + 1 >= positions) continue;
     // The greedy choice agrees wherever llama.cpp chose greedily and decisively.
-    std::vector<float> sorted(w, w + want.vocab);
+    std::vector<float> sorted(w, w + n_cols);  // a row's largest logits are among the columns kept
     std::partial_sort(sorted.begin(), sorted.begin() + 2, sorted.end(), std::greater<>());
     if (tol.drift > 0 && sorted[0] - sorted[1] <= 2 * deviation) continue;
     EXPECT_EQ(std::max_element(g, g + want.vocab) - g, want.tokens[pos + 1]) << "greedy choice at position " << pos;
