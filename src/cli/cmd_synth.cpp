@@ -23,6 +23,9 @@ class SynthCommand : public Command {
     app.add_option("--ffn", ffn_, "feed-forward width");
     app.add_option("--vocab", vocab_, "vocabulary size");
     app.add_option("--ctx", ctx_, "context length");
+    app.add_option("--head-dim", head_dim_, "head width when not dim/heads (gemma3)");
+    app.add_option("--sliding-window", sliding_window_, "sliding window of the local layers (gemma3; default 512)");
+    app.add_option("--sliding-window-pattern", swa_pattern_, "every Nth layer is global, the others local (gemma3; default 6)");
     app.add_option("--type", type_, "type of the weight matrices: " + computable_dtype_names())->capture_default_str();
     app.add_option("--seed", seed_, "random seed")->capture_default_str();
     app.add_option("-o,--output", out_, "output GGUF file")->required();
@@ -44,6 +47,9 @@ class SynthCommand : public Command {
     set(ffn_, spec_.ffn);
     set(vocab_, spec_.vocab);
     set(ctx_, spec_.ctx);
+    set(head_dim_, spec_.head_dim);
+    set(sliding_window_, spec_.sliding_window);
+    set(swa_pattern_, spec_.sliding_window_pattern);
     if (kv_heads_ < 0 && heads_ >= 0 && preset_.empty()) spec_.kv_heads = spec_.heads;
     auto type = parse_dtype(type_);
     if (!type) return fail(name(), type.error());
@@ -66,6 +72,7 @@ class SynthCommand : public Command {
   SynthSpec spec_;
   std::string arch_, preset_, type_ = "f32", out_;
   int64_t dim_ = -1, layers_ = -1, heads_ = -1, kv_heads_ = -1, ffn_ = -1, vocab_ = -1, ctx_ = -1;
+  int64_t head_dim_ = -1, sliding_window_ = -1, swa_pattern_ = -1;
   uint64_t seed_ = 1;
 };
 

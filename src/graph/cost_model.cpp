@@ -38,16 +38,22 @@ std::vector<OpCost> op_costs(const Graph& graph, const CostShape& shape) {
       case OpKind::kAdd: flops = d; break;
       case OpKind::kSwiGLU: flops = 5 * d; break;
       case OpKind::kGelu: flops = 2 * d; break;
+      case OpKind::kGeGLU: flops = 3 * d; break;
+      case OpKind::kScale: flops = d; break;
+      case OpKind::kSoftcap: flops = 3 * d; break;
       case OpKind::kSlice: break;
       case OpKind::kAttention: {
         const AttentionParams& a = op.attn;
         const auto kv_dim = static_cast<double>(a.n_kv_heads * a.head_dim);
-        // Per key: q·k and the weighted sum of v (2 FLOPs per element each), softmax (~3).
+        // Per key: q·k and the weighted sum of v (2 FLOPs per element each), softmax (~3). A
+        // sliding-window layer reads at most its window of keys.
         const double per_key = static_cast<double>(a.n_heads) * (4.0 * static_cast<double>(a.head_dim) + 3.0);
-        c.flops_prefill_per_token = per_key * prompt_context;
-        c.flops_decode = per_key * decode_context;
+        const double window = a.sliding_window > 0 ? static_cast<double>(a.sliding_window) : decode_context;
+        c.flops_prefill_per_token = per_key * std::min(prompt_context, window);
+        c.flops_decode = per_key * std::min(decode_context, window);
         c.kv_bytes_per_token = static_cast<uint64_t>(2 * kv_dim * sizeof(float));
-        c.decode_bytes_read = 2 * kv_dim * sizeof(float) * decode_context;
+        c.kv_window = a.sliding_window;
+        c.decode_bytes_read = 2 * kv_dim * sizeof(float) * std::min(decode_context, window);
         c.parallel = true;
         continue;
       }
@@ -56,6 +62,11 @@ std::vector<OpCost> op_costs(const Graph& graph, const CostShape& shape) {
     c.flops_decode = flops;
   }
   return costs;
+}
+
+uint64_t kv_bytes(const OpCost& cost, int64_t context) {
+  const int64_t rows = cost.kv_window > 0 && cost.kv_window < context ? cost.kv_window : context;
+  return cost.kv_bytes_per_token * static_cast<uint64_t>(std::max<int64_t>(rows, 0));
 }
 
 double ComputeRates::flops_for(DType t) const {

@@ -14,6 +14,7 @@ struct OpCost {
   double flops_decode = 0;             // one decode step at the decode context
   uint64_t weight_bytes = 0;           // file bytes of the tensors this op is the first to read
   uint64_t kv_bytes_per_token = 0;     // KV cache growth per token (attention)
+  int64_t kv_window = 0;               // sliding window: the cache stops growing there (0: never)
   uint64_t out_bytes_per_token = 0;    // f32 output row
   double decode_bytes_read = 0;        // bytes one decode step streams: weights it touches + KV
   DType compute_type = DType::F32;     // which compute rate applies (a matmul's weight type)
@@ -28,6 +29,10 @@ struct CostShape {
 // One entry per op, in op order. Weight bytes count each file tensor once, at its first reader,
 // so they sum to the bytes of the tensors the graph uses.
 std::vector<OpCost> op_costs(const Graph& graph, const CostShape& shape = {});
+
+// KV cache bytes an op holds for a context of `context` positions (window-bound for a
+// sliding-window layer, as KVCache keeps it).
+uint64_t kv_bytes(const OpCost& cost, int64_t context);
 
 // How fast a device computes: FLOP/s per weight type (f32 for everything that is not a matmul)
 // and the memory bandwidth a decode step streams weights and KV at, plus the fixed cost of an op

@@ -36,7 +36,6 @@ Expected<Executor> Executor::create(const Graph& graph, const ExecutorConfig& co
     return Status::error("segment ops " + std::to_string(c.segment.first_op) + ".." + std::to_string(c.segment.last_op) +
                          " are not a range of the graph's " + std::to_string(graph.size()) + " ops");
   Executor ex(graph, c);
-  std::vector<int64_t> kv_dims;
   bool first_attention = true;
   std::vector<char> imported(static_cast<size_t>(graph.size()), 0), exported(static_cast<size_t>(graph.size()), 0);
   for (const Op& op : graph.ops()) {
@@ -45,7 +44,6 @@ Expected<Executor> Executor::create(const Graph& graph, const ExecutorConfig& co
     if (inside && op.kind == OpKind::kAttention) {
       if (first_attention) ex.kv_base_ = op.kv_slot;
       first_attention = false;
-      kv_dims.push_back(op.attn.n_kv_heads * op.attn.head_dim);
     }
     if (inside && op.kind == OpKind::kEmbed) ex.embeds_ = true;
     for (int in : op.inputs) {
@@ -59,7 +57,7 @@ Expected<Executor> Executor::create(const Graph& graph, const ExecutorConfig& co
     if (exported[static_cast<size_t>(id)]) ex.exports_.push_back(id);
   }
   ex.import_set_.assign(ex.imports_.size(), 0);
-  LINGUA_ASSIGN_OR_RETURN(ex.kv_, KVCache::create(kv_dims, c.context));
+  LINGUA_ASSIGN_OR_RETURN(ex.kv_, KVCache::create(KVCache::layers_of(graph, c.segment.first_op, c.segment.last_op), c.context));
   ex.plan_buffers();
   return ex;
 }
@@ -101,7 +99,8 @@ void Executor::plan_buffers() {
 uint64_t Executor::activation_bytes() const {
   uint64_t total = 0;
   for (const auto& b : buffers_) total += b.capacity() * sizeof(float);
-  for (const auto& s : scratch_) total += s.capacity() * sizeof(float);
+  for (const auto& s : scratch_)
+    total += s.scores.capacity() * sizeof(float) + (s.keys.capacity() + s.values.capacity()) * sizeof(const float*);
   return total;
 }
 
@@ -239,6 +238,15 @@ void Executor::run_op(const Op& op, int64_t n, int64_t pos0, ThreadPool& pool) {
     case OpKind::kSwiGLU:
       kernels::swiglu(input(0), input(1), rows * d, out);
       break;
+    case OpKind::kGeGLU:
+      kernels::geglu(input(0), input(1), rows * d, out);
+      break;
+    case OpKind::kScale:
+      kernels::scale(input(0), op.factor, rows * d, out);
+      break;
+    case OpKind::kSoftcap:
+      kernels::softcap(input(0), op.factor, rows * d, out);
+      break;
   }
 }
 
@@ -251,33 +259,50 @@ void Executor::run_attention(const Op& op, int64_t n, int64_t pos0, ThreadPool& 
   const float* k = buffer(op.inputs[1]).data();
   const float* v = buffer(op.inputs[2]).data();
   float* out = buffer(op.id).data();
-  for (int64_t t = 0; t < n; ++t) {
-    std::memcpy(kv_.k(slot, pos0 + t), k + t * kv_dim, static_cast<size_t>(kv_dim) * sizeof(float));
-    std::memcpy(kv_.v(slot, pos0 + t), v + t * kv_dim, static_cast<size_t>(kv_dim) * sizeof(float));
-  }
   if (scratch_.size() < static_cast<size_t>(pool.size())) scratch_.resize(static_cast<size_t>(pool.size()));
   const int64_t group = a.n_heads / a.n_kv_heads;
   const std::vector<float> slopes = alibi_slopes(a.n_heads, a.alibi_max_bias);
+  // Keys before the batch come from the cache, the batch's own from its K and V rows: a
+  // sliding-window ring then never has to hold more than its window, whatever the batch size.
+  const KVCache& cache = kv_;
+  auto key_row = [&](int64_t j) { return j < pos0 ? cache.k(slot, j) : k + (j - pos0) * kv_dim; };
+  auto value_row = [&](int64_t j) { return j < pos0 ? cache.v(slot, j) : v + (j - pos0) * kv_dim; };
   pool.parallel_for(n * a.n_heads, [&](int64_t begin, int64_t end, int thread) {
-    auto& scores = scratch_[static_cast<size_t>(thread)];
-    // As long as the positions in use, not the context: that may be millions.
-    if (scores.size() < static_cast<size_t>(pos0 + n)) scores.resize(static_cast<size_t>(pos0 + n));
+    AttentionScratch& s = scratch_[static_cast<size_t>(thread)];
     for (int64_t item = begin; item < end; ++item) {
       const int64_t t = item / a.n_heads, h = item % a.n_heads;
-      const int64_t last = pos0 + t;  // causal: attend to positions 0..last
-      const int64_t kv_off = (h / group) * a.head_dim;
-      const float* qh = q + t * q_dim + h * a.head_dim;
-      for (int64_t j = 0; j <= last; ++j) scores[static_cast<size_t>(j)] = kernels::dot_f32(qh, kv_.k(slot, j) + kv_off, a.head_dim) * a.scale;
-      if (!slopes.empty()) {
-        const float slope = slopes[static_cast<size_t>(h)];
-        for (int64_t j = 0; j <= last; ++j) scores[static_cast<size_t>(j)] += slope * static_cast<float>(j - last);
+      const int64_t last = pos0 + t;  // causal: the query's own position is its last key
+      const int64_t first = kernels::first_visible_key(last, a.sliding_window);
+      const int64_t n_keys = last - first + 1;
+      // As long as the keys in use, not the context: that may be millions.
+      if (s.scores.size() < static_cast<size_t>(n_keys)) {
+        s.scores.resize(static_cast<size_t>(n_keys));
+        s.keys.resize(static_cast<size_t>(n_keys));
+        s.values.resize(static_cast<size_t>(n_keys));
       }
-      kernels::softmax(scores.data(), last + 1);
-      float* oh = out + t * q_dim + h * a.head_dim;
-      std::fill(oh, oh + a.head_dim, 0.0f);
-      for (int64_t j = 0; j <= last; ++j) kernels::axpy_f32(scores[static_cast<size_t>(j)], kv_.v(slot, j) + kv_off, oh, a.head_dim);
+      for (int64_t j = first; j <= last; ++j) {
+        s.keys[static_cast<size_t>(j - first)] = key_row(j);
+        s.values[static_cast<size_t>(j - first)] = value_row(j);
+      }
+      kernels::AttendArgs args;
+      args.q = q + t * q_dim + h * a.head_dim;
+      args.keys = s.keys.data();
+      args.values = s.values.data();
+      args.n_keys = n_keys;
+      args.column = (h / group) * a.head_dim;
+      args.head_dim = a.head_dim;
+      args.scale = a.scale;
+      args.alibi_slope = slopes.empty() ? 0.0f : slopes[static_cast<size_t>(h)];
+      args.scores = s.scores.data();
+      args.out = out + t * q_dim + h * a.head_dim;
+      kernels::attend_head(args);
     }
   });
+  // A ring keeps the last rows of a batch longer than itself.
+  for (int64_t t = std::max<int64_t>(0, n - kv_.rows(slot)); t < n; ++t) {
+    std::memcpy(kv_.k(slot, pos0 + t), k + t * kv_dim, static_cast<size_t>(kv_dim) * sizeof(float));
+    std::memcpy(kv_.v(slot, pos0 + t), v + t * kv_dim, static_cast<size_t>(kv_dim) * sizeof(float));
+  }
 }
 
 }  // namespace lingua

@@ -86,7 +86,11 @@ class Executor {
   std::vector<std::vector<float>> buffers_;    // reused activation storage
   std::vector<int64_t> rows_;                  // op id -> rows computed this call
   std::vector<int64_t> row_offset_;            // op id -> first token row this call
-  std::vector<std::vector<float>> scratch_;    // per-thread attention scores
+  struct AttentionScratch {
+    std::vector<float> scores;
+    std::vector<const float*> keys, values;  // the rows one query head sees
+  };
+  std::vector<AttentionScratch> scratch_;      // per thread
   const int32_t* tokens_ = nullptr;
   std::function<void()> after_op_;
   int first_tail_op_ = 0;                      // ops from here on are per-token (after the last attention)

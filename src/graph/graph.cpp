@@ -1,6 +1,8 @@
 // Graph construction and structural validation.
 #include "graph/graph.h"
 
+#include <cmath>
+
 namespace lingua {
 
 const char* op_kind_name(OpKind kind) {
@@ -15,6 +17,9 @@ const char* op_kind_name(OpKind kind) {
     case OpKind::kLayerNorm: return "layer_norm";
     case OpKind::kGelu: return "gelu";
     case OpKind::kSlice: return "slice";
+    case OpKind::kGeGLU: return "geglu";
+    case OpKind::kScale: return "scale";
+    case OpKind::kSoftcap: return "softcap";
   }
   return "unknown";
 }
@@ -54,6 +59,12 @@ Status Graph::validate() const {
       case OpKind::kGelu:
         if (!need_inputs(1) || in_dim(0) != op.out_dim) return fail("input differs in width");
         break;
+      case OpKind::kScale:
+      case OpKind::kSoftcap:
+        if (!need_inputs(1) || in_dim(0) != op.out_dim) return fail("input differs in width");
+        if (!std::isfinite(op.factor) || (op.kind == OpKind::kSoftcap && !(op.factor > 0.0f)))
+          return fail("factor " + std::to_string(op.factor) + (op.kind == OpKind::kSoftcap ? " is not a positive cap" : " is not finite"));
+        break;
       case OpKind::kSlice:
         if (!need_inputs(1) || op.slice_offset < 0 || op.slice_offset + op.out_dim > in_dim(0))
           return fail("columns " + std::to_string(op.slice_offset) + ".." + std::to_string(op.slice_offset + op.out_dim) +
@@ -75,10 +86,12 @@ Status Graph::validate() const {
             in_dim(0) != a.n_heads * a.head_dim || in_dim(1) != a.n_kv_heads * a.head_dim ||
             in_dim(2) != a.n_kv_heads * a.head_dim || op.out_dim != a.n_heads * a.head_dim || a.alibi_max_bias < 0.0f)
           return fail("bad attention shape");
+        if (a.sliding_window < 0) return fail("sliding window of " + std::to_string(a.sliding_window) + " positions");
         break;
       }
       case OpKind::kAdd:
       case OpKind::kSwiGLU:
+      case OpKind::kGeGLU:
         if (!need_inputs(2) || in_dim(0) != op.out_dim || in_dim(1) != op.out_dim)
           return fail("inputs differ in width");
         break;

@@ -23,6 +23,9 @@ enum class OpKind {
   kSwiGLU,     // silu(input0) * input1
   kGelu,       // gelu(input0), tanh approximation
   kSlice,      // columns [slice_offset, slice_offset + out_dim) of input0 (splits a fused QKV)
+  kGeGLU,      // gelu(input0) * input1 (gelu as kGelu)
+  kScale,      // input0 * factor
+  kSoftcap,    // tanh(input0 / factor) * factor (final logit soft-capping)
 };
 const char* op_kind_name(OpKind kind);
 
@@ -50,6 +53,9 @@ struct AttentionParams {
   // ALiBi (BLOOM): when > 0, head h adds -slope(h) * (query pos - key pos) to its scores, with
   // slopes in the geometric sequence of the ALiBi paper built from this maximum bias.
   float alibi_max_bias = 0.0f;
+  // Sliding-window attention (gemma3 local layers): when > 0, a query at position p sees only keys
+  // at positions in (p - sliding_window, p], as llama.cpp's standard SWA mask; 0 = full causal.
+  int64_t sliding_window = 0;
 };
 
 // A tensor of the model file an op reads, for costs and for knowing which bytes a segment needs.
@@ -71,6 +77,7 @@ struct Op {
   int64_t norm_group = 0;      // kRmsNorm: floats normalized together; 0 = the whole row
   float eps = 1e-5f;           // kRmsNorm, kLayerNorm
   int64_t slice_offset = 0;    // kSlice: first input column taken
+  float factor = 1.0f;         // kScale: the multiplier; kSoftcap: the cap (> 0)
   RopeParams rope;             // kRope
   AttentionParams attn;        // kAttention
   int kv_slot = -1;            // kAttention: index of its KV cache (0..n_attention-1)

@@ -111,6 +111,12 @@ void layer_norm(const float* x, const float* w, const float* b, float eps, int64
 
 void gelu(const float* x, int64_t n, float* out) { scalar::gelu(x, n, out); }
 
+void geglu(const float* gate, const float* up, int64_t n, float* out) { scalar::geglu(gate, up, n, out); }
+
+void scale(const float* x, float factor, int64_t n, float* out) { scalar::scale(x, factor, n, out); }
+
+void softcap(const float* x, float cap, int64_t n, float* out) { scalar::softcap(x, cap, n, out); }
+
 void rope(float* x, int64_t n_heads, int64_t head_dim, int64_t n_rot, int64_t pos, const RopeFreqs& freqs,
           bool neox) {
   active_kernels().rope(x, n_heads, head_dim, n_rot, pos, freqs, neox);

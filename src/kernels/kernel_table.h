@@ -99,6 +99,10 @@ const KernelTable& active_kernels();
 void matmul_with(const KernelTable& k, const MatrixView& W, const float* X, int64_t n_tokens, float* Y,
                  ThreadPool& pool);
 
+// kernels::attend_head with an explicit table (tests run the scalar and AVX2 ones side by side).
+struct AttendArgs;
+void attend_head_with(const KernelTable& k, const AttendArgs& args);
+
 // cos/sin of theta_i for i < n_rot/2 (times freqs.mscale), computed the way ggml does (float,
 // theta *= theta_scale, then / factor, then * scale), shared
 // by both ISAs so they rotate by identical angles. Returns a thread-local buffer of n_rot floats:

@@ -56,6 +56,38 @@ void swiglu(const float* gate, const float* up, int64_t n, float* out);
 // out[i] = a[i] + b[i]
 void add(const float* a, const float* b, int64_t n, float* out);
 
+// The first key position a query at `pos` sees: 0, or with a sliding window of `window` positions
+// (> 0) pos - window + 1, as llama.cpp's standard SWA mask (key p0 is masked when pos - p0 >= window).
+inline int64_t first_visible_key(int64_t pos, int64_t window) {
+  return window > 0 && pos >= window ? pos - window + 1 : 0;
+}
+
+// One query head attending to the n_keys rows it may see (oldest first; the last is the query's own
+// position): scores_j = q . (keys[j] + column) * scale - alibi_slope * (n_keys - 1 - j), softmax,
+// out = sum_j p_j (values[j] + column). `scores` is n_keys floats of scratch.
+struct AttendArgs {
+  const float* q = nullptr;
+  const float* const* keys = nullptr;
+  const float* const* values = nullptr;
+  int64_t n_keys = 0;
+  int64_t column = 0;    // the KV head's first column in every key and value row
+  int64_t head_dim = 0;
+  float scale = 1.0f;
+  float alibi_slope = 0.0f;
+  float* scores = nullptr;
+  float* out = nullptr;  // head_dim floats
+};
+void attend_head(const AttendArgs& args);
+
+// out[i] = gelu(gate[i]) * up[i], GELU as gelu() computes it (ggml's geglu).
+void geglu(const float* gate, const float* up, int64_t n, float* out);
+
+// out[i] = x[i] * factor
+void scale(const float* x, float factor, int64_t n, float* out);
+
+// Logit soft-capping: out[i] = tanh(x[i] / cap) * cap.
+void softcap(const float* x, float cap, int64_t n, float* out);
+
 // sum_i a[i] * b[i]
 float dot_f32(const float* a, const float* b, int64_t n);
 

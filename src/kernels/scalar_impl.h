@@ -23,5 +23,9 @@ void quantize_q6_k(const float* x, BlockQ6_K* y, int64_t n);
 // next to O(n^2) matmuls, so one implementation serves every table.
 void layer_norm(const float* x, const float* w, const float* b, float eps, int64_t n, float* out);
 void gelu(const float* x, int64_t n, float* out);
+// Scalar only likewise (gemma3): gelu(gate) * up, x * factor, tanh(x / cap) * cap.
+void geglu(const float* gate, const float* up, int64_t n, float* out);
+void scale(const float* x, float factor, int64_t n, float* out);
+void softcap(const float* x, float cap, int64_t n, float* out);
 
 }  // namespace lingua::kernels::scalar

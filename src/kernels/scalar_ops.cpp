@@ -87,6 +87,20 @@ void gelu(const float* x, int64_t n, float* out) {
   }
 }
 
+void geglu(const float* gate, const float* up, int64_t n, float* out) {
+  gelu(gate, n, out);
+  for (int64_t i = 0; i < n; ++i) out[i] *= up[i];
+}
+
+void scale(const float* x, float factor, int64_t n, float* out) {
+  for (int64_t i = 0; i < n; ++i) out[i] = x[i] * factor;
+}
+
+void softcap(const float* x, float cap, int64_t n, float* out) {
+  const float inv = 1.0f / cap;  // as llama.cpp: scale by 1/cap, tanh, scale by cap
+  for (int64_t i = 0; i < n; ++i) out[i] = std::tanh(x[i] * inv) * cap;
+}
+
 void rope(float* x, int64_t n_heads, int64_t head_dim, int64_t n_rot, int64_t pos, const RopeFreqs& freqs,
           bool neox) {
   const int64_t half = n_rot / 2;

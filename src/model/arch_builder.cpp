@@ -335,6 +335,35 @@ int ArchBuilder::gelu(const std::string& name, int input) {
   return push(std::move(op));
 }
 
+int ArchBuilder::geglu(const std::string& name, int gate, int up) {
+  Op op;
+  op.name = name;
+  op.kind = OpKind::kGeGLU;
+  op.inputs = {gate, up};
+  op.out_dim = width(gate);
+  return push(std::move(op));
+}
+
+int ArchBuilder::scale(const std::string& name, int input, float factor) {
+  Op op;
+  op.name = name;
+  op.kind = OpKind::kScale;
+  op.inputs = {input};
+  op.out_dim = width(input);
+  op.factor = factor;
+  return push(std::move(op));
+}
+
+int ArchBuilder::softcap(const std::string& name, int input, float cap) {
+  Op op;
+  op.name = name;
+  op.kind = OpKind::kSoftcap;
+  op.inputs = {input};
+  op.out_dim = width(input);
+  op.factor = cap;
+  return push(std::move(op));
+}
+
 int ArchBuilder::slice(const std::string& name, int input, int64_t offset, int64_t count) {
   Op op;
   op.name = name;

@@ -66,6 +66,9 @@ class ArchBuilder {
   int add(const std::string& name, int a, int b);
   int swiglu(const std::string& name, int gate, int up);
   int gelu(const std::string& name, int input);
+  int geglu(const std::string& name, int gate, int up);
+  int scale(const std::string& name, int input, float factor);
+  int softcap(const std::string& name, int input, float cap);
   int slice(const std::string& name, int input, int64_t offset, int64_t width);
 
   // Blocks several architectures share.

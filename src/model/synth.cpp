@@ -29,6 +29,16 @@ constexpr Preset kPresets[] = {
     {"phi3-mini", "phi3", 3072, 32, 32, 32, 8192, 32064, 4096, 10000.0f, false},
     {"qwen2.5-0.5b", "qwen2", 896, 24, 14, 2, 4864, 151936, 32768, 1000000.0f, true},
     {"bloom-560m", "bloom", 1024, 24, 16, 16, 4096, 250880, 2048, 10000.0f, true},
+    {"gemma3-1b", "gemma3", 1152, 26, 4, 1, 6912, 262144, 32768, 1000000.0f, true},
+};
+// Shape fields only some presets have.
+struct PresetExtras {
+  const char* name;
+  int64_t head_dim, sliding_window, sliding_window_pattern;
+  float rope_base_swa;
+};
+constexpr PresetExtras kPresetExtras[] = {
+    {"gemma3-1b", 256, 512, 6, 10000.0f},
 };
 
 uint64_t splitmix64(uint64_t& state) {
@@ -156,6 +166,13 @@ Status apply_synth_preset(const std::string& preset, SynthSpec& spec) {
     spec.llama3_rope = {};
     spec.llama3_rope.factor = p.llama3_rope_factor;
     if (spec.name.empty()) spec.name = std::string("synth-") + p.name;
+    for (const auto& e : kPresetExtras) {
+      if (preset != e.name) continue;
+      spec.head_dim = e.head_dim;
+      spec.sliding_window = e.sliding_window;
+      spec.sliding_window_pattern = e.sliding_window_pattern;
+      spec.rope_base_swa = e.rope_base_swa;
+    }
     return Status::ok();
   }
   return Status::error("unknown preset '" + preset + "' (supported: " + synth_presets() + ")");
@@ -170,9 +187,13 @@ Status validate(const SynthSpec& s) {
   if (s.vocab < kMinSynthVocab || s.vocab > (1 << 20))
     return Status::error("--vocab must be between " + std::to_string(kMinSynthVocab) +
                          " (3 special + 256 byte tokens + 1) and 1048576");
-  if (s.dim % s.heads != 0) return Status::error("--dim must be a multiple of --heads");
+  if (s.head_dim < 0 || s.head_dim > 4096 || s.sliding_window < 0 || s.sliding_window > (1 << 20) ||
+      s.sliding_window_pattern < 0 || s.sliding_window_pattern > 1024 || !(s.rope_base_swa >= 0.0f))
+    return Status::error("--head-dim, --sliding-window and --sliding-window-pattern must be 0 (the default) or positive and sane");
+  if (s.head_dim == 0 && s.dim % s.heads != 0) return Status::error("--dim must be a multiple of --heads");
   if (s.heads % s.kv_heads != 0) return Status::error("--heads must be a multiple of --kv-heads");
-  if ((s.dim / s.heads) % 2 != 0) return Status::error("the head dimension (dim/heads) must be even for RoPE");
+  if ((s.head_dim > 0 ? s.head_dim : s.dim / s.heads) % 2 != 0)
+    return Status::error("the head dimension (--head-dim, or dim/heads) must be even for RoPE");
   if (s.llama3_rope.factor > 0 && (s.arch != "llama" || !(s.llama3_rope.low_freq_factor < s.llama3_rope.high_freq_factor) ||
                                    s.llama3_rope.original_context <= 0))
     return Status::error("Llama 3 RoPE factors need the llama architecture, low_freq_factor < high_freq_factor and an original context");
@@ -191,6 +212,20 @@ Status write_synth_model(const SynthSpec& spec, const std::string& path,
   SynthLayout layout(spec);
   def->synth(layout);
   if (!layout.error.empty()) return Status::error("synth --arch " + spec.arch + ": " + layout.error);
+  // Shape options an architecture has no key for would be silently dropped: refuse them.
+  auto declares = [&](const std::string& key, int64_t value) {
+    for (const auto& [k, v] : layout.metadata)
+      if (k == key) {
+        const auto declared = v.as_u64();
+        return value == 0 || (declared && *declared == static_cast<uint64_t>(value));
+      }
+    return value == 0;
+  };
+  if (!declares("attention.key_length", spec.head_dim))
+    return Status::error("--head-dim: the " + spec.arch + " architecture's heads are dim/heads wide");
+  if (!declares("attention.sliding_window", spec.sliding_window) ||
+      !declares("attention.sliding_window_pattern", spec.sliding_window_pattern))
+    return Status::error("--sliding-window: the " + spec.arch + " architecture has no sliding-window layers");
 
   gguf::Writer w;
   using gguf::Value;

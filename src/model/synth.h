@@ -18,6 +18,10 @@ struct SynthSpec {
   std::string arch = "llama";  // any architecture whose file declares a synth layout
   int64_t dim = 256, layers = 4, heads = 8, kv_heads = 4, ffn = 768, vocab = 512, ctx = 2048;
   float rope_base = 10000.0f;
+  // gemma3 (0: the architecture's default): head width when not dim/heads, the local layers'
+  // sliding window, every how many layers one is global, the local layers' RoPE base.
+  int64_t head_dim = 0, sliding_window = 0, sliding_window_pattern = 0;
+  float rope_base_swa = 0.0f;
   bool tied_output = false;
   // Llama 3.1+ RoPE: rope_freqs.weight by Meta's "llama3" rule (see llama3_rope_factors); factor 0 = none.
   struct Llama3Rope {

@@ -109,7 +109,7 @@ PlanProblem make_plan_problem(const Graph& graph, const std::vector<OpCost>& cos
     // graph is then held by both devices, as it must be.
     uint64_t mem = 0;
     for (const WeightRef& w : op.weights) mem += w.bytes;
-    mem += cost.kv_bytes_per_token * static_cast<uint64_t>(context);
+    mem += kv_bytes(cost, context);
     if (op.id == graph.output()) mem += cost.out_bytes_per_token * static_cast<uint64_t>(max_batch);  // the logits
     else widest = std::max(widest, cost.out_bytes_per_token);
     p.op_memory.push_back(mem);

@@ -129,12 +129,10 @@ Expected<GenerateResult> Generator::generate(const std::string& prompt, const Ge
 Expected<int64_t> choose_context(const Model& model, int64_t requested, bool fit_this_machine,
                                  std::vector<std::string>& notes, uint64_t available) {
   if (available == 0 && fit_this_machine) available = available_memory_bytes();
-  std::vector<int64_t> kv_dims;
-  for (const Op& op : model.graph().ops())
-    if (op.kind == OpKind::kAttention) kv_dims.push_back(op.attn.n_kv_heads * op.attn.head_dim);
+  const std::vector<KVLayer> kv_layers = KVCache::layers_of(model.graph());
   const int64_t trained = model.file_context();
   if (requested > 0) {
-    if (fit_this_machine) LINGUA_TRY(KVCache::check_fits(kv_dims, requested, available));
+    if (fit_this_machine) LINGUA_TRY(KVCache::check_fits(kv_layers, requested, available));
     if (requested > trained)
       notes.push_back("warning: --ctx-size " + std::to_string(requested) + " is beyond the " + std::to_string(trained) +
                       " positions the model was trained with; text past them may be poor");
@@ -146,14 +144,13 @@ Expected<int64_t> choose_context(const Model& model, int64_t requested, bool fit
                     std::to_string(context) + " (--ctx-size for another)");
   // The cache is refused when the whole context would not fit; a default that large would make
   // every run fail, so it shrinks to what leaves half the memory for everything else.
-  const uint64_t per_position = KVCache::bytes_for(kv_dims, 1);
-  if (!fit_this_machine || per_position == 0 || available == 0) return context;
-  const uint64_t fits = available / 2 / per_position;
-  if (static_cast<uint64_t>(context) <= fits) return context;
+  // Sliding-window layers stop growing at their window, so the fit is searched, not divided.
+  const uint64_t budget = available / 2;
+  if (!fit_this_machine || available == 0 || KVCache::bytes_for(kv_layers, context) <= budget) return context;
   int64_t smaller = 1;
-  while (static_cast<uint64_t>(smaller) * 2 <= fits) smaller *= 2;
+  while (smaller * 2 < context && KVCache::bytes_for(kv_layers, smaller * 2) <= budget) smaller *= 2;
   notes.push_back("a context of " + std::to_string(context) + " positions needs a KV cache of " +
-                  format_bytes(KVCache::bytes_for(kv_dims, context)) + ", and " + format_bytes(available) +
+                  format_bytes(KVCache::bytes_for(kv_layers, context)) + ", and " + format_bytes(available) +
                   " of memory is available: using " + std::to_string(smaller) + " (--ctx-size for another)");
   return smaller;
 }

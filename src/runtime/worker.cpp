@@ -341,10 +341,10 @@ class Worker {
     const Segment seg = a.partition[static_cast<size_t>(a.segment)];
     // The memory budget is checked before anything is allocated or touched.
     const auto costs = op_costs(g);
-    uint64_t kv_per_token = 0;
-    for (int i = seg.first_op; i <= seg.last_op; ++i) kv_per_token += costs[static_cast<size_t>(i)].kv_bytes_per_token;
+    uint64_t kv_per_sequence = 0;  // sliding-window layers hold their window, the others the context
+    for (int i = seg.first_op; i <= seg.last_op; ++i) kv_per_sequence += kv_bytes(costs[static_cast<size_t>(i)], a.context);
     const uint64_t weights = segment_weight_bytes(g, seg);
-    const uint64_t kv = kv_per_token * static_cast<uint64_t>(a.context) * static_cast<uint64_t>(a.max_sequences);
+    const uint64_t kv = kv_per_sequence * static_cast<uint64_t>(a.max_sequences);
     if (a.memory_bytes > 0 && weights + kv > a.memory_bytes)
       return Status::error("ops " + std::to_string(seg.first_op) + ".." + std::to_string(seg.last_op) + " need " + mib(weights + kv) +
                            " (weights " + mib(weights) + ", KV cache " + mib(kv) + " for " + std::to_string(a.max_sequences) +

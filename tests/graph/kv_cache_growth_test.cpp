@@ -27,18 +27,18 @@ constexpr uint64_t kMiB = 1ull << 20;
 
 TEST(KvCacheGrowth, RefusesWhatDoesNotFitNamingBothSizes) {
   // 2 slots of 64 floats: 1 KiB per position; 10^7 positions is 9.5 GiB against 1 GiB.
-  auto kv = KVCache::create({64, 64}, 10'000'000, 1ull << 30);
+  auto kv = KVCache::create(KVCache::full_layers({64, 64}), 10'000'000, 1ull << 30);
   ASSERT_FALSE(kv);
   EXPECT_NE(kv.error().find("10000000 positions"), std::string::npos) << kv.error();
   EXPECT_NE(kv.error().find("9.5 GiB"), std::string::npos) << kv.error();
   EXPECT_NE(kv.error().find("1.0 GiB"), std::string::npos) << kv.error();
   EXPECT_NE(kv.error().find("available"), std::string::npos) << kv.error();
   // Sizes whose byte count overflows 64 bits are refused too, not wrapped around.
-  auto huge = KVCache::create({1 << 20}, std::numeric_limits<int64_t>::max() / 2, 1ull << 30);
+  auto huge = KVCache::create(KVCache::full_layers({1 << 20}), std::numeric_limits<int64_t>::max() / 2, 1ull << 30);
   ASSERT_FALSE(huge);
   EXPECT_NE(huge.error().find("available"), std::string::npos) << huge.error();
   // What fits is made.
-  auto ok = KVCache::create({64, 64}, 1000, 1ull << 30);
+  auto ok = KVCache::create(KVCache::full_layers({64, 64}), 1000, 1ull << 30);
   ASSERT_TRUE(ok) << ok.error();
   EXPECT_EQ(ok->capacity(), 1000);
   EXPECT_EQ(ok->bytes(), 1000u * 1024u);
@@ -47,7 +47,7 @@ TEST(KvCacheGrowth, RefusesWhatDoesNotFitNamingBothSizes) {
 TEST(KvCacheGrowth, MemoryIsTakenAsPositionsAreWritten) {
   // 4 slots of 128 floats, 2^18 positions: 1 GiB of address space for K and V.
   const uint64_t before = resident_bytes();
-  auto made = KVCache::create({128, 128, 128, 128}, 1 << 18, 8ull << 30);
+  auto made = KVCache::create(KVCache::full_layers({128, 128, 128, 128}), 1 << 18, 8ull << 30);
   ASSERT_TRUE(made) << made.error();
   KVCache kv = std::move(*made);
   EXPECT_EQ(kv.bytes(), 1ull << 30);
@@ -67,7 +67,7 @@ TEST(KvCacheGrowth, MemoryIsTakenAsPositionsAreWritten) {
   EXPECT_LT(resident_bytes() - before, 64 * kMiB) << "100 positions took memory for the whole context";
   // A snapshot of the positions in use round-trips through a fresh cache.
   const auto bytes = kv.serialize(100);
-  auto copy = KVCache::create({128, 128, 128, 128}, 1 << 18, 8ull << 30);
+  auto copy = KVCache::create(KVCache::full_layers({128, 128, 128, 128}), 1 << 18, 8ull << 30);
   ASSERT_TRUE(copy) << copy.error();
   auto positions = copy->deserialize(bytes.data(), bytes.size());
   ASSERT_TRUE(positions) << positions.error();

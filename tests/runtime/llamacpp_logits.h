@@ -17,15 +17,14 @@
 
 namespace lingua::testing {
 
+// Version 1 keeps every logit; version 2 (real vocabularies, 100k+ ids) keeps the columns of a
+// sample: every ceil(vocab/4096)-th id and each row's 8 largest, so the greedy choice and its
+// runner-up are always among them.
 struct LlamaCppLogits {
   uint32_t n_prompt = 0, vocab = 0;
   std::vector<int32_t> tokens;   // prompt ids, then the greedy ids
-  // Version 2 (large vocabularies) keeps some columns only: these token ids, ascending, which
-  // include every row's 8 largest. Empty for version 1: every id 0..vocab-1.
-  std::vector<int32_t> columns;
-  std::vector<float> logits;     // [tokens.size()][n_columns()]
-  size_t n_columns() const { return columns.empty() ? vocab : columns.size(); }
-  int32_t column_id(size_t j) const { return columns.empty() ? static_cast<int32_t>(j) : columns[j]; }
+  std::vector<int32_t> columns;  // the token ids whose logits are kept, ascending (v1: all)
+  std::vector<float> logits;     // [tokens.size()][columns.size()]
 };
 
 inline ::testing::AssertionResult read_llamacpp_logits(const std::string& path, LlamaCppLogits& out) {
@@ -40,22 +39,23 @@ inline ::testing::AssertionResult read_llamacpp_logits(const std::string& path, 
   const uint32_t positions = header[1];
   out.vocab = header[2];
   out.n_prompt = header[3];
-  uint32_t n_cols = out.vocab;
-  if (header[0] == 2) {
-    in.read(reinterpret_cast<char*>(&n_cols), 4);
-    if (!in || n_cols == 0 || n_cols > out.vocab) return ::testing::AssertionFailure() << path << ": bad column count";
-  }
+  uint32_t n_columns = out.vocab;
+  if (header[0] == 2) in.read(reinterpret_cast<char*>(&n_columns), 4);
+  if (!in || n_columns == 0 || n_columns > out.vocab || positions == 0 || positions > 1u << 16)
+    return ::testing::AssertionFailure() << path << " has an impossible header";
   out.tokens.resize(positions);
   in.read(reinterpret_cast<char*>(out.tokens.data()), static_cast<std::streamsize>(out.tokens.size() * 4));
-  out.columns.clear();
+  out.columns.resize(n_columns);
   if (header[0] == 2) {
-    out.columns.resize(n_cols);
     in.read(reinterpret_cast<char*>(out.columns.data()), static_cast<std::streamsize>(out.columns.size() * 4));
     for (size_t j = 0; j < out.columns.size(); ++j)
-      if (out.columns[j] < 0 || static_cast<uint32_t>(out.columns[j]) >= out.vocab || (j > 0 && out.columns[j] <= out.columns[j - 1]))
-        return ::testing::AssertionFailure() << path << ": column ids must be ascending token ids";
+      if (out.columns[j] < 0 || static_cast<uint32_t>(out.columns[j]) >= out.vocab ||
+          (j > 0 && out.columns[j] <= out.columns[j - 1]))
+        return ::testing::AssertionFailure() << path << ": column ids must ascend within the vocabulary";
+  } else {
+    for (uint32_t j = 0; j < n_columns; ++j) out.columns[j] = static_cast<int32_t>(j);
   }
-  out.logits.resize(static_cast<size_t>(positions) * n_cols);
+  out.logits.resize(static_cast<size_t>(positions) * n_columns);
   in.read(reinterpret_cast<char*>(out.logits.data()), static_cast<std::streamsize>(out.logits.size() * 4));
   if (!in) return ::testing::AssertionFailure() << path << " is truncated";
   return ::testing::AssertionSuccess();
@@ -77,10 +77,10 @@ struct LogitsTolerance {
   bool drift_in_prompt = false;
 };
 
-// llama.cpp's top-1 minus top-2 logit at row `pos`.
+// llama.cpp's top-1 minus top-2 logit at row `pos` (both are among the columns kept).
 inline float top2_gap(const LlamaCppLogits& want, uint32_t pos) {
-  const float* w = want.logits.data() + static_cast<size_t>(pos) * want.n_columns();
-  std::vector<float> sorted(w, w + want.n_columns());  // a row's largest logits are among the columns kept
+  const float* w = want.logits.data() + static_cast<size_t>(pos) * want.columns.size();
+  std::vector<float> sorted(w, w + want.columns.size());
   std::partial_sort(sorted.begin(), sorted.begin() + 2, sorted.end(), std::greater<>());
   return sorted[0] - sorted[1];
 }
@@ -107,15 +107,15 @@ inline void expect_matches_llamacpp(const std::string& model_path, const std::st
     ASSERT_TRUE(ex->forward(&want.tokens[pos], 1, pos, pool, step).is_ok());
     got.insert(got.end(), step.begin(), step.end());
   }
+  const size_t n_columns = want.columns.size();
   ASSERT_EQ(got.size(), static_cast<size_t>(positions) * want.vocab);
-  const size_t n_cols = want.n_columns();
   float worst = 0;
   for (uint32_t pos = 0; pos < positions; ++pos) {
     const float* g = got.data() + static_cast<size_t>(pos) * want.vocab;
-    const float* w = want.logits.data() + static_cast<size_t>(pos) * n_cols;
+    const float* w = want.logits.data() + static_cast<size_t>(pos) * n_columns;
     float deviation = 0;
-    for (size_t j = 0; j < n_cols; ++j) {
-      const float d = std::fabs(g[want.column_id(j)] - w[j]);
+    for (size_t j = 0; j < n_columns; ++j) {
+      const float d = std::fabs(g[want.columns[j]] - w[j]);
       if (!(d <= deviation)) deviation = d;  // a NaN counts as the worst
     }
     worst = std::max(worst, deviation);

@@ -386,7 +386,7 @@ TEST(KvSnapshot, MismatchedOrDamagedSnapshotsAreRefused) {
   bad_magic[0] = 'X';
   EXPECT_FALSE(first.deserialize(bad_magic.data(), bad_magic.size()));
   auto too_long = first.serialize(16);
-  auto small = KVCache::create({first.kv_dim(0)}, 8);
+  auto small = KVCache::create(KVCache::full_layers({first.kv_dim(0)}), 8);
   ASSERT_TRUE(small) << small.error();
   EXPECT_FALSE(small->deserialize(too_long.data(), too_long.size()));
 }
