@@ -39,6 +39,7 @@ struct PresetExtras {
 };
 constexpr PresetExtras kPresetExtras[] = {
     {"gemma3-1b", 256, 512, 6, 10000.0f},
+    {"phi3-mini", 0, 2047, 0, 0.0f},
 };
 
 uint64_t splitmix64(uint64_t& state) {

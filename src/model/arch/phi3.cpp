@@ -1,6 +1,7 @@
 // The phi3 architecture (Phi-3/3.5-mini, Phi-4-mini) as a graph builder: the llama block with a
-// fused QKV matrix and a fused gate/up matrix (ffn_up holds gate then up), RoPE over halves, and
-// Phi-3.5's long-context RoPE (rope_factors_long/short, attention factor) where the file has it.
+// fused QKV matrix and a fused gate/up matrix (ffn_up holds gate then up), RoPE over halves, a
+// sliding window where the file gives one, and Phi-3.5's long-context RoPE (rope_factors_long/
+// short, attention factor).
 #include <cmath>
 #include <string>
 #include <vector>
@@ -39,19 +40,17 @@ void build_phi3(ArchBuilder& b) {
   const int64_t n_layer = shape->n_layer, n_head = shape->n_head, n_head_kv = shape->n_head_kv;
   const int64_t head_dim = shape->head_dim, n_ff = b.hparam("feed_forward_length");
   const float eps = shape->norm_eps;
-  // Phi-3-mini-4k files carry a 2047-token window; Phi-4-mini writes 0 for none.
+  // Phi-3-mini-4k files carry a 2047-token window, every layer sliding (llama.cpp c392e50 and
+  // Hugging Face apply it; newer llama.cpp ignores it for phi3); Phi-4-mini writes 0 for none.
+  // A window as long as the context never bites (Phi-3-mini-128k: 262144), so it is left off.
   const auto window = static_cast<int64_t>(b.fparam_or("attention.sliding_window", 0.0f, ArchBuilder::Range::kNonNegative));
   const int64_t context = b.hparam("context_length");
-  if (window > 0 && window < context) {
-    b.fail("metadata phi3.attention.sliding_window = " + std::to_string(window) + " is smaller than the context (" +
-           std::to_string(context) + "): sliding-window attention is not supported yet");
-    return;
-  }
   const RopeParams rope = b.rope_params(head_dim, /*neox=*/true);
   RopeParams rope_q = rope, rope_k = rope;
   rope_q.n_heads = n_head;
   rope_k.n_heads = n_head_kv;
   AttentionParams attn{n_head, n_head_kv, head_dim, 1.0f / std::sqrt(static_cast<float>(head_dim))};
+  attn.sliding_window = window < context ? window : 0;
 
   int x = b.embed("token_embd", "token_embd.weight");
   for (int64_t l = 0; l < n_layer; ++l) {
@@ -84,7 +83,7 @@ void synth_phi3(SynthLayout& s) {
   s.u32("rope.dimension_count", head_dim);
   s.f32("attention.layer_norm_rms_epsilon", 1e-5f);
   s.f32("rope.freq_base", p.rope_base);
-  s.u32("attention.sliding_window", 0);
+  s.u32("attention.sliding_window", p.sliding_window);  // 0: none
   s.control_tokens = {"<|endoftext|>"};
   if (p.ctx > kOriginalContext) {
     s.u32("rope.scaling.original_context_length", kOriginalContext);
