@@ -4,10 +4,12 @@
 #include <cstdio>
 #include <random>
 
+#include "cli/chat_prompt.h"
 #include "cli/command.h"
 #include "cli/cluster_json.h"
 #include "cli/json_out.h"
 #include "cli/progress.h"
+#include "model/chat_template.h"
 #include "model/model.h"
 #include "plan/plan_file.h"
 #include "net/wire.h"
@@ -43,6 +45,10 @@ class GenerateCommand : public Command {
     app.add_flag("--truncate", opts_.truncate_prompt, "drop the oldest prompt tokens when the prompt is too long");
     app.add_flag("--ignore-eos", opts_.ignore_eos, "keep generating past end-of-text");
     app.add_flag("--special", opts_.parse_special, "parse special-token text such as <s> in the prompt");
+    app.add_flag("--chat", chat_, "format -p as one user message with the model's chat template (tokenizer.chat_template), "
+                 "ending with the assistant's turn; special tokens parsed");
+    app.add_option("--chat-template", chat_template_, "Jinja chat template file to use instead of the model's "
+                   "(implies --chat)");
     segments_opt_ =
         app.add_option("--segments", opts_.segments, "run as K cost-balanced segments in this process (tests, debugging)");
     app.add_option("--split", opts_.split, "run as segments starting at these op ids, e.g. 40,81 (see lingua graph)")
@@ -78,6 +84,18 @@ class GenerateCommand : public Command {
 
     auto model = Model::load(model_);
     if (!model) return fail(name(), model.error());
+    if (chat_ || !chat_template_.empty()) {
+      jinja::Dict message;
+      message.set("role", jinja::Value::string("user"));
+      message.set("content", jinja::Value::string(prompt_));
+      auto rendered = render_chat_prompt((*model)->file(), (*model)->vocab(), chat_template_,
+                                         jinja::Value::list({jinja::Value::dict(std::move(message))}), true);
+      if (!rendered) return fail(name(), rendered.error());
+      prompt_ = std::move(*rendered);
+      opts_.parse_special = true;
+      // A template that writes the BOS text itself gets no second one (as llama.cpp).
+      opts_.no_bos = starts_with_bos_text((*model)->vocab(), prompt_);
+    }
     // Resolved here, once, so the cluster and the in-process run get the same context and the
     // user hears about it before the output starts.
     const bool on_devices = local_devices_opt_->count() > 0 || !devices_.empty();
@@ -275,6 +293,8 @@ class GenerateCommand : public Command {
   CLI::Option* seed_opt_ = nullptr;
   CLI::Option* segments_opt_ = nullptr;
   bool insecure_ = false, allow_insecure_network_ = false, no_balance_ = false;
+  bool chat_ = false;
+  std::string chat_template_;
   int n_ = 128;
   int64_t seed_ = -1;
   int threads_ = default_threads();

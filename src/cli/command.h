@@ -22,6 +22,7 @@ class Command {
 
 std::unique_ptr<Command> make_generate_command();
 std::unique_ptr<Command> make_tokenize_command();
+std::unique_ptr<Command> make_chat_template_command();
 std::unique_ptr<Command> make_info_command();
 std::unique_ptr<Command> make_synth_command();
 std::unique_ptr<Command> make_bench_command();

@@ -75,6 +75,7 @@ static int run(int argc, char** argv) {
   std::vector<std::unique_ptr<Command>> commands;
   commands.push_back(make_generate_command());
   commands.push_back(make_tokenize_command());
+  commands.push_back(make_chat_template_command());
   commands.push_back(make_info_command());
   commands.push_back(make_synth_command());
   commands.push_back(make_bench_command());

@@ -31,6 +31,9 @@ struct SynthSpec {
   DType type = DType::F32;   // of the 2-D matrices; norms stay f32
   uint64_t seed = 1;
   std::string name;          // general.name
+  // A GGUF whose tokenizer.* keys replace the synthetic vocabulary; `vocab` must then equal its
+  // token count (resolve_vocab_from sets it).
+  std::string vocab_from;
 };
 
 // What an architecture file declares for synth: its own metadata keys ("<arch>." is prefixed) and
@@ -93,6 +96,10 @@ std::string synth_architectures();  // the architectures synth can write
 // wavelengths under original_context / high_freq_factor, `factor` above original_context /
 // low_freq_factor, and a smooth blend between (what llama.cpp's converter stores as rope_freqs).
 std::vector<float> llama3_rope_factors(const SynthSpec::Llama3Rope& rope, int64_t head_dim, float base);
+
+// Sets spec.vocab to the token count of spec.vocab_from (when set); an error when the file has no
+// usable tokenizer, or when `requested` (a --vocab the user gave, -1 for none) differs.
+Status resolve_vocab_from(SynthSpec& spec, int64_t requested);
 
 // Checks the shape (positive sizes, heads divide dim, block-aligned widths for the type).
 Status validate(const SynthSpec& spec);

@@ -25,7 +25,7 @@ Expected<GenerateResult> Generator::generate(const std::string& prompt, const Ge
   LINGUA_TRY(validate(options.sampling));
   const Vocab& vocab = model_.vocab();
   TokenizeOptions topt;
-  topt.add_bos = vocab.add_bos && vocab.bos >= 0;
+  topt.add_bos = vocab.add_bos && vocab.bos >= 0 && !options.no_bos;
   topt.parse_special = options.parse_special;
   auto encoded = model_.tokenizer().encode(prompt, topt);
   if (!encoded) return encoded.status().with_context("prompt");

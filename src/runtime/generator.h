@@ -25,6 +25,7 @@ struct GenerateOptions {
   bool ignore_eos = false;      // keep going past end-of-text (goldens do)
   bool truncate_prompt = false; // drop the oldest prompt tokens instead of failing when too long
   bool parse_special = false;   // "<s>" in the prompt text is the control token
+  bool no_bos = false;          // the prompt carries its own BOS (a rendered chat template)
   bool keep_all_logits = false; // record logits at every position (tests, tools)
   // In-process segmentation (tests, debugging): a new segment starts at each op id of `split`,
   // or `segments` > 1 cuts into that many cost-balanced segments. Neither: one segment.
