@@ -27,7 +27,7 @@ class SynthCommand : public Command {
                    "carries; its token count is the vocabulary size");
     app.add_option("--ctx", ctx_, "context length");
     app.add_option("--head-dim", head_dim_, "head width when not dim/heads (gemma3)");
-    app.add_option("--sliding-window", sliding_window_, "sliding window of the local layers (gemma3; default 512)");
+    app.add_option("--sliding-window", sliding_window_, "sliding window of the local layers (gemma3, default 512; phi3, default none)");
     app.add_option("--sliding-window-pattern", swa_pattern_, "every Nth layer is global, the others local (gemma3; default 6)");
     app.add_option("--type", type_, "type of the weight matrices: " + computable_dtype_names())->capture_default_str();
     app.add_option("--seed", seed_, "random seed")->capture_default_str();

@@ -223,8 +223,10 @@ void Executor::run_op(const Op& op, int64_t n, int64_t pos0, ThreadPool& pool) {
     case OpKind::kRope: {
       std::memcpy(out, input(0), static_cast<size_t>(rows * d) * sizeof(float));
       const RopeParams& p = op.rope;
+      const bool long_context = p.factors_long && config_.context > p.long_context_above;
+      const kernels::RopeFreqs freqs{p.freq_base, p.freq_scale, long_context ? p.factors_long : p.factors, p.attn_factor};
       for (int64_t r = 0; r < rows; ++r)
-        kernels::rope(out + r * d, p.n_heads, p.head_dim, p.n_rot, pos0 + first + r, p.freq_base, p.freq_scale, p.neox);
+        kernels::rope(out + r * d, p.n_heads, p.head_dim, p.n_rot, pos0 + first + r, freqs, p.neox);
       break;
     }
     case OpKind::kAttention:

@@ -36,6 +36,13 @@ struct RopeParams {
   float freq_base = 10000.0f;
   float freq_scale = 1.0f;
   bool neox = false;  // pair layout: false = adjacent pairs, true = halves
+  // Per-pair divisors of the frequencies (n_rot/2 floats owned by the model, null = none): Llama
+  // 3.1's rope_freqs. Phi-3 long-context files have two sets: factors_long replaces factors when
+  // the run's context is longer than long_context_above (the original training context).
+  const float* factors = nullptr;
+  const float* factors_long = nullptr;
+  int64_t long_context_above = 0;
+  float attn_factor = 1.0f;  // multiplies cos and sin (rope.scaling.attn_factor)
 };
 
 struct AttentionParams {

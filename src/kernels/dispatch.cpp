@@ -117,9 +117,9 @@ void scale(const float* x, float factor, int64_t n, float* out) { scalar::scale(
 
 void softcap(const float* x, float cap, int64_t n, float* out) { scalar::softcap(x, cap, n, out); }
 
-void rope(float* x, int64_t n_heads, int64_t head_dim, int64_t n_rot, int64_t pos, float freq_base,
-          float freq_scale, bool neox) {
-  active_kernels().rope(x, n_heads, head_dim, n_rot, pos, freq_base, freq_scale, neox);
+void rope(float* x, int64_t n_heads, int64_t head_dim, int64_t n_rot, int64_t pos, const RopeFreqs& freqs,
+          bool neox) {
+  active_kernels().rope(x, n_heads, head_dim, n_rot, pos, freqs, neox);
 }
 
 void softmax(float* x, int64_t n) { active_kernels().softmax(x, n); }

@@ -7,6 +7,7 @@
 #include "core/matrix_view.h"
 #include "core/thread_pool.h"
 #include "kernels/quant_blocks.h"
+#include "kernels/rope_freqs.h"
 
 namespace lingua::kernels {
 
@@ -63,8 +64,8 @@ struct KernelTable {
   void (*quantize_q4_0)(const float* x, BlockQ4_0* y, int64_t n);
 
   void (*rms_norm)(const float* x, const float* w, float eps, int64_t n, float* out);
-  void (*rope)(float* x, int64_t n_heads, int64_t head_dim, int64_t n_rot, int64_t pos,
-               float freq_base, float freq_scale, bool neox);
+  void (*rope)(float* x, int64_t n_heads, int64_t head_dim, int64_t n_rot, int64_t pos, const RopeFreqs& freqs,
+               bool neox);
   void (*softmax)(float* x, int64_t n);
   void (*swiglu)(const float* gate, const float* up, int64_t n, float* out);
   void (*add)(const float* a, const float* b, int64_t n, float* out);
@@ -102,9 +103,10 @@ void matmul_with(const KernelTable& k, const MatrixView& W, const float* X, int6
 struct AttendArgs;
 void attend_head_with(const KernelTable& k, const AttendArgs& args);
 
-// cos/sin of theta_i for i < n_rot/2, computed the way ggml does (float, theta *= theta_scale), shared
+// cos/sin of theta_i for i < n_rot/2 (times freqs.mscale), computed the way ggml does (float,
+// theta *= theta_scale, then / factor, then * scale), shared
 // by both ISAs so they rotate by identical angles. Returns a thread-local buffer of n_rot floats:
 // cos at [0, n_rot/2), sin at [n_rot/2, n_rot).
-const float* rope_angles(int64_t n_rot, int64_t pos, float freq_base, float freq_scale);
+const float* rope_angles(int64_t n_rot, int64_t pos, const RopeFreqs& freqs);
 
 }  // namespace lingua::kernels

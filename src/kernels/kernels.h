@@ -8,6 +8,7 @@
 
 #include "core/matrix_view.h"
 #include "core/thread_pool.h"
+#include "kernels/rope_freqs.h"
 
 namespace lingua::kernels {
 
@@ -41,10 +42,10 @@ void layer_norm(const float* x, const float* w, const float* b, float eps, int64
 void gelu(const float* x, int64_t n, float* out);
 
 // Rotary position embedding in place on x = [n_heads][head_dim] for position `pos`. The first
-// n_rot dims of each head rotate with theta_i = pos * freq_scale * freq_base^(-2i/n_rot).
+// n_rot dims of each head rotate by the angles `freqs` describes (rope_freqs.h).
 // neox = false: pairs (x[2i], x[2i+1]) (llama.cpp "normal"); neox = true: pairs (x[i], x[i+n_rot/2]).
-void rope(float* x, int64_t n_heads, int64_t head_dim, int64_t n_rot, int64_t pos, float freq_base,
-          float freq_scale, bool neox);
+void rope(float* x, int64_t n_heads, int64_t head_dim, int64_t n_rot, int64_t pos, const RopeFreqs& freqs,
+          bool neox);
 
 // In place: x = exp(x - max) / sum.
 void softmax(float* x, int64_t n);

@@ -30,10 +30,10 @@ void rms_norm(const float* x, const float* w, float eps, int64_t n, float* out) 
   for (; i < n; ++i) out[i] = (x[i] * scale) * w[i];
 }
 
-void rope(float* x, int64_t n_heads, int64_t head_dim, int64_t n_rot, int64_t pos, float freq_base,
-          float freq_scale, bool neox) {
+void rope(float* x, int64_t n_heads, int64_t head_dim, int64_t n_rot, int64_t pos, const RopeFreqs& freqs,
+          bool neox) {
   const int64_t half = n_rot / 2;
-  const float* cs = rope_angles(n_rot, pos, freq_base, freq_scale);
+  const float* cs = rope_angles(n_rot, pos, freqs);
   const float* sn = cs + half;
   for (int64_t h = 0; h < n_heads; ++h) {
     float* v = x + h * head_dim;

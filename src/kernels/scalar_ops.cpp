@@ -10,18 +10,20 @@
 
 namespace lingua::kernels {
 
-const float* rope_angles(int64_t n_rot, int64_t pos, float freq_base, float freq_scale) {
+const float* rope_angles(int64_t n_rot, int64_t pos, const RopeFreqs& freqs) {
   thread_local std::vector<float> cache;
   if (static_cast<int64_t>(cache.size()) < n_rot) cache.resize(static_cast<size_t>(n_rot));
   const int64_t half = n_rot / 2;
   // ggml advances theta by repeated multiplication in float instead of calling powf per
-  // dimension; the angles (and so the rotated values) only agree to the last bit this way.
-  const float theta_scale = std::pow(freq_base, -2.0f / static_cast<float>(n_rot));
+  // dimension; the angles (and so the rotated values) only agree to the last bit this way. It
+  // divides by the factor before scaling, and rounds cos and sin before the magnitude multiplies.
+  const float theta_scale = std::pow(freqs.base, -2.0f / static_cast<float>(n_rot));
   float theta = static_cast<float>(pos);
   for (int64_t i = 0; i < half; ++i) {
-    const float angle = freq_scale * theta;
-    cache[static_cast<size_t>(i)] = std::cos(angle);
-    cache[static_cast<size_t>(half + i)] = std::sin(angle);
+    const float factor = freqs.factors ? freqs.factors[i] : 1.0f;
+    const float angle = freqs.scale * (theta / factor);
+    cache[static_cast<size_t>(i)] = std::cos(angle) * freqs.mscale;
+    cache[static_cast<size_t>(half + i)] = std::sin(angle) * freqs.mscale;
     theta *= theta_scale;
   }
   return cache.data();
@@ -99,10 +101,10 @@ void softcap(const float* x, float cap, int64_t n, float* out) {
   for (int64_t i = 0; i < n; ++i) out[i] = std::tanh(x[i] * inv) * cap;
 }
 
-void rope(float* x, int64_t n_heads, int64_t head_dim, int64_t n_rot, int64_t pos, float freq_base,
-          float freq_scale, bool neox) {
+void rope(float* x, int64_t n_heads, int64_t head_dim, int64_t n_rot, int64_t pos, const RopeFreqs& freqs,
+          bool neox) {
   const int64_t half = n_rot / 2;
-  const float* cs = rope_angles(n_rot, pos, freq_base, freq_scale);
+  const float* cs = rope_angles(n_rot, pos, freqs);
   const float* sn = cs + half;
   for (int64_t h = 0; h < n_heads; ++h) {
     float* v = x + h * head_dim;

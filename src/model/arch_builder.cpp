@@ -120,16 +120,54 @@ RopeParams ArchBuilder::rope_params(int64_t head_dim, bool neox) {
     fail(type.error());
     return rope;
   }
-  if (*type != "linear" && *type != "none") {
+  if (*type != "linear" && *type != "none" && *type != "longrope") {
     fail("metadata " + key("rope.scaling.type") + " = '" + *type +
-         "' is not supported (Lingua implements 'none' and 'linear' RoPE scaling)");
+         "' is not supported (Lingua implements 'none', 'linear' and 'longrope' RoPE scaling)");
     return rope;
   }
   const float factor = fparam_or("rope.scaling.factor", 0.0f, Range::kNonNegative);
   const float linear = fparam_or("rope.scale_linear", 1.0f, Range::kPositive);
   if (*type == "none") rope.freq_scale = 1.0f;
   else rope.freq_scale = factor > 0.0f ? 1.0f / factor : linear;
+  rope.attn_factor = fparam_or("rope.scaling.attn_factor", 1.0f, Range::kPositive);
+  // Per-pair factors, as llama.cpp picks them: rope_freqs (Llama 3.1+) wherever it is present,
+  // otherwise Phi-3's long and short sets, long when the run's context exceeds the original one.
+  if (has_tensor("rope_freqs.weight")) {
+    rope.factors = rope_factors("rope_freqs.weight", rope.n_rot);
+  } else if (has_tensor("rope_factors_long.weight") || has_tensor("rope_factors_short.weight")) {
+    rope.factors = rope_factors("rope_factors_short.weight", rope.n_rot);
+    rope.factors_long = rope_factors("rope_factors_long.weight", rope.n_rot);
+    rope.long_context_above =
+        file_.find(key("rope.scaling.original_context_length")) ? hparam("rope.scaling.original_context_length")
+                                                                : hparam("context_length");
+  }
   return rope;
+}
+
+const float* ArchBuilder::rope_factors(const std::string& tensor_name, int64_t n_rot) {
+  const gguf::TensorInfo* t = file_.find_tensor(tensor_name);
+  if (!t || !error_.is_ok()) return nullptr;
+  const int64_t pairs = n_rot / 2;
+  if (t->dims.empty() || static_cast<int64_t>(t->dims[0]) != pairs) {
+    fail("tensor '" + tensor_name + "' holds " + std::to_string(t->dims.empty() ? 0 : t->dims[0]) +
+         " RoPE frequency factors, but it needs one per rotated pair: " + std::to_string(pairs) + " (" +
+         key("rope.dimension_count") + " = " + std::to_string(n_rot) + ")");
+    return nullptr;
+  }
+  const size_t before = pending_weights_.size();
+  const float* factors = vector_f32(tensor_name, pairs);
+  if (!factors) return nullptr;
+  // Zero is let through: a worker's copy of the file holds zeros where its segment reads nothing.
+  for (int64_t i = 0; i < pairs; ++i)
+    if (!std::isfinite(factors[i]) || factors[i] < 0) {
+      fail("tensor '" + tensor_name + "' has factor " + std::to_string(factors[i]) + " at pair " + std::to_string(i) +
+           ", but RoPE frequency factors must be positive and finite");
+      return nullptr;
+    }
+  // The factors belong to every RoPE op that uses them (rope() adds them), not to the next op.
+  rope_factor_tensors_.emplace_back(factors, pending_weights_.back());
+  pending_weights_.resize(before);
+  return factors;
 }
 
 const gguf::TensorInfo* ArchBuilder::tensor(const std::string& name, size_t n_dims) {
@@ -255,6 +293,8 @@ int ArchBuilder::rope(const std::string& name, int input, const RopeParams& para
   op.inputs = {input};
   op.out_dim = width(input);
   op.rope = params;
+  for (const auto& [data, ref] : rope_factor_tensors_)
+    if (data == params.factors || data == params.factors_long) pending_weights_.push_back(ref);
   return push(std::move(op));
 }
 

@@ -6,6 +6,7 @@
 #include <deque>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/matrix_view.h"
@@ -44,10 +45,14 @@ class ArchBuilder {
   };
   std::optional<Shape> shape(const ShapeKeys& keys);
   // RoPE for heads `head_dim` wide: rope.dimension_count (even, at most head_dim), rope.freq_base
-  // (positive), rope.scaling.* (none or linear, the only kinds the kernels implement: yarn and
-  // others are refused rather than run as linear). n_heads is left for the caller.
+  // (positive), rope.scaling.* (type none, linear or longrope, the kinds the kernels implement:
+  // yarn and others are refused rather than run as linear; factor, attn_factor,
+  // original_context_length), and the per-pair frequency factors when the file has them
+  // (rope_freqs.weight, or rope_factors_long/short.weight), one per rotated pair. n_heads is left
+  // for the caller.
   RopeParams rope_params(int64_t head_dim, bool neox);
   bool has_tensor(const std::string& name) const { return file_.find_tensor(name) != nullptr; }
+  int64_t width(int op) const;  // floats per token an op gives (0 for a failed op)
 
   // Ops. Weight names are GGUF tensor names; `name` is the op's name in the graph.
   int embed(const std::string& name, const std::string& tensor);
@@ -80,7 +85,7 @@ class ArchBuilder {
   const gguf::TensorInfo* tensor(const std::string& name, size_t n_dims);
   MatrixView matrix(const std::string& tensor_name);
   const float* vector_f32(const std::string& tensor_name, int64_t n);
-  int64_t width(int op) const;
+  const float* rope_factors(const std::string& tensor_name, int64_t n_rot);  // null when absent
   int push(Op op);
   std::string key(const std::string& name) const { return arch_ + "." + name; }
   int blocks_in_file() const;  // 1 + the largest N of the file's "blk.N." tensors
@@ -91,6 +96,7 @@ class ArchBuilder {
   Graph graph_;
   Status error_;
   std::vector<WeightRef> pending_weights_;  // tensors read by the op being built
+  std::vector<std::pair<const float*, WeightRef>> rope_factor_tensors_;  // read by the RoPE ops given them
 };
 
 // One architecture: the GGUF general.architecture name it handles, its graph builder, and (when

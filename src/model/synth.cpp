@@ -21,10 +21,12 @@ struct Preset {
   int64_t dim, layers, heads, kv_heads, ffn, vocab, ctx;
   float rope_base;
   bool tied;
+  float llama3_rope_factor = 0.0f;  // Llama 3.1+: rope_freqs with this factor
 };
 constexpr Preset kPresets[] = {
     {"tinyllama-1.1b", "llama", 2048, 22, 32, 4, 5632, 32000, 2048, 10000.0f, false},
-    {"llama-3.2-1b", "llama", 2048, 16, 32, 8, 8192, 128256, 8192, 500000.0f, true},
+    {"llama-3.2-1b", "llama", 2048, 16, 32, 8, 8192, 128256, 131072, 500000.0f, true, 32.0f},
+    {"phi3-mini", "phi3", 3072, 32, 32, 32, 8192, 32064, 4096, 10000.0f, false},
     {"qwen2.5-0.5b", "qwen2", 896, 24, 14, 2, 4864, 151936, 32768, 1000000.0f, true},
     {"bloom-560m", "bloom", 1024, 24, 16, 16, 4096, 250880, 2048, 10000.0f, true},
     {"gemma3-1b", "gemma3", 1152, 26, 4, 1, 6912, 262144, 32768, 1000000.0f, true},
@@ -37,6 +39,7 @@ struct PresetExtras {
 };
 constexpr PresetExtras kPresetExtras[] = {
     {"gemma3-1b", 256, 512, 6, 10000.0f},
+    {"phi3-mini", 0, 2047, 0, 0.0f},
 };
 
 uint64_t splitmix64(uint64_t& state) {
@@ -71,7 +74,7 @@ Expected<const ArchitectureDef*> synth_architecture(const std::string& arch) {
 
 size_t SynthLayout::matrix(const std::string& name, int64_t cols, int64_t rows) {
   tensors.push_back({name, {static_cast<uint64_t>(cols), static_cast<uint64_t>(rows)}, spec.type, Fill::kRandom,
-                     tensors.size()});
+                     tensors.size(), {}});
   return tensors.size() - 1;
 }
 
@@ -83,7 +86,32 @@ size_t SynthLayout::copy_of(size_t tensor, const std::string& name) {
 }
 
 void SynthLayout::vector(const std::string& name, int64_t n, Fill fill) {
-  tensors.push_back({name, {static_cast<uint64_t>(n)}, DType::F32, fill, tensors.size()});
+  tensors.push_back({name, {static_cast<uint64_t>(n)}, DType::F32, fill, tensors.size(), {}});
+}
+
+void SynthLayout::given(const std::string& name, std::vector<float> values) {
+  tensors.push_back({name, {values.size()}, DType::F32, Fill::kGiven, tensors.size(), std::move(values)});
+}
+
+std::vector<float> llama3_rope_factors(const SynthSpec::Llama3Rope& rope, int64_t head_dim, float base) {
+  const double pi = 3.14159265358979323846;
+  const double low_freq_wavelen = static_cast<double>(rope.original_context) / rope.low_freq_factor;
+  const double high_freq_wavelen = static_cast<double>(rope.original_context) / rope.high_freq_factor;
+  std::vector<float> factors;
+  for (int64_t i = 0; i < head_dim; i += 2) {
+    const double freq = std::pow(static_cast<double>(base), -static_cast<double>(i) / static_cast<double>(head_dim));
+    const double wavelen = 2 * pi / freq;
+    if (wavelen < high_freq_wavelen) {
+      factors.push_back(1.0f);
+    } else if (wavelen > low_freq_wavelen) {
+      factors.push_back(rope.factor);
+    } else {
+      const double smooth = (static_cast<double>(rope.original_context) / wavelen - rope.low_freq_factor) /
+                            (rope.high_freq_factor - rope.low_freq_factor);
+      factors.push_back(static_cast<float>(1.0 / ((1.0 - smooth) / rope.factor + smooth)));
+    }
+  }
+  return factors;
 }
 
 void SynthLayout::llama_family_tensors(const LlamaFamily& f) {
@@ -136,6 +164,8 @@ Status apply_synth_preset(const std::string& preset, SynthSpec& spec) {
     spec.ctx = p.ctx;
     spec.rope_base = p.rope_base;
     spec.tied_output = p.tied;
+    spec.llama3_rope = {};
+    spec.llama3_rope.factor = p.llama3_rope_factor;
     if (spec.name.empty()) spec.name = std::string("synth-") + p.name;
     for (const auto& e : kPresetExtras) {
       if (preset != e.name) continue;
@@ -178,6 +208,9 @@ Status validate(const SynthSpec& s) {
   if (s.heads % s.kv_heads != 0) return Status::error("--heads must be a multiple of --kv-heads");
   if ((s.head_dim > 0 ? s.head_dim : s.dim / s.heads) % 2 != 0)
     return Status::error("the head dimension (--head-dim, or dim/heads) must be even for RoPE");
+  if (s.llama3_rope.factor > 0 && (s.arch != "llama" || !(s.llama3_rope.low_freq_factor < s.llama3_rope.high_freq_factor) ||
+                                   s.llama3_rope.original_context <= 0))
+    return Status::error("Llama 3 RoPE factors need the llama architecture, low_freq_factor < high_freq_factor and an original context");
   if (!dtype_info(s.type).computable) return Status::error(std::string("cannot write type ") + dtype_name(s.type));
   const uint32_t block = dtype_info(s.type).block_size;
   if (s.dim % block != 0 || s.ffn % block != 0)
@@ -231,7 +264,13 @@ Status write_synth_model(const SynthSpec& spec, const std::string& path,
                            " tokens, but the model's vocab is " + std::to_string(spec.vocab));
     for (auto& [key, value] : borrowed.keys) w.set(key, std::move(value));
   } else {
-    const Vocab vocab = make_synth_vocab(spec.vocab);
+    Vocab vocab = make_synth_vocab(spec.vocab);
+    for (size_t i = 0; i < layout.control_tokens.size(); ++i) {
+      const size_t id = vocab.pieces.size() - layout.control_tokens.size() + i;
+      vocab.pieces[id] = layout.control_tokens[i];
+      vocab.types[id] = TokenType::CONTROL;
+      vocab.scores[id] = 0.0f;
+    }
     std::vector<Value> tokens, scores, types;
     for (int32_t i = 0; i < vocab.size(); ++i) {
       tokens.push_back(Value::str(vocab.pieces[static_cast<size_t>(i)]));
@@ -280,8 +319,10 @@ Status write_synth_model(const SynthSpec& spec, const std::string& path,
         auto uniform = [&] {  // in [-1, 1)
           return static_cast<float>(splitmix64(state) >> 40) * (1.0f / 16777216.0f) * 2.0f - 1.0f;
         };
+        if (t.fill == SynthLayout::Fill::kGiven) row = t.values;
         for (auto& x : row) {
           switch (t.fill) {
+            case SynthLayout::Fill::kGiven: break;
             case SynthLayout::Fill::kRandom: x = uniform() * half_width; break;
             case SynthLayout::Fill::kOnes: x = 1.0f; break;
             case SynthLayout::Fill::kNearOne: x = 1.0f + 0.1f * uniform(); break;

@@ -23,6 +23,11 @@ struct SynthSpec {
   int64_t head_dim = 0, sliding_window = 0, sliding_window_pattern = 0;
   float rope_base_swa = 0.0f;
   bool tied_output = false;
+  // Llama 3.1+ RoPE: rope_freqs.weight by Meta's "llama3" rule (see llama3_rope_factors); factor 0 = none.
+  struct Llama3Rope {
+    float factor = 0.0f, low_freq_factor = 1.0f, high_freq_factor = 4.0f;
+    int64_t original_context = 8192;
+  } llama3_rope;
   DType type = DType::F32;   // of the 2-D matrices; norms stay f32
   uint64_t seed = 1;
   std::string name;          // general.name
@@ -40,6 +45,7 @@ class SynthLayout {
     kRandom,   // uniform with the spread of N(0, 0.02): matrices and biases
     kOnes,     // exactly 1
     kNearOne,  // 1 +- 0.1, so a norm weight that is applied wrongly shows in the output
+    kGiven,    // Tensor::values (computed constants such as RoPE frequency factors)
   };
   struct Tensor {
     std::string name;
@@ -47,6 +53,7 @@ class SynthLayout {
     DType type;
     Fill fill;
     size_t stream;  // random stream: a copy of tensor k (tied weights stored twice) reuses k's
+    std::vector<float> values;  // kGiven
   };
 
   explicit SynthLayout(const SynthSpec& shape) : spec(shape) {}
@@ -58,6 +65,7 @@ class SynthLayout {
   size_t matrix(const std::string& name, int64_t cols, int64_t rows);
   size_t copy_of(size_t tensor, const std::string& name);
   void vector(const std::string& name, int64_t n, Fill fill);
+  void given(const std::string& name, std::vector<float> values);  // an f32 vector of these values
   void fail(const std::string& message) { if (error.empty()) error = message; }
 
   // The tensors of a llama-family model (llama, qwen2, qwen3) in file order: embedding, then per
@@ -72,6 +80,9 @@ class SynthLayout {
 
   std::vector<std::pair<std::string, gguf::Value>> metadata;
   std::vector<Tensor> tensors;
+  // Control tokens put in place of the vocabulary's last ids: names llama.cpp looks up for the
+  // architecture (it cannot load a "phi3" model whose vocabulary lacks <|endoftext|>).
+  std::vector<std::string> control_tokens;
   std::string error;
 };
 
@@ -80,6 +91,11 @@ class SynthLayout {
 Status apply_synth_preset(const std::string& preset, SynthSpec& spec);
 std::string synth_presets();
 std::string synth_architectures();  // the architectures synth can write
+
+// The per-pair RoPE frequency divisors of Meta's "llama3" scaling for heads of `head_dim`: 1 for
+// wavelengths under original_context / high_freq_factor, `factor` above original_context /
+// low_freq_factor, and a smooth blend between (what llama.cpp's converter stores as rope_freqs).
+std::vector<float> llama3_rope_factors(const SynthSpec::Llama3Rope& rope, int64_t head_dim, float base);
 
 // Sets spec.vocab to the token count of spec.vocab_from (when set); an error when the file has no
 // usable tokenizer, or when `requested` (a --vocab the user gave, -1 for none) differs.

@@ -306,7 +306,7 @@ TEST_F(DistributedCli, LocalDevicesGiveTheSingleDeviceTokens) {
 
 TEST_F(DistributedCli, EveryArchitectureAndWeightTypeSplitsExactly) {
   std::vector<std::pair<std::string, std::string>> models;
-  for (const char* arch : {"llama", "qwen2", "qwen3", "bloom"}) models.emplace_back(arch, "f32");
+  for (const char* arch : {"llama", "qwen2", "qwen3", "bloom", "phi3"}) models.emplace_back(arch, "f32");
   for (const char* type : {"f16", "bf16", "q8_0", "q4_0", "q5_0", "q4_k", "q5_k", "q6_k"}) models.emplace_back("llama", type);
   for (const char* arch : {"qwen2", "qwen3", "bloom"}) models.emplace_back(arch, "q4_k");
   for (const auto& [arch, type] : models) {

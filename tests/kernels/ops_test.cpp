@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 #include "core/fp16.h"
 #include "kernel_test_util.h"
@@ -19,7 +20,7 @@ const int64_t kSizes[] = {1, 7, 8, 9, 31, 64, 100, 1000};
 TEST(Rope, AnglesFollowGgmlIterativeFloatRecurrence) {
   const int64_t n_rot = 64, pos = 1234;
   const float base = 10000.0f, scale = 0.5f;
-  const float* got = rope_angles(n_rot, pos, base, scale);
+  const float* got = rope_angles(n_rot, pos, RopeFreqs{base, scale});
   const float theta_scale = std::pow(base, -2.0f / n_rot);
   float theta = static_cast<float>(pos);
   for (int64_t i = 0; i < n_rot / 2; ++i) {
@@ -41,7 +42,7 @@ TEST(Rope, MatchesDirectFormula) {
             const float base = 10000.0f, fscale = pos == 17 ? 0.25f : 1.0f;
             const auto orig = random_floats(static_cast<size_t>(n_heads * head_dim), 3);
             auto x = orig;
-            k->rope(x.data(), n_heads, head_dim, n_rot, pos, base, fscale, neox);
+            k->rope(x.data(), n_heads, head_dim, n_rot, pos, RopeFreqs{base, fscale}, neox);
             // Float angles drift from the exact ones by ~n_rot ulps of theta (ggml's recurrence).
             const double tol = static_cast<double>(pos) * fscale * static_cast<double>(n_rot + 2) * 0x1p-23 + 2e-6;
             for (int64_t h = 0; h < n_heads; ++h) {
@@ -66,15 +67,69 @@ TEST(Rope, MatchesDirectFormula) {
   }
 }
 
+// Per-pair factors divide theta before the linear scale multiplies it, and the magnitude scales
+// cos and sin after they are rounded: ggml's order, so the angles agree to the last bit.
+TEST(Rope, AnglesWithFactorsAndMagnitudeFollowGgml) {
+  const int64_t n_rot = 64, pos = 777;
+  const auto factors = random_floats(n_rot / 2, 9, 1.0f, 32.0f);
+  const RopeFreqs freqs{500000.0f, 0.25f, factors.data(), 1.19f};
+  const float* got = rope_angles(n_rot, pos, freqs);
+  const float theta_scale = std::pow(freqs.base, -2.0f / n_rot);
+  float theta = static_cast<float>(pos);
+  for (int64_t i = 0; i < n_rot / 2; ++i) {
+    const float angle = freqs.scale * (theta / factors[static_cast<size_t>(i)]);
+    EXPECT_EQ(got[i], std::cos(angle) * freqs.mscale) << i;
+    EXPECT_EQ(got[n_rot / 2 + i], std::sin(angle) * freqs.mscale) << i;
+    theta *= theta_scale;
+  }
+}
+
+// Factors of 1 and a magnitude of 1 are no change at all; a factor f on pair i rotates it as the
+// position pos/f would, and the magnitude scales the rotated pair, in both kernel families.
+TEST(Rope, FactorsSlowEachPairAndMagnitudeScales) {
+  const int64_t n_heads = 2, head_dim = 32, n_rot = 32, pos = 640;
+  for (const KernelTable* k : tables()) {
+    for (bool neox : {false, true}) {
+      SCOPED_TRACE(::testing::Message() << k->name << " neox=" << neox);
+      const auto orig = random_floats(static_cast<size_t>(n_heads * head_dim), 4);
+      const std::vector<float> ones(n_rot / 2, 1.0f);
+      auto plain = orig, unit = orig;
+      k->rope(plain.data(), n_heads, head_dim, n_rot, pos, RopeFreqs{10000.0f, 1.0f}, neox);
+      k->rope(unit.data(), n_heads, head_dim, n_rot, pos, RopeFreqs{10000.0f, 1.0f, ones.data(), 1.0f}, neox);
+      EXPECT_EQ(unit, plain);
+
+      std::vector<float> factors(n_rot / 2);
+      for (size_t i = 0; i < factors.size(); ++i) factors[i] = 1.0f + static_cast<float>(i);
+      auto x = orig;
+      k->rope(x.data(), n_heads, head_dim, n_rot, pos, RopeFreqs{10000.0f, 1.0f, factors.data(), 1.5f}, neox);
+      const double tol = 1.5 * (pos * (n_rot + 2) * 0x1p-23 + 2e-6);  // ggml's float recurrence, as above
+      for (int64_t h = 0; h < n_heads; ++h)
+        for (int64_t i = 0; i < n_rot / 2; ++i) {
+          const double theta = pos / static_cast<double>(factors[static_cast<size_t>(i)]) *
+                               std::pow(10000.0, -2.0 * static_cast<double>(i) / n_rot);
+          const int64_t a = h * head_dim + (neox ? i : 2 * i), b = h * head_dim + (neox ? i + n_rot / 2 : 2 * i + 1);
+          const double xa = orig[static_cast<size_t>(a)], xb = orig[static_cast<size_t>(b)];
+          EXPECT_NEAR(x[static_cast<size_t>(a)], 1.5 * (xa * std::cos(theta) - xb * std::sin(theta)), tol) << a;
+          EXPECT_NEAR(x[static_cast<size_t>(b)], 1.5 * (xa * std::sin(theta) + xb * std::cos(theta)), tol) << b;
+        }
+    }
+  }
+}
+
 TEST(Rope, Avx2MatchesScalar) {
   LINGUA_REQUIRE_AVX2();
-  for (bool neox : {false, true}) {
-    for (int64_t n_rot : {6, 16, 64, 128}) {
-      auto a = random_floats(4 * 128, 21);
-      auto b = a;
-      scalar_kernels().rope(a.data(), 4, 128, n_rot, 4321, 500000.0f, 1.0f, neox);
-      avx2_kernels().rope(b.data(), 4, 128, n_rot, 4321, 500000.0f, 1.0f, neox);
-      for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], 1e-6) << neox << " " << n_rot << " " << i;
+  const auto factors = random_floats(64, 8, 1.0f, 32.0f);
+  for (bool with_factors : {false, true}) {
+    const RopeFreqs freqs = with_factors ? RopeFreqs{500000.0f, 1.0f, factors.data(), 1.2f} : RopeFreqs{500000.0f, 1.0f};
+    for (bool neox : {false, true}) {
+      for (int64_t n_rot : {6, 16, 64, 128}) {
+        auto a = random_floats(4 * 128, 21);
+        auto b = a;
+        scalar_kernels().rope(a.data(), 4, 128, n_rot, 4321, freqs, neox);
+        avx2_kernels().rope(b.data(), 4, 128, n_rot, 4321, freqs, neox);
+        for (size_t i = 0; i < a.size(); ++i)
+          ASSERT_NEAR(a[i], b[i], 2e-6) << with_factors << " " << neox << " " << n_rot << " " << i;
+      }
     }
   }
 }

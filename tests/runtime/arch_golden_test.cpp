@@ -21,7 +21,13 @@ struct ArchCase {
   const char* arch;
   const char* type;
   int64_t kv_heads;
+  const char* variant = "";  // names a --ctx other than the default: synth-ARCH-VARIANT-TYPE
+  int64_t ctx = 0;
 };
+
+std::string golden_name(const ArchCase& c) {
+  return std::string(c.arch) + (*c.variant ? std::string("-") + c.variant : "") + "-" + c.type;
+}
 
 class ArchGolden : public ::testing::TestWithParam<ArchCase> {
  protected:
@@ -47,6 +53,7 @@ SynthSpec golden_shape(const ArchCase& c) {
   spec.seed = 5;
   spec.type = parse_dtype(c.type).value();
   spec.name = std::string("synth-") + c.arch;
+  if (c.ctx > 0) spec.ctx = c.ctx;
   return spec;
 }
 
@@ -55,7 +62,7 @@ TEST_P(ArchGolden, LogitsAndGreedyTokensMatchLlamaCpp) {
   const std::string model = (dir_ / (std::string(c.arch) + ".gguf")).string();
   ASSERT_TRUE(write_synth_model(golden_shape(c), model).is_ok());
   const std::string golden =
-      testing::source_dir() + "/tests/data/synth-" + c.arch + "-" + c.type + ".llamacpp-logits.bin";
+      testing::source_dir() + "/tests/data/synth-" + golden_name(c) + ".llamacpp-logits.bin";
   // f32 models agree with llama.cpp to ~1e-6 (measured). Quantized ones too with the AVX2 kernels,
   // but the scalar kernels sum in another order, and an 8-bit activation rounding can flip
   // (LogitsTolerance): measured up to 0.009 then, so they get a drift bound of 0.05.
@@ -72,6 +79,7 @@ TEST_P(ArchGolden, LogitsAndGreedyTokensMatchLlamaCpp) {
   options.n_predict = 32;
   options.sampling.temperature = 0.0f;
   options.ignore_eos = true;
+  options.context = 512;  // dump_logits' context: Phi-3.5 factors are chosen by it
   auto r = gen.generate("a b c", options);
   ASSERT_TRUE(r) << r.error();
   EXPECT_EQ(r->prompt_tokens, std::vector<TokenId>(want.tokens.begin(), want.tokens.begin() + want.n_prompt));
@@ -85,8 +93,16 @@ INSTANTIATE_TEST_SUITE_P(Families, ArchGolden,
                          ::testing::Values(ArchCase{"llama", "q8_0", 2}, ArchCase{"llama", "q5_0", 2}, ArchCase{"llama", "q6_k", 2}, ArchCase{"llama", "q5_k", 2}, ArchCase{"qwen2", "f32", 2},
                                            ArchCase{"qwen2", "q4_k", 2}, ArchCase{"qwen3", "f32", 2},
                                            ArchCase{"qwen3", "q8_0", 2}, ArchCase{"bloom", "f32", 4},
-                                           ArchCase{"bloom", "q4_0", 4}),
-                         [](const auto& param_info) { return std::string(param_info.param.arch) + "_" + param_info.param.type; });
+                                           ArchCase{"bloom", "q4_0", 4},
+                                           // Phi-3.5-style long-context RoPE: the short factors (llama.cpp's
+                                           // choice at its context of 512) and the attention factor.
+                                           ArchCase{"phi3", "f32", 2, "longrope", 131072}),
+                         [](const auto& param_info) {
+                           std::string name = golden_name(param_info.param);
+                           for (char& ch : name)
+                             if (ch == '-') ch = '_';
+                           return name;
+                         });
 
 }  // namespace
 }  // namespace lingua

@@ -67,15 +67,29 @@ inline ::testing::AssertionResult read_llamacpp_logits(const std::string& path, 
 // summation order can do that), later logits of a trained model move by up to ~0.1. For those,
 // `drift` > 0 bounds the logits after the prompt, and a greedy choice must agree wherever
 // llama.cpp's top-2 gap exceeds twice the deviation seen at that position.
+// At real widths (tens of thousands of activations quantized per token) a flip happens within the
+// prompt as well, on whichever row the kernels' summation order decides (measured on the
+// Phi-3-mini shape in q8_0: rows 1-3 with the AVX2 kernels, row 0 with the scalar ones):
+// `drift_in_prompt` applies the drift bound to the prompt rows too.
 struct LogitsTolerance {
   float tolerance = 1e-3f;
   float drift = 0.0f;
+  bool drift_in_prompt = false;
 };
 
+// llama.cpp's top-1 minus top-2 logit at row `pos` (both are among the columns kept).
+inline float top2_gap(const LlamaCppLogits& want, uint32_t pos) {
+  const float* w = want.logits.data() + static_cast<size_t>(pos) * want.columns.size();
+  std::vector<float> sorted(w, w + want.columns.size());
+  std::partial_sort(sorted.begin(), sorted.begin() + 2, sorted.end(), std::greater<>());
+  return sorted[0] - sorted[1];
+}
+
 // Runs the golden's tokens through the model (the prompt as one batch, then one token at a time,
-// as llama.cpp did) and compares every logit and every greedy choice.
+// as llama.cpp did) and compares every logit and every greedy choice. `deviations`, when given,
+// receives the largest |difference| of each row.
 inline void expect_matches_llamacpp(const std::string& model_path, const std::string& golden_path,
-                                    LogitsTolerance tol = {}) {
+                                    LogitsTolerance tol = {}, std::vector<float>* deviations = nullptr) {
   LlamaCppLogits want;
   ASSERT_TRUE(read_llamacpp_logits(golden_path, want));
   auto model = Model::load(model_path);
@@ -96,7 +110,6 @@ inline void expect_matches_llamacpp(const std::string& model_path, const std::st
   const size_t n_columns = want.columns.size();
   ASSERT_EQ(got.size(), static_cast<size_t>(positions) * want.vocab);
   float worst = 0;
-  std::vector<float> sampled(n_columns);
   for (uint32_t pos = 0; pos < positions; ++pos) {
     const float* g = got.data() + static_cast<size_t>(pos) * want.vocab;
     const float* w = want.logits.data() + static_cast<size_t>(pos) * n_columns;
@@ -106,13 +119,12 @@ inline void expect_matches_llamacpp(const std::string& model_path, const std::st
       if (!(d <= deviation)) deviation = d;  // a NaN counts as the worst
     }
     worst = std::max(worst, deviation);
-    const float bound = pos >= want.n_prompt && tol.drift > 0 ? tol.drift : tol.tolerance;
+    if (deviations) deviations->push_back(deviation);
+    const float bound = tol.drift > 0 && (pos >= want.n_prompt || tol.drift_in_prompt) ? tol.drift : tol.tolerance;
     EXPECT_LE(deviation, bound) << "logits at position " << pos;
     if (pos + 1 < want.n_prompt || pos + 1 >= positions) continue;
     // The greedy choice agrees wherever llama.cpp chose greedily and decisively.
-    sampled.assign(w, w + n_columns);
-    std::partial_sort(sampled.begin(), sampled.begin() + 2, sampled.end(), std::greater<>());
-    if (tol.drift > 0 && sampled[0] - sampled[1] <= 2 * deviation) continue;
+    if (tol.drift > 0 && top2_gap(want, pos) <= 2 * deviation) continue;
     EXPECT_EQ(std::max_element(g, g + want.vocab) - g, want.tokens[pos + 1]) << "greedy choice at position " << pos;
   }
   std::printf("largest |lingua - llama.cpp| logit difference: %.3g\n", static_cast<double>(worst));

@@ -1,5 +1,6 @@
 // The llama architecture (Llama 1/2/3, TinyLlama, Mistral-style dense models) as a graph builder:
-// RMSNorm, RoPE (adjacent pairs), grouped-query attention, SwiGLU, tied or untied output.
+// RMSNorm, RoPE (adjacent pairs; Llama 3.1+'s per-pair rope_freqs), grouped-query attention,
+// SwiGLU, tied or untied output.
 #include <cmath>
 #include <string>
 
@@ -14,10 +15,6 @@ void build_llama(ArchBuilder& b) {
   const int64_t n_layer = shape->n_layer, n_head = shape->n_head, n_head_kv = shape->n_head_kv;
   const int64_t head_dim = shape->head_dim;
   const float eps = shape->norm_eps;
-  if (b.has_tensor("rope_freqs.weight")) {
-    b.fail("per-dimension RoPE frequency factors (rope_freqs.weight, Llama 3.1 long context) are not supported yet");
-    return;
-  }
   const RopeParams rope = b.rope_params(head_dim, /*neox=*/false);
   RopeParams rope_q = rope, rope_k = rope;
   rope_q.n_heads = n_head;
@@ -45,6 +42,8 @@ void synth_llama(SynthLayout& s) {
   s.u32("rope.dimension_count", p.dim / p.heads);
   s.f32("attention.layer_norm_rms_epsilon", 1e-5f);
   s.f32("rope.freq_base", p.rope_base);
+  // First in the file, as llama.cpp's converter writes it.
+  if (p.llama3_rope.factor > 0) s.given("rope_freqs.weight", llama3_rope_factors(p.llama3_rope, p.dim / p.heads, p.rope_base));
   s.llama_family_tensors({});  // norms exactly 1
 }
 
