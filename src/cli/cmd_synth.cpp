@@ -22,6 +22,9 @@ class SynthCommand : public Command {
     app.add_option("--kv-heads", kv_heads_, "key/value heads (grouped-query attention)");
     app.add_option("--ffn", ffn_, "feed-forward width");
     app.add_option("--vocab", vocab_, "vocabulary size");
+    app.add_option("--vocab-from", spec_.vocab_from,
+                   "GGUF whose tokenizer (tokenizer.* keys, e.g. from `lingua convert hf-tokenizer`) the model "
+                   "carries; its token count is the vocabulary size");
     app.add_option("--ctx", ctx_, "context length");
     app.add_option("--head-dim", head_dim_, "head width when not dim/heads (gemma3)");
     app.add_option("--sliding-window", sliding_window_, "sliding window of the local layers (gemma3; default 512)");
@@ -46,6 +49,7 @@ class SynthCommand : public Command {
     set(kv_heads_, spec_.kv_heads);
     set(ffn_, spec_.ffn);
     set(vocab_, spec_.vocab);
+    if (auto st = resolve_vocab_from(spec_, vocab_); !st.is_ok()) return fail(name(), st.message());
     set(ctx_, spec_.ctx);
     set(head_dim_, spec_.head_dim);
     set(sliding_window_, spec_.sliding_window);

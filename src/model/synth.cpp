@@ -149,13 +149,26 @@ Status apply_synth_preset(const std::string& preset, SynthSpec& spec) {
   return Status::error("unknown preset '" + preset + "' (supported: " + synth_presets() + ")");
 }
 
+Status resolve_vocab_from(SynthSpec& spec, int64_t requested) {
+  if (spec.vocab_from.empty()) return Status::ok();
+  LINGUA_ASSIGN_OR_RETURN(VocabKeys borrowed, read_vocab_keys(spec.vocab_from));
+  if (requested >= 0 && requested != borrowed.size)
+    return Status::error("--vocab " + std::to_string(requested) + " disagrees with --vocab-from " + spec.vocab_from +
+                         ", which has " + std::to_string(borrowed.size) + " tokens");
+  spec.vocab = borrowed.size;
+  return Status::ok();
+}
+
 Status validate(const SynthSpec& s) {
   LINGUA_TRY(synth_architecture(s.arch).status());
   auto positive = [](int64_t v, int64_t max) { return v > 0 && v <= max; };
   if (!positive(s.dim, 1 << 16) || !positive(s.layers, 1024) || !positive(s.heads, 1024) ||
       !positive(s.kv_heads, 1024) || !positive(s.ffn, 1 << 18) || !positive(s.ctx, 1 << 20))
     return Status::error("every size (--dim --layers --heads --kv-heads --ffn --ctx) must be positive and sane");
-  if (s.vocab < kMinSynthVocab || s.vocab > (1 << 20))
+  if (!s.vocab_from.empty()) {
+    if (s.vocab < 1 || s.vocab > (1 << 20))
+      return Status::error("--vocab-from " + s.vocab_from + ": the vocabulary must have 1 to 1048576 tokens");
+  } else if (s.vocab < kMinSynthVocab || s.vocab > (1 << 20))
     return Status::error("--vocab must be between " + std::to_string(kMinSynthVocab) +
                          " (3 special + 256 byte tokens + 1) and 1048576");
   if (s.head_dim < 0 || s.head_dim > 4096 || s.sliding_window < 0 || s.sliding_window > (1 << 20) ||
@@ -211,23 +224,31 @@ Status write_synth_model(const SynthSpec& spec, const std::string& path,
   w.set(a + "vocab_size", u32(spec.vocab));
   for (auto& [key, value] : layout.metadata) w.set(a + key, std::move(value));
 
-  const Vocab vocab = make_synth_vocab(spec.vocab);
-  std::vector<Value> tokens, scores, types;
-  for (int32_t i = 0; i < vocab.size(); ++i) {
-    tokens.push_back(Value::str(vocab.pieces[static_cast<size_t>(i)]));
-    scores.push_back(Value::f32(vocab.scores[static_cast<size_t>(i)]));
-    types.push_back(Value::i32(static_cast<int32_t>(vocab.types[static_cast<size_t>(i)])));
+  if (!spec.vocab_from.empty()) {
+    LINGUA_ASSIGN_OR_RETURN(VocabKeys borrowed, read_vocab_keys(spec.vocab_from));
+    if (borrowed.size != spec.vocab)
+      return Status::error("--vocab-from " + spec.vocab_from + " has " + std::to_string(borrowed.size) +
+                           " tokens, but the model's vocab is " + std::to_string(spec.vocab));
+    for (auto& [key, value] : borrowed.keys) w.set(key, std::move(value));
+  } else {
+    const Vocab vocab = make_synth_vocab(spec.vocab);
+    std::vector<Value> tokens, scores, types;
+    for (int32_t i = 0; i < vocab.size(); ++i) {
+      tokens.push_back(Value::str(vocab.pieces[static_cast<size_t>(i)]));
+      scores.push_back(Value::f32(vocab.scores[static_cast<size_t>(i)]));
+      types.push_back(Value::i32(static_cast<int32_t>(vocab.types[static_cast<size_t>(i)])));
+    }
+    w.set("tokenizer.ggml.model", Value::str("llama"));
+    w.set("tokenizer.ggml.pre", Value::str("default"));
+    w.set("tokenizer.ggml.tokens", Value::array(gguf::ValueType::STRING, std::move(tokens)));
+    w.set("tokenizer.ggml.scores", Value::array(gguf::ValueType::FLOAT32, std::move(scores)));
+    w.set("tokenizer.ggml.token_type", Value::array(gguf::ValueType::INT32, std::move(types)));
+    w.set("tokenizer.ggml.bos_token_id", Value::u32(1));
+    w.set("tokenizer.ggml.eos_token_id", Value::u32(2));
+    w.set("tokenizer.ggml.unknown_token_id", Value::u32(0));
+    w.set("tokenizer.ggml.add_bos_token", Value::boolean(true));
+    w.set("tokenizer.ggml.add_eos_token", Value::boolean(false));
   }
-  w.set("tokenizer.ggml.model", Value::str("llama"));
-  w.set("tokenizer.ggml.pre", Value::str("default"));
-  w.set("tokenizer.ggml.tokens", Value::array(gguf::ValueType::STRING, std::move(tokens)));
-  w.set("tokenizer.ggml.scores", Value::array(gguf::ValueType::FLOAT32, std::move(scores)));
-  w.set("tokenizer.ggml.token_type", Value::array(gguf::ValueType::INT32, std::move(types)));
-  w.set("tokenizer.ggml.bos_token_id", Value::u32(1));
-  w.set("tokenizer.ggml.eos_token_id", Value::u32(2));
-  w.set("tokenizer.ggml.unknown_token_id", Value::u32(0));
-  w.set("tokenizer.ggml.add_bos_token", Value::boolean(true));
-  w.set("tokenizer.ggml.add_eos_token", Value::boolean(false));
 
   const auto& plan = layout.tensors;
   uint64_t total = 0;

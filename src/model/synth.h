@@ -26,6 +26,9 @@ struct SynthSpec {
   DType type = DType::F32;   // of the 2-D matrices; norms stay f32
   uint64_t seed = 1;
   std::string name;          // general.name
+  // A GGUF whose tokenizer.* keys replace the synthetic vocabulary; `vocab` must then equal its
+  // token count (resolve_vocab_from sets it).
+  std::string vocab_from;
 };
 
 // What an architecture file declares for synth: its own metadata keys ("<arch>." is prefixed) and
@@ -77,6 +80,10 @@ class SynthLayout {
 Status apply_synth_preset(const std::string& preset, SynthSpec& spec);
 std::string synth_presets();
 std::string synth_architectures();  // the architectures synth can write
+
+// Sets spec.vocab to the token count of spec.vocab_from (when set); an error when the file has no
+// usable tokenizer, or when `requested` (a --vocab the user gave, -1 for none) differs.
+Status resolve_vocab_from(SynthSpec& spec, int64_t requested);
 
 // Checks the shape (positive sizes, heads divide dim, block-aligned widths for the type).
 Status validate(const SynthSpec& spec);

@@ -1,5 +1,5 @@
-// Builds the synthetic vocabulary: shorter pieces score higher, so each longer piece can be
-// formed from two pieces already in the vocabulary.
+// Builds the synthetic vocabulary (shorter pieces score higher, so each longer piece can be
+// formed from two pieces already in the vocabulary), or borrows a real one from another file.
 #include "model/synth_vocab.h"
 
 #include <cstdio>
@@ -59,6 +59,18 @@ Vocab make_synth_vocab(int64_t size) {
     level.swap(next);
   }
   return v;
+}
+
+Expected<VocabKeys> read_vocab_keys(const std::string& path) {
+  LINGUA_ASSIGN_OR_RETURN(gguf::File file, gguf::File::open(path));
+  auto vocab = Vocab::from_gguf(file);
+  if (!vocab) return Status::error("--vocab-from " + path + ": " + vocab.error());
+  VocabKeys out;
+  out.size = vocab->size();
+  for (const auto& [key, value] : file.metadata()) {
+    if (key.rfind("tokenizer.", 0) == 0) out.keys.emplace_back(key, value);
+  }
+  return out;
 }
 
 }  // namespace lingua

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <queue>
 
+#include "model/normalize.h"
 #include "model/special_split.h"
 
 namespace lingua {
@@ -145,7 +146,13 @@ Expected<std::vector<TokenId>> BpeTokenizer::encode(const std::string& text,
       out.push_back(f.id);
       continue;
     }
-    LINGUA_ASSIGN_OR_RETURN(auto words, pre_.split(std::string_view(text).substr(f.offset, f.length)));
+    std::string_view fragment = std::string_view(text).substr(f.offset, f.length);
+    std::string normalized;  // owns the words when the vocabulary normalises
+    if (vocab_.normalizer == "nfc") {
+      LINGUA_ASSIGN_OR_RETURN(normalized, normalize_nfc(fragment));
+      fragment = normalized;
+    }
+    LINGUA_ASSIGN_OR_RETURN(auto words, pre_.split(fragment));
     for (std::string_view word : words) LINGUA_TRY(encode_word(word, out));
   }
   if (options.add_eos && vocab_.eos >= 0) out.push_back(vocab_.eos);

@@ -21,7 +21,8 @@ class BpeTokenizer final : public Tokenizer {
   static Expected<std::unique_ptr<Tokenizer>> create(Vocab vocab);
 
   // Order of work: special-token texts are cut out (user-defined always, control and unknown
-  // only with parse_special); the pre-tokenizer splits each remaining fragment into words; each
+  // only with parse_special); each remaining fragment is normalised when the vocabulary says so
+  // (NFC); the pre-tokenizer splits each remaining fragment into words; each
   // word's bytes become printable characters (GPT-2's byte-to-unicode table) and are merged pair
   // by pair, lowest merge rank first.
   Expected<std::vector<TokenId>> encode(const std::string& text,

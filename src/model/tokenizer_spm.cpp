@@ -224,9 +224,9 @@ std::string SpmTokenizer::piece_bytes(TokenId id, TokenId previous, bool render_
       if (render_special) out = piece;
       break;
     case TokenType::USER_DEFINED:
-      out = piece;
-      break;
     case TokenType::NORMAL:
+      // User-defined pieces can hold U+2581 too (Gemma's runs of spaces); Hugging Face's decoder
+      // turns it into a space in every piece.
       out = unescape_spaces(piece);
       break;
     case TokenType::BYTE:

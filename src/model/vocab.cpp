@@ -2,6 +2,8 @@
 // and the special ids exist, so tokenizers can index without further checks.
 #include "model/vocab.h"
 
+#include <algorithm>
+
 #include "model/gguf.h"
 
 namespace lingua {
@@ -16,6 +18,21 @@ constexpr const char* kTokens = "tokenizer.ggml.tokens";
 constexpr const char* kScores = "tokenizer.ggml.scores";
 constexpr const char* kTypes = "tokenizer.ggml.token_type";
 constexpr const char* kMerges = "tokenizer.ggml.merges";
+constexpr const char* kNormalizer = "tokenizer.lingua.normalizer";
+
+// Texts of end-of-turn tokens, the ones llama.cpp (src/llama-vocab.cpp) looks for when a file
+// names no eot token. The first one present becomes eot.
+constexpr const char* kEndOfTurnTexts[] = {
+    "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<EOT>",
+    "<\xEF\xBD\x9C" "end\xE2\x96\x81" "of\xE2\x96\x81" "sentence\xEF\xBD\x9C>"};  // DeepSeek
+// Every text that ends generation wherever it appears in a vocabulary: ends of turn and of text,
+// and the fill-in-the-middle pad, repository and file-separator tokens (both peers end there).
+constexpr const char* kEndOfGenerationTexts[] = {
+    "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|eom_id|>", "<EOT>", "_<EOT>",
+    "<|end_of_text|>", "<end_of_utterance>", "<eos>",
+    "<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>",
+    "<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>",
+    "<|file_sep|>"};
 
 class Reader {
  public:
@@ -157,16 +174,64 @@ Expected<Vocab> Vocab::from_gguf(const gguf::File& file) {
   LINGUA_TRY(r.special_id("tokenizer.ggml.eos_token_id", n, v.eos));
   LINGUA_TRY(r.special_id("tokenizer.ggml.unknown_token_id", n, v.unk));
   LINGUA_TRY(r.special_id("tokenizer.ggml.padding_token_id", n, v.pad));
+  LINGUA_TRY(r.special_id("tokenizer.ggml.eot_token_id", n, v.eot));
+  LINGUA_TRY(r.special_id("tokenizer.ggml.eom_token_id", n, v.eom));
 
   // When the flags are absent, use the defaults llama.cpp applies per tokenizer family, so a file
   // tokenizes the same here as there.
   v.add_space_prefix = v.model == "llama";
-  v.add_bos = v.model == "llama" || v.model == "bert";
+  // llama.cpp turns BOS on for the Llama 3 pre-tokenizer family unless the file says otherwise.
+  const bool llama3_pre = v.model == "gpt2" && (v.pre == "llama3" || v.pre == "llama-v3" ||
+                                                v.pre == "llama-bpe" || v.pre == "falcon3");
+  v.add_bos = v.model == "llama" || v.model == "bert" || llama3_pre;
   v.add_eos = v.model == "t5";
   LINGUA_TRY(r.flag("tokenizer.ggml.add_bos_token", v.add_bos));
   LINGUA_TRY(r.flag("tokenizer.ggml.add_eos_token", v.add_eos));
   LINGUA_TRY(r.flag("tokenizer.ggml.add_space_prefix", v.add_space_prefix));
+
+  // Qwen 2 and 3 normalise to NFC (their tokenizer.json says so; llama.cpp skips it).
+  v.normalizer = v.model == "gpt2" && v.pre == "qwen2" ? "nfc" : "";
+  if (const Value* norm = file.find(kNormalizer)) {
+    auto s = norm->as_string();
+    if (!s) return r.error(kNormalizer, "must be a string: " + s.error());
+    if (!s->empty() && *s != "nfc") return r.error(kNormalizer, "is '" + *s + "'; supported: nfc, or empty for none");
+    v.normalizer = *s;
+  }
+  v.find_end_of_generation();
   return v;
+}
+
+bool Vocab::is_eog(TokenId id) const {
+  if (id < 0) return false;
+  return id == eos || id == eot || id == eom || std::binary_search(eog.begin(), eog.end(), id);
+}
+
+void Vocab::find_end_of_generation() {
+  auto find_text = [&](std::string_view text) -> TokenId {
+    for (TokenId id = 0; id < size(); ++id)
+      if (pieces[static_cast<size_t>(id)] == text) return id;
+    return -1;
+  };
+  if (eot < 0) {
+    for (const char* text : kEndOfTurnTexts) {
+      if (eot = find_text(text); eot >= 0) break;
+    }
+  }
+  if (eom < 0) eom = find_text("<|eom_id|>");
+  eog.clear();
+  for (TokenId id : {eos, eot, eom})
+    if (id >= 0) eog.push_back(id);
+  for (const char* text : kEndOfGenerationTexts) {
+    if (const TokenId id = find_text(text); id >= 0) eog.push_back(id);
+  }
+  std::sort(eog.begin(), eog.end());
+  eog.erase(std::unique(eog.begin(), eog.end()), eog.end());
+  // llama.cpp makes every end-of-generation text a control token, whatever the file says.
+  if (!types.empty()) {
+    for (const char* text : kEndOfGenerationTexts) {
+      if (const TokenId id = find_text(text); id >= 0) types[static_cast<size_t>(id)] = TokenType::CONTROL;
+    }
+  }
 }
 
 Status Vocab::validate() const {
@@ -177,7 +242,8 @@ Status Vocab::validate() const {
   if (!types.empty() && types.size() != n)
     return Status::error("vocabulary has " + std::to_string(n) + " pieces but " + std::to_string(types.size()) +
                          " token types");
-  for (auto [name, id] : {std::pair<const char*, TokenId>{"bos", bos}, {"eos", eos}, {"unk", unk}, {"pad", pad}}) {
+  for (auto [name, id] : {std::pair<const char*, TokenId>{"bos", bos}, {"eos", eos}, {"unk", unk}, {"pad", pad},
+                                                                 {"eot", eot}, {"eom", eom}}) {
     if (id < -1 || id >= static_cast<TokenId>(n))
       return Status::error(std::string(name) + " token id " + std::to_string(id) + " is outside the vocabulary of " +
                            std::to_string(n));

@@ -25,12 +25,23 @@ struct Vocab {
   std::vector<TokenType> types;      // tokenizer.ggml.token_type (NORMAL when absent)
   std::vector<std::string> merges;   // tokenizer.ggml.merges (BPE only)
   TokenId bos = -1, eos = -1, unk = -1, pad = -1;
+  TokenId eot = -1, eom = -1;        // end of turn / end of message (tokenizer.ggml.eot_token_id, ...)
+  // Every token that ends generation: eos, eot, eom and the tokens llama.cpp recognises by their
+  // text (<|eot_id|>, <|im_end|>, <end_of_turn>, ...). Sorted; filled by find_end_of_generation.
+  std::vector<TokenId> eog;
+  // Unicode normalisation applied to text before pre-tokenizing: "" (none) or "nfc"
+  // (tokenizer.lingua.normalizer; Qwen 2/3 vocabularies normalise to NFC as their tokenizer.json says).
+  std::string normalizer;
   bool add_bos = true;               // tokenizer.ggml.add_bos_token
   bool add_eos = false;              // tokenizer.ggml.add_eos_token
   bool add_space_prefix = true;      // tokenizer.ggml.add_space_prefix (SentencePiece dummy prefix)
 
   int32_t size() const { return static_cast<int32_t>(pieces.size()); }
-  bool is_eog(TokenId id) const { return id == eos; }
+  bool is_eog(TokenId id) const;
+
+  // Finds eot/eom by text when they are unset, fills `eog`, and marks those tokens CONTROL (as
+  // llama.cpp does, so they are never produced from plain text).
+  void find_end_of_generation();
 
   // Array lengths agree with the number of pieces; special ids are -1 (none) or in range.
   Status validate() const;

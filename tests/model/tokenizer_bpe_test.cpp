@@ -117,6 +117,21 @@ TEST(TokenizerBpe, BytesGoThroughTheByteTable) {
   }
 }
 
+// Qwen's tokenizer normalises to NFC first: "e" + combining acute becomes the one character é.
+TEST(TokenizerBpe, NfcNormalizerComposes) {
+  Vocab v = make_vocab({kC3 + kA9}, {kC3 + " " + kA9}, "qwen2");
+  v.normalizer = "nfc";
+  auto t = make(v);
+  const std::vector<TokenId> composed = {id_of(v, kC3 + kA9)};
+  EXPECT_EQ(encode(*t, "e\xCC\x81"), composed);
+  EXPECT_EQ(encode(*t, "\xC3\xA9"), composed);
+  EXPECT_EQ(encode(*t, "<tool>e\xCC\x81!"), (std::vector<TokenId>{kTool, composed[0], id_of(v, "!")}));
+  // Without the normaliser the combining mark's bytes have no piece here.
+  v.normalizer = "";
+  auto plain = make(v);
+  EXPECT_FALSE(plain->encode("e\xCC\x81", TokenizeOptions{}).has_value());
+}
+
 TEST(TokenizerBpe, SpecialTokens) {
   const Vocab v = hello_world();
   auto t = make(v);

@@ -233,3 +233,89 @@ TEST(Vocab, ErrorsNameTheFile) {
 
 }  // namespace
 }  // namespace lingua
+
+namespace lingua {
+namespace {
+
+// Every token that ends a turn or a text ends generation, as llama.cpp decides: eos, the
+// eot/eom ids, and the end-of-turn texts wherever they are; those become control tokens.
+TEST(Vocab, EndOfGenerationSet) {
+  gguf::Writer w = base("gpt2");
+  w.set("tokenizer.ggml.tokens", strings({"x", "<|end_of_text|>", "<|eot_id|>", "<|eom_id|>", "<|im_end|>", "<end_of_turn>",
+                                          "y"}));
+  w.set("tokenizer.ggml.eos_token_id", Value::u32(1));
+  auto v = round_trip(w);
+  ASSERT_TRUE(v) << v.error();
+  EXPECT_EQ(v->eot, 2);  // found by its text
+  EXPECT_EQ(v->eom, 3);
+  EXPECT_EQ(v->eog, (std::vector<TokenId>{1, 2, 3, 4, 5}));
+  for (TokenId id = 1; id <= 5; ++id) {
+    EXPECT_TRUE(v->is_eog(id)) << id;
+    EXPECT_EQ(v->types[static_cast<size_t>(id)], TokenType::CONTROL) << id;
+  }
+  EXPECT_FALSE(v->is_eog(0));
+  EXPECT_FALSE(v->is_eog(6));
+  EXPECT_FALSE(v->is_eog(-1));
+
+  // An explicit eot id wins over the text search and joins the set.
+  w.set("tokenizer.ggml.eot_token_id", Value::u32(6));
+  auto explicit_eot = round_trip(w);
+  ASSERT_TRUE(explicit_eot) << explicit_eot.error();
+  EXPECT_EQ(explicit_eot->eot, 6);
+  EXPECT_TRUE(explicit_eot->is_eog(6));
+  EXPECT_TRUE(explicit_eot->is_eog(2));
+
+  w.set("tokenizer.ggml.eot_token_id", Value::u32(60));
+  EXPECT_NE(error_of(w).find("tokenizer.ggml.eot_token_id is 60"), std::string::npos);
+}
+
+// Qwen's fill-in-the-middle pad/repository/file tokens and Gemma's <eos> end generation too.
+TEST(Vocab, FimAndGemmaEndTokens) {
+  gguf::Writer w = base("gpt2");
+  w.set("tokenizer.ggml.tokens", strings({"x", "<|fim_pad|>", "<|repo_name|>", "<|file_sep|>", "<|fim_prefix|>", "<eos>"}));
+  auto v = round_trip(w);
+  ASSERT_TRUE(v) << v.error();
+  EXPECT_EQ(v->eog, (std::vector<TokenId>{1, 2, 3, 5}));
+  EXPECT_FALSE(v->is_eog(4));  // the prefix token starts a fill-in-the-middle prompt
+}
+
+// llama.cpp adds BOS for the Llama 3 pre-tokenizer family when the file does not say otherwise.
+TEST(Vocab, Llama3PreTokenizerAddsBosByDefault) {
+  for (const char* pre : {"llama-bpe", "llama3", "llama-v3", "falcon3"}) {
+    gguf::Writer w = base("gpt2");
+    w.set("tokenizer.ggml.pre", Value::str(pre));
+    auto v = round_trip(w);
+    ASSERT_TRUE(v) << v.error();
+    EXPECT_TRUE(v->add_bos) << pre;
+    w.set("tokenizer.ggml.add_bos_token", Value::boolean(false));
+    auto off = round_trip(w);
+    ASSERT_TRUE(off) << off.error();
+    EXPECT_FALSE(off->add_bos) << pre;
+  }
+  gguf::Writer qwen = base("gpt2");
+  qwen.set("tokenizer.ggml.pre", Value::str("qwen2"));
+  auto v = round_trip(qwen);
+  ASSERT_TRUE(v) << v.error();
+  EXPECT_FALSE(v->add_bos);
+}
+
+// Qwen 2/3 normalise to NFC; the key can say so (or turn it off) for any vocabulary.
+TEST(Vocab, NormalizerKey) {
+  gguf::Writer w = base("gpt2");
+  w.set("tokenizer.ggml.pre", Value::str("qwen2"));
+  auto qwen = round_trip(w);
+  ASSERT_TRUE(qwen) << qwen.error();
+  EXPECT_EQ(qwen->normalizer, "nfc");
+  w.set("tokenizer.lingua.normalizer", Value::str(""));
+  auto off = round_trip(w);
+  ASSERT_TRUE(off) << off.error();
+  EXPECT_EQ(off->normalizer, "");
+  w.set("tokenizer.lingua.normalizer", Value::str("nfd"));
+  EXPECT_NE(error_of(w).find("tokenizer.lingua.normalizer is 'nfd'"), std::string::npos);
+  auto plain = round_trip(base("gpt2"));
+  ASSERT_TRUE(plain) << plain.error();
+  EXPECT_EQ(plain->normalizer, "");
+}
+
+}  // namespace
+}  // namespace lingua
