@@ -127,7 +127,7 @@ class GraphCommand : public Command {
       const OpCost& c = costs_[static_cast<size_t>(op.id)];
       ops.push_back({{"id", op.id}, {"name", op.name}, {"kind", op_kind_name(op.kind)}, {"inputs", op.inputs},
                      {"flops_prefill_per_token", c.flops_prefill_per_token}, {"flops_decode", c.flops_decode},
-                     {"weight_bytes", c.weight_bytes}, {"kv_bytes_per_token", c.kv_bytes_per_token},
+                     {"weight_bytes", c.weight_bytes}, {"kv_bytes_per_token", c.kv_bytes_per_token}, {"kv_window", c.kv_window},
                      {"out_bytes_per_token", c.out_bytes_per_token}, {"segment", part.segment_of(op.id)},
                      {"predicted_decode_s", seconds_[static_cast<size_t>(op.id)]}});
     }

@@ -213,6 +213,7 @@ class DistributedCli : public ::testing::Test {
     std::vector<std::string> args = {"synth", "--arch", arch, "--type", type, "--dim", "256", "--layers", std::to_string(layers),
                                      "--heads", "4", "--ffn", "512", "--vocab", "512", "-o", p.string()};
     if (arch != "bloom") args.insert(args.end(), {"--kv-heads", "2"});
+    if (arch == "gemma3") args.insert(args.end(), {"--sliding-window", "4", "--sliding-window-pattern", "2"});
     if (ctx > 0) args.insert(args.end(), {"--ctx", std::to_string(ctx)});
     CliRun r = lingua(args);
     EXPECT_EQ(r.rc, 0) << r.err;
@@ -306,7 +307,7 @@ TEST_F(DistributedCli, LocalDevicesGiveTheSingleDeviceTokens) {
 
 TEST_F(DistributedCli, EveryArchitectureAndWeightTypeSplitsExactly) {
   std::vector<std::pair<std::string, std::string>> models;
-  for (const char* arch : {"llama", "qwen2", "qwen3", "bloom", "phi3"}) models.emplace_back(arch, "f32");
+  for (const char* arch : {"llama", "qwen2", "qwen3", "bloom", "phi3", "gemma3"}) models.emplace_back(arch, "f32");
   for (const char* type : {"f16", "bf16", "q8_0", "q4_0", "q5_0", "q4_k", "q5_k", "q6_k"}) models.emplace_back("llama", type);
   for (const char* arch : {"qwen2", "qwen3", "bloom"}) models.emplace_back(arch, "q4_k");
   for (const auto& [arch, type] : models) {

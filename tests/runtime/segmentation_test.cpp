@@ -50,6 +50,16 @@ const std::vector<TestModel>& test_models() {
       const std::string path = (scratch() / (std::string(arch) + ".gguf")).string();
       if (write_synth_model(spec, path).is_ok()) out.push_back({arch, path});
     }
+    // gemma3 with sliding-window layers (window 3, every other layer global): the prompt and the
+    // 8 generated tokens outgrow the window, so cuts and KV snapshots meet rings that wrapped.
+    SynthSpec gemma;
+    gemma.arch = "gemma3";
+    gemma.dim = 64, gemma.layers = 4, gemma.heads = 4, gemma.kv_heads = 2, gemma.ffn = 128, gemma.vocab = 300;
+    gemma.sliding_window = 3, gemma.sliding_window_pattern = 2;
+    gemma.type = DType::Q8_0;
+    gemma.seed = 11;
+    const std::string path = (scratch() / "gemma3.gguf").string();
+    if (write_synth_model(gemma, path).is_ok()) out.push_back({"gemma3", path});
     return out;
   }();
   return models;
@@ -145,7 +155,7 @@ const bool kRegistered = [] {
 
 TEST(Segmentation, EveryModelWasRegistered) {
   ASSERT_TRUE(kRegistered);
-  EXPECT_EQ(test_models().size(), 5u) << "a synth model could not be written";
+  EXPECT_EQ(test_models().size(), 6u) << "a synth model could not be written";
 }
 
 TEST(Segmentation, RandomPartitionsUpToEightSegments) {
