@@ -92,6 +92,9 @@ class Graph {
 
   const std::vector<Op>& ops() const { return ops_; }
   const Op& op(int id) const { return ops_[static_cast<size_t>(id)]; }
+  // Points a kMatMul op at another copy of its matrix (the model's packed one, or back to the
+  // file's); only between forward passes.
+  void set_weight(int id, const MatrixView& weight) { ops_[static_cast<size_t>(id)].weight = weight; }
   int size() const { return static_cast<int>(ops_.size()); }
   int output() const { return size() - 1; }  // the last op gives the logits
   int n_kv_slots() const { return n_kv_slots_; }

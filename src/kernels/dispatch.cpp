@@ -1,11 +1,13 @@
-// Picks the kernel family once per process (CPU features, LINGUA_SIMD=scalar override) and routes
-// the public kernels.h entry points through it.
+// Picks the kernel family once per process (CPU features, LINGUA_SIMD=scalar|avx2|avx512 to
+// choose a lesser one) and routes the public kernels.h entry points through it.
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
 #include "kernels/avx2_impl.h"
+#include "kernels/avx512_impl.h"
 #include "kernels/kernels.h"
+#include "kernels/packing.h"
 #include "kernels/scalar_impl.h"
 
 namespace lingua::kernels {
@@ -49,16 +51,69 @@ bool cpu_has_avx2() {
 #endif
 }
 
+// AVX2's kernels with the AVX-512 ones where there are any: today the packed Q4_0/Q8_0 matmuls.
+const KernelTable& avx512_kernels() {
+  static const KernelTable table = [] {
+    KernelTable t = LINGUA_KERNEL_TABLE(avx2);
+    t.name = "avx512";
+    t.packed_bytes = avx512::packed_bytes;
+    t.pack = avx512::pack;
+    t.matmul_q4_0_packed = avx512::matmul_q4_0_packed;
+    t.matmul_q8_0_packed = avx512::matmul_q8_0_packed;
+    return t;
+  }();
+  return table;
+}
+
+bool cpu_has_avx512() {
+#if defined(__x86_64__) || defined(__i386__)
+  static const bool has = cpu_has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+                          __builtin_cpu_supports("avx512vnni");
+  return has;
+#else
+  return false;
+#endif
+}
+
+std::vector<const KernelTable*> runnable_kernel_tables() {
+  std::vector<const KernelTable*> t{&scalar_kernels()};
+  if (cpu_has_avx2()) t.push_back(&avx2_kernels());
+  if (cpu_has_avx512()) t.push_back(&avx512_kernels());
+  return t;
+}
+
 const KernelTable& active_kernels() {
   static const KernelTable* const active = [] {
+    const KernelTable* best = runnable_kernel_tables().back();
     const char* env = std::getenv("LINGUA_SIMD");
-    if (env && std::strcmp(env, "scalar") == 0) return &scalar_kernels();
-    return cpu_has_avx2() ? &avx2_kernels() : &scalar_kernels();
+    if (!env || !*env) return best;
+    for (const KernelTable* t : runnable_kernel_tables())
+      if (std::strcmp(env, t->name) == 0) return t;
+    // Asking for more than the CPU has (or a typo) must not reach an illegal instruction.
+    std::fprintf(stderr, "lingua: LINGUA_SIMD=%s is not a kernel family this CPU runs (it runs:", env);
+    for (const KernelTable* t : runnable_kernel_tables()) std::fprintf(stderr, " %s", t->name);
+    std::fprintf(stderr, "); using %s\n", best->name);
+    return best;
   }();
   return *active;
 }
 
 const char* active_isa() { return active_kernels().name; }
+
+size_t packed_bytes(const MatrixView& W) {
+  const KernelTable& k = active_kernels();
+  if (W.packed || !k.packed_bytes) return 0;
+  return k.packed_bytes(W.type, W.rows, W.cols);
+}
+
+MatrixView pack_weights(const MatrixView& W, uint8_t* dst) {
+  active_kernels().pack(W, dst);
+  MatrixView packed = W;
+  packed.data = dst;
+  packed.packed = true;
+  return packed;
+}
 
 void matmul(const MatrixView& W, const float* X, int64_t n_tokens, float* Y, ThreadPool& pool) {
   matmul_with(active_kernels(), W, X, n_tokens, Y, pool);
@@ -66,6 +121,10 @@ void matmul(const MatrixView& W, const float* X, int64_t n_tokens, float* Y, Thr
 
 void dequantize_row(const MatrixView& W, int64_t r, float* out) {
   const KernelTable& k = active_kernels();
+  if (W.packed) {  // only matmul weights are packed (Model::keep_in_huge_pages); reaching here is a bug
+    std::fprintf(stderr, "lingua: dequantize_row of a packed %s matrix\n", dtype_name(W.type));
+    std::abort();
+  }
   const void* row = W.row(r);
   switch (W.type) {
     case DType::F32: std::memcpy(out, row, static_cast<size_t>(W.cols) * sizeof(float)); return;

@@ -3,6 +3,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "core/matrix_view.h"
 #include "core/thread_pool.h"
@@ -13,14 +14,19 @@ namespace lingua::kernels {
 
 // Activations for Q8_0/Q4_0 weights are quantized per token row into this private layout rather
 // than ggml's 34-byte blocks: the n int8 quants first (32-byte aligned blocks for aligned loads),
-// then n/32 float scales (each the f16-rounded d, so values equal ggml's block_q8_0). Rows are
-// padded to 64 bytes so token rows never share a cache line.
+// then n/32 float scales (each the f16-rounded d, so values equal ggml's block_q8_0), then n/32
+// int32 sums of each block's quants (the packed kernels fold the weights' zero point in with
+// them; matmul.cpp fills them for every family). Rows are padded to 64 bytes so token rows never
+// share a cache line.
 inline size_t act_q8_row_bytes(int64_t n) {
-  const size_t raw = static_cast<size_t>(n) + static_cast<size_t>(n / kQK) * sizeof(float);
+  const size_t raw = static_cast<size_t>(n) + static_cast<size_t>(n / kQK) * (sizeof(float) + sizeof(int32_t));
   return (raw + 63) & ~size_t{63};
 }
 inline const float* act_q8_scales(const uint8_t* row, int64_t n) {
   return reinterpret_cast<const float*>(row + n);  // n is a multiple of 32, so 4-byte aligned
+}
+inline const int32_t* act_q8_sums(const uint8_t* row, int64_t n) {
+  return reinterpret_cast<const int32_t*>(row + n + static_cast<size_t>(n / kQK) * sizeof(float));
 }
 
 // Activations for K-quant weights: a plain array of ggml's BlockQ8_K (the f32 scale and the per-16
@@ -86,12 +92,24 @@ struct KernelTable {
   void (*quantize_q4_k)(const float* x, BlockQ4_K* y, int64_t n);
   void (*quantize_q5_k)(const float* x, BlockQ5_K* y, int64_t n);
   void (*quantize_q6_k)(const float* x, BlockQ6_K* y, int64_t n);
+
+  // Repacked weights (kernels/packing.h): the bytes a packed matrix of `type` takes in this
+  // family's layout, 0 when the family multiplies that matrix as the file stores it (every
+  // family but AVX-512 today, whose fields stay null); the packer; the matmuls over packed rows.
+  size_t (*packed_bytes)(DType type, int64_t rows, int64_t cols) = nullptr;
+  void (*pack)(const MatrixView& w, uint8_t* dst) = nullptr;
+  MatmulRowsFn matmul_q8_0_packed = nullptr, matmul_q4_0_packed = nullptr;
 };
 
 const KernelTable& scalar_kernels();
 // Only meaningful when cpu_has_avx2(); its functions execute AVX2/FMA/F16C instructions.
 const KernelTable& avx2_kernels();
 bool cpu_has_avx2();  // AVX2 + FMA + F16C, as the *_avx2.cpp files are compiled for
+// The AVX2 table with the AVX-512 kernels in place of some; only meaningful when cpu_has_avx512().
+const KernelTable& avx512_kernels();
+bool cpu_has_avx512();  // AVX-512 F/BW/VL/DQ + VNNI (and AVX2), as the *_avx512.cpp files are compiled for
+// Every family this CPU can run, the scalar reference first (tests compare them all).
+std::vector<const KernelTable*> runnable_kernel_tables();
 const KernelTable& active_kernels();
 
 // The whole matmul (activation preparation into reused scratch, then rows split over the pool)

@@ -12,7 +12,7 @@
 
 namespace lingua::kernels {
 
-// Which implementation family is active ("avx2" or "scalar").
+// Which implementation family is active ("avx512", "avx2" or "scalar").
 const char* active_isa();
 
 // Y[t][r] = sum_c W[r][c] * X[t][c] for t < n_tokens, r < W.rows.

@@ -27,6 +27,18 @@ uint8_t* scratch(size_t bytes) {
 
 size_t round64(size_t n) { return (n + 63) & ~size_t{63}; }
 
+// The per-block quant sums of the act_q8 layout, for every family (the packed kernels need them;
+// n additions per token cost nothing beside the matmul).
+void add_block_sums(uint8_t* row, int64_t n) {
+  int32_t* sums = const_cast<int32_t*>(act_q8_sums(row, n));
+  const auto* q = reinterpret_cast<const int8_t*>(row);
+  for (int64_t b = 0; b < n / kQK; ++b) {
+    int32_t s = 0;
+    for (int j = 0; j < kQK; ++j) s += q[b * kQK + j];
+    sums[b] = s;
+  }
+}
+
 struct PrepJob {
   const KernelTable* k;
   DType type;
@@ -45,7 +57,10 @@ struct PrepJob {
         case DType::Q4_K:
         case DType::Q5_K:
         case DType::Q6_K: k->quantize_act_q8k(src, out, cols); break;
-        default: k->quantize_act_q8(src, out, cols); break;
+        default:
+          k->quantize_act_q8(src, out, cols);
+          add_block_sums(out, cols);
+          break;
       }
     }
   }
@@ -72,8 +87,8 @@ void matmul_with(const KernelTable& k, const MatrixView& W, const float* X, int6
     case DType::F32: job.fn = k.matmul_f32; break;
     case DType::F16: job.fn = k.matmul_f16; x_row_bytes = round64(static_cast<size_t>(W.cols) * 2); break;
     case DType::BF16: job.fn = k.matmul_bf16; x_row_bytes = round64(static_cast<size_t>(W.cols) * 2); break;
-    case DType::Q8_0: job.fn = k.matmul_q8_0; x_row_bytes = act_q8_row_bytes(W.cols); break;
-    case DType::Q4_0: job.fn = k.matmul_q4_0; x_row_bytes = act_q8_row_bytes(W.cols); break;
+    case DType::Q8_0: job.fn = W.packed ? k.matmul_q8_0_packed : k.matmul_q8_0; x_row_bytes = act_q8_row_bytes(W.cols); break;
+    case DType::Q4_0: job.fn = W.packed ? k.matmul_q4_0_packed : k.matmul_q4_0; x_row_bytes = act_q8_row_bytes(W.cols); break;
     case DType::Q5_0: job.fn = k.matmul_q5_0; x_row_bytes = act_q8_row_bytes(W.cols); break;
     case DType::Q4_K: job.fn = k.matmul_q4_k; x_row_bytes = act_q8k_row_bytes(W.cols); break;
     case DType::Q5_K: job.fn = k.matmul_q5_k; x_row_bytes = act_q8k_row_bytes(W.cols); break;
@@ -81,6 +96,11 @@ void matmul_with(const KernelTable& k, const MatrixView& W, const float* X, int6
     default: unsupported(W.type);
   }
   assert(W.cols % dtype_info(W.type).block_size == 0);
+  // A packed matrix is multiplied only by the family that packed it (the active one, or a test's).
+  if (W.packed && !job.fn) {
+    std::fprintf(stderr, "lingua: the %s kernels cannot multiply a packed %s matrix\n", k.name, dtype_name(W.type));
+    std::abort();
+  }
 
   const uint8_t* xs = reinterpret_cast<const uint8_t*>(X);
   if (W.type == DType::F32) {

@@ -2,8 +2,11 @@
 #include "model/model.h"
 
 #include <algorithm>
+#include <set>
 
+#include "core/system_memory.h"
 #include "graph/partition.h"
+#include "kernels/packing.h"
 #include "model/arch_builder.h"
 
 namespace lingua {
@@ -54,9 +57,53 @@ uint64_t Model::weight_bytes() const {
   return total;
 }
 
+uint64_t Model::packed_bytes() const {
+  uint64_t total = 0;
+  for (const auto& [id, p] : packed_) total += p.memory.size();
+  return total;
+}
+
 Expected<uint64_t> Model::keep_in_huge_pages(int first_op, int last_op, uint64_t memory_available, double max_fraction) {
-  return file_.keep_in_huge_pages(segment_tensors(graph_, Segment{std::max(0, first_op), std::min(last_op, graph_.size() - 1)}),
-                                  memory_available, max_fraction);
+  const Segment seg{std::max(0, first_op), std::min(last_op, graph_.size() - 1)};
+  // Ops that left the range read the file again; their packed copies go first, so a boundary
+  // move never holds the old and the new copies at once.
+  for (auto it = packed_.begin(); it != packed_.end();) {
+    if (it->first >= seg.first_op && it->first <= seg.last_op) {
+      ++it;
+      continue;
+    }
+    graph_.set_weight(it->first, it->second.stored);
+    it = packed_.erase(it);
+  }
+  // Packed copies are anonymous memory like the huge-page copy, under the same limit.
+  const uint64_t available = memory_available > 0 ? memory_available : available_memory_bytes();
+  double budget = available > 0 ? static_cast<double>(available) * max_fraction : 0.0;
+  for (int id = seg.first_op; id <= seg.last_op; ++id) {
+    const Op& op = graph_.op(id);
+    if (op.kind != OpKind::kMatMul || packed_.count(id)) continue;
+    const size_t bytes = kernels::packed_bytes(op.weight);
+    if (bytes == 0 || (available > 0 && static_cast<double>(bytes) > budget)) continue;
+    auto memory = HugePageBuffer::allocate(bytes);
+    if (!memory) continue;  // the file's bytes work as well, only slower
+    budget -= static_cast<double>(bytes);
+    PackedMatrix p{op.weight, std::move(*memory)};
+    graph_.set_weight(id, kernels::pack_weights(op.weight, p.memory.data()));
+    packed_.emplace(id, std::move(p));
+  }
+  // The file's bytes of everything else the range reads: the matrix of a packed op is not among
+  // them unless an unpacked op (a tied embedding) reads it too.
+  std::set<std::string> wanted;
+  for (int id = seg.first_op; id <= seg.last_op; ++id) {
+    const auto packed = packed_.find(id);
+    for (const WeightRef& w : graph_.op(id).weights) {
+      const gguf::TensorInfo* t = packed == packed_.end() ? nullptr : file_.find_tensor(w.tensor);
+      if (!t || t->data != packed->second.stored.data) wanted.insert(w.tensor);
+    }
+  }
+  const uint64_t packed_total = packed_bytes();
+  const uint64_t left = memory_available > packed_total ? memory_available - packed_total : (memory_available > 0 ? 1 : 0);
+  LINGUA_ASSIGN_OR_RETURN(uint64_t held, file_.keep_in_huge_pages({wanted.begin(), wanted.end()}, left, max_fraction));
+  return held + packed_total;
 }
 
 }  // namespace lingua

@@ -2,10 +2,12 @@
 // builds over the file's weights (which stay in the mapping, never copied).
 #pragma once
 #include <deque>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "core/huge_pages.h"
 #include "core/status.h"
 #include "graph/graph.h"
 #include "model/gguf.h"
@@ -31,11 +33,15 @@ class Model {
   int64_t train_context() const { return train_context_; }
   static constexpr int64_t kMaxDefaultContext = int64_t{1} << 17;  // Llama 3's 128K
   uint64_t weight_bytes() const;                             // tensor data in the file
-  // Holds exactly the weights ops [first_op, last_op] read in huge pages (gguf::File::
-  // keep_in_huge_pages): decode streams them without the page walks of a 4 KiB file map, and
-  // weights of ops no longer in the range go back to the file. Returns the bytes held.
-  // `memory_available`: see MappedFile::keep_in_huge_pages (0 = MemAvailable).
+  // Holds exactly the weights ops [first_op, last_op] read in huge pages: the matrices the active
+  // kernels multiply faster repacked (kernels/packing.h) as packed copies, the rest as the file's
+  // bytes at the same addresses (gguf::File::keep_in_huge_pages). Decode streams them without the
+  // page walks of a 4 KiB file map; weights of ops no longer in the range go back to the file
+  // (packed copies are freed). Returns the bytes held. `memory_available`: see
+  // MappedFile::keep_in_huge_pages (0 = MemAvailable); packed copies count against it first, and
+  // matrices that would not fit stay as stored. Only between forward passes.
   Expected<uint64_t> keep_in_huge_pages(int first_op, int last_op, uint64_t memory_available = 0, double max_fraction = 0.8);
+  uint64_t packed_bytes() const;  // held by packed copies now
 
  private:
   Model() = default;
@@ -44,6 +50,11 @@ class Model {
   std::unique_ptr<Tokenizer> tokenizer_;
   std::deque<std::vector<float>> owned_;  // f32 copies of small vectors (norms, biases)
   Graph graph_;
+  struct PackedMatrix {
+    MatrixView stored;      // the op's view of the file's bytes, restored when it leaves
+    HugePageBuffer memory;  // the packed copy the op reads meanwhile
+  };
+  std::map<int, PackedMatrix> packed_;  // by op id
   int64_t file_context_ = 0, train_context_ = 0;
 };
 

@@ -13,6 +13,7 @@
 #include "core/host_limits.h"
 #include "core/huge_pages.h"
 #include "kernels/kernels.h"
+#include "kernels/packing.h"
 
 namespace lingua {
 namespace {
@@ -79,7 +80,7 @@ MatmulFit matmul_fit(DType type, ThreadPool& pool, double min_window) {
   const int64_t cols = 2048;
   const uint64_t row_bytes = dtype_bytes(type, static_cast<uint64_t>(cols)).value();
   const uint64_t region = streaming_region_bytes();
-  int64_t region_rows = static_cast<int64_t>(region / row_bytes);
+  int64_t region_rows = static_cast<int64_t>(region / row_bytes) / kernels::kPackRows * kernels::kPackRows;
   std::vector<float> source(static_cast<size_t>(cols));
   for (size_t i = 0; i < source.size(); ++i) source[i] = static_cast<float>((i * 7919) % 200) / 100.0f - 1.0f;
   // In huge pages, as a worker keeps its weights (Model::keep_in_huge_pages).
@@ -94,6 +95,17 @@ MatmulFit matmul_fit(DType type, ThreadPool& pool, double min_window) {
   uint8_t* weights = region_memory ? region_memory->data() : fallback.data();
   kernels::quantize_row(type, source.data(), weights, cols);
   for (int64_t r = 1; r < region_rows; ++r) std::memcpy(weights + r * row_bytes, weights, row_bytes);
+  // Packed as a segment's matrices are when the kernels have a layout for the type: every group of
+  // identical rows packs to the same bytes, and a packed matrix takes the bytes it took as stored,
+  // so the matrices timed below start at the same offsets either way.
+  const MatrixView group{type, weights, kernels::kPackRows, cols, static_cast<size_t>(row_bytes)};
+  const size_t group_packed = kernels::packed_bytes(group);
+  if (group_packed > 0) {
+    std::vector<uint8_t> packed(group_packed);
+    kernels::pack_weights(group, packed.data());
+    for (int64_t g = 0; g < region_rows / kernels::kPackRows; ++g)
+      std::memcpy(weights + static_cast<size_t>(g) * group_packed, packed.data(), group_packed);
+  }
   std::vector<float> x(source), y(16384);
   // Seconds per call for matrices of `rows` rows, consecutive in the region so each call reads
   // cold memory; the median of repeated passes.
@@ -102,8 +114,9 @@ MatmulFit matmul_fit(DType type, ThreadPool& pool, double min_window) {
     return typical_seconds(
                [&] {
                  for (int64_t c = 0; c < calls; ++c) {
-                   const MatrixView w{type, weights + static_cast<size_t>(c * rows) * row_bytes, rows, cols,
-                                      static_cast<size_t>(row_bytes)};
+                   MatrixView w{type, weights + static_cast<size_t>(c * rows) * row_bytes, rows, cols,
+                                static_cast<size_t>(row_bytes)};
+                   w.packed = group_packed > 0;
                    kernels::matmul(w, x.data(), 1, y.data(), pool);
                  }
                },

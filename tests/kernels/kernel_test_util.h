@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <random>
 #include <vector>
 
@@ -20,11 +21,31 @@ inline std::vector<float> random_floats(size_t n, uint32_t seed, float lo = -1.0
   return v;
 }
 
-// Every kernel family this CPU can run: the scalar reference, plus AVX2 when supported.
+// Every kernel family this CPU can run, the scalar reference first. The families it cannot run
+// are named once on stderr, so a log says what a pass did not cover.
 inline std::vector<const KernelTable*> tables() {
-  std::vector<const KernelTable*> t{&scalar_kernels()};
-  if (cpu_has_avx2()) t.push_back(&avx2_kernels());
-  return t;
+  static const bool said = [] {
+    if (!cpu_has_avx2()) std::fprintf(stderr, "[ skipped  ] the avx2 kernels: this CPU has no AVX2/FMA/F16C\n");
+    if (!cpu_has_avx512()) std::fprintf(stderr, "[ skipped  ] the avx512 kernels: this CPU has no AVX-512 F/BW/VL/DQ/VNNI\n");
+    return true;
+  }();
+  (void)said;
+  return runnable_kernel_tables();
+}
+
+// matmul_with(k, ...) through k's packed layout when it has one for W (as Model::keep_in_huge_pages
+// would pack it), otherwise on W as stored.
+inline void matmul_any(const KernelTable& k, const MatrixView& W, const float* X, int64_t n_tokens, float* Y,
+                       ThreadPool& pool) {
+  const size_t bytes = k.packed_bytes ? k.packed_bytes(W.type, W.rows, W.cols) : 0;
+  if (bytes == 0) return matmul_with(k, W, X, n_tokens, Y, pool);
+  std::vector<uint8_t> buf(bytes + 64);
+  uint8_t* dst = buf.data() + ((64 - reinterpret_cast<uintptr_t>(buf.data()) % 64) % 64);
+  k.pack(W, dst);
+  MatrixView packed = W;
+  packed.data = dst;
+  packed.packed = true;
+  matmul_with(k, packed, X, n_tokens, Y, pool);
 }
 
 // Tests that compare against the AVX2 table skip on CPUs without it.
