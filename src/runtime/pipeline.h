@@ -12,6 +12,14 @@
 
 namespace lingua {
 
+// One sequence's part of a batched step (Pipeline::submit_batch).
+struct SequenceStep {
+  uint64_t sequence = 0;
+  std::vector<int32_t> tokens;  // at positions pos0..pos0+tokens.size()-1
+  int64_t pos0 = 0;
+  bool want_logits = true;      // the last token's logits come back through next()
+};
+
 struct StepLogits {
   uint64_t sequence = 0;
   int64_t position = 0;       // first position of the step
@@ -25,6 +33,17 @@ class Pipeline {
   // position order). Steps with want_logits answer through next(); others only fill KV caches.
   virtual Status submit(uint64_t sequence, const int32_t* tokens, int64_t n, int64_t pos0, bool want_logits,
                         bool all_logits = false) = 0;
+  // One step of several sequences at once (continuous batching): each sequence's tokens go
+  // through every stage together, one matrix-matrix pass per weight where the pipeline can; the
+  // answers come back through next() in the order of `steps`. A sequence appears at most once.
+  // The default runs them one after another through submit().
+  virtual Status submit_batch(const std::vector<SequenceStep>& steps) {
+    for (const SequenceStep& s : steps)
+      if (Status st = submit(s.sequence, s.tokens.data(), static_cast<int64_t>(s.tokens.size()), s.pos0, s.want_logits);
+          !st.is_ok())
+        return st;
+    return Status::ok();
+  }
   // The next answered step; blocks until there is one. An error is final (a device is lost).
   virtual Expected<StepLogits> next() = 0;
   // Frees the sequence's KV caches.

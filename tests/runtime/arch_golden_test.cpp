@@ -72,7 +72,7 @@ TEST_P(ArchGolden, LogitsAndGreedyTokensMatchLlamaCpp) {
   // The user's path: generate greedily from the same prompt and get llama.cpp's 32 tokens.
   testing::LlamaCppLogits want;
   ASSERT_TRUE(testing::read_llamacpp_logits(golden, want));
-  auto loaded = Model::load(model);
+  auto loaded = testing::load_as_generate_does(model);
   ASSERT_TRUE(loaded) << loaded.error();
   Generator gen(**loaded, 2);
   GenerateOptions options;

@@ -102,7 +102,7 @@ TEST_P(Gemma3Golden, LogitsAndGreedyTokensMatchLlamaCpp) {
   const bool quantized = std::string(c.type) != "f32";
   testing::expect_matches_llamacpp(model, golden, {1e-3f, quantized ? 0.05f : 0.0f});
 
-  auto loaded = Model::load(model);
+  auto loaded = testing::load_as_generate_does(model);
   ASSERT_TRUE(loaded) << loaded.error();
   const std::vector<TokenId> reference(want.tokens.begin() + want.n_prompt, want.tokens.end());
   Generator gen(**loaded, 2);

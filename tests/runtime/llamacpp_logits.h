@@ -85,6 +85,15 @@ inline float top2_gap(const LlamaCppLogits& want, uint32_t pos) {
   return sorted[0] - sorted[1];
 }
 
+// A model loaded as `lingua generate` loads it: weights held for every op, so the matrices the
+// active kernels pack are packed and the goldens check the packed kernels too.
+inline Expected<std::unique_ptr<Model>> load_as_generate_does(const std::string& path) {
+  auto model = Model::load(path);
+  if (!model) return model;
+  if (auto held = (*model)->keep_in_huge_pages(0, (*model)->graph().size() - 1); !held) return held.status();
+  return model;
+}
+
 // Runs the golden's tokens through the model (the prompt as one batch, then one token at a time,
 // as llama.cpp did) and compares every logit and every greedy choice. `deviations`, when given,
 // receives the largest |difference| of each row.
@@ -92,7 +101,7 @@ inline void expect_matches_llamacpp(const std::string& model_path, const std::st
                                     LogitsTolerance tol = {}, std::vector<float>* deviations = nullptr) {
   LlamaCppLogits want;
   ASSERT_TRUE(read_llamacpp_logits(golden_path, want));
-  auto model = Model::load(model_path);
+  auto model = load_as_generate_does(model_path);
   ASSERT_TRUE(model) << model.error();
   ASSERT_EQ((*model)->graph().vocab_size(), want.vocab);
   const auto positions = static_cast<uint32_t>(want.tokens.size());
