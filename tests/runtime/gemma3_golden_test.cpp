@@ -98,25 +98,29 @@ TEST_P(Gemma3Golden, LogitsAndGreedyTokensMatchLlamaCpp) {
   ASSERT_TRUE(testing::read_llamacpp_logits(golden, want));
   ASSERT_GT(want.tokens.size(), static_cast<size_t>(2 * spec.sliding_window)) << "the window must bound something";
   // Tolerances as for the other architectures (arch_golden_test.cpp): 1e-3, with a drift bound
-  // after the prompt for quantized weights.
+  // after the prompt for quantized weights. At the real width (1b: 1152) a rounding flip happens
+  // within the prompt too, as on the real-shape goldens (LogitsTolerance): measured on q8_0 up to
+  // 0.053 with the AVX-512 kernels and 0.061 with the scalar ones (the AVX2 ones happen to stay
+  // within 1e-3), so those rows get the real-shape drift bound of 0.1.
   const bool quantized = std::string(c.type) != "f32";
-  testing::expect_matches_llamacpp(model, golden, {1e-3f, quantized ? 0.05f : 0.0f});
+  const bool real_width = std::string(c.shape) != "small";
+  std::vector<float> deviations;
+  testing::expect_matches_llamacpp(model, golden,
+                                   {1e-3f, quantized ? (real_width ? 0.1f : 0.05f) : 0.0f, quantized && real_width},
+                                   &deviations);
 
   auto loaded = testing::load_as_generate_does(model);
   ASSERT_TRUE(loaded) << loaded.error();
-  const std::vector<TokenId> reference(want.tokens.begin() + want.n_prompt, want.tokens.end());
   Generator gen(**loaded, 2);
   GenerateOptions options;
-  options.n_predict = static_cast<int>(reference.size());
+  options.n_predict = static_cast<int>(want.tokens.size() - want.n_prompt);
   options.sampling.temperature = 0.0f;
   options.ignore_eos = true;
   options.context = 256;
   auto r = gen.generate(prompt_of(c), options);
   ASSERT_TRUE(r) << r.error();
   EXPECT_EQ(r->prompt_tokens, std::vector<TokenId>(want.tokens.begin(), want.tokens.begin() + want.n_prompt));
-  if (quantized && r->tokens != reference && std::string(kernels::active_isa()) == "scalar")
-    GTEST_SKIP() << "the scalar kernels' drift changed a greedy near-tie; logits were compared above";
-  EXPECT_EQ(r->tokens, reference);
+  testing::expect_greedy_matches(r->tokens, want, deviations);
   // Cut into three segments in this process (sliding-window and global layers on different
   // devices): the same tokens.
   options.segments = 3;

@@ -139,4 +139,30 @@ inline void expect_matches_llamacpp(const std::string& model_path, const std::st
   std::printf("largest |lingua - llama.cpp| logit difference: %.3g\n", static_cast<double>(worst));
 }
 
+// The greedy tokens `got` generated after the golden's prompt equal llama.cpp's, up to the first
+// legitimate near-tie: a position where llama.cpp's top-2 gap is within twice the deviation
+// expect_matches_llamacpp measured there (`deviations`, one per position). A flip there is rounding
+// (summation order, an 8-bit activation rounding), not a wrong model, and the two runs continue
+// from different tokens, so nothing after it is comparable. Any other difference fails.
+inline void expect_greedy_matches(const std::vector<int32_t>& got, const LlamaCppLogits& want,
+                                  const std::vector<float>& deviations) {
+  const std::vector<int32_t> reference(want.tokens.begin() + want.n_prompt, want.tokens.end());
+  ASSERT_EQ(got.size(), reference.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    if (got[i] == reference[i]) continue;
+    const auto pos = static_cast<uint32_t>(want.n_prompt + i - 1);  // the row token i was chosen from
+    ASSERT_LT(pos, deviations.size());
+    const float gap = top2_gap(want, pos);
+    if (gap <= 2 * deviations[pos]) {
+      std::printf("greedy token %zu differs at a near-tie (llama.cpp's top-2 gap %.3g, deviation %.3g); "
+                  "the %zu before it are equal\n",
+                  i, static_cast<double>(gap), static_cast<double>(deviations[pos]), i);
+      return;
+    }
+    ADD_FAILURE() << "greedy token " << i << " is " << got[i] << ", llama.cpp chose " << reference[i]
+                  << " with a top-2 gap of " << gap << " (deviation there " << deviations[pos] << ")";
+    return;
+  }
+}
+
 }  // namespace lingua::testing
