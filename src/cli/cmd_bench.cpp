@@ -4,7 +4,7 @@
 #include "cli/command.h"
 #include "cli/cluster_json.h"
 #include "cli/json_out.h"
-#include "cli/png_chart.h"
+#include "core/svg_chart.h"
 #include "graph/cost_model.h"
 #include "net/wire.h"
 #include "plan/devices_file.h"
@@ -40,7 +40,7 @@ class BenchCommand : public Command {
         ->delimiter(',');
     cluster_->add_option("--slowdown", slowdowns_,
                          "scenario: device NAME turns FACTOR times slower after AFTER decode tokens (NAME:AFTER:FACTOR; repeatable)");
-    cluster_->add_option("--plot-latency", plot_latency_, "also draw each plan's per-token latency over the run (PNG), migrations marked");
+    cluster_->add_option("--plot-latency", plot_latency_, "also draw each plan's per-token latency over the run (SVG), migrations marked");
     cluster_->add_option("--streams", cluster_opts_.streams, "sequences in flight at once (pipelined)")->capture_default_str();
     cluster_->add_option("--objective", objective_, "what the optimized plan optimizes: latency | throughput | energy")
         ->capture_default_str();
@@ -48,7 +48,7 @@ class BenchCommand : public Command {
     cluster_->add_option("-c,--ctx-size", cluster_opts_.context, "KV positions planned per device (0 = the model's)")
         ->capture_default_str();
     cluster_->add_option("--wire-dtype", wire_dtype_, "activations on the wire: f32 | f16")->capture_default_str();
-    cluster_->add_option("--plot", plot_, "also draw measured and predicted tokens/s per plan as a PNG bar chart");
+    cluster_->add_option("--plot", plot_, "also draw measured and predicted tokens/s per plan as an SVG bar chart");
     cluster_->add_flag("--cached-profile", cached_profile_, "use the cached machine profile instead of measuring it first (about 20 s)");
     cluster_->add_option("--keys", cluster_opts_.keys_dir, "devices with endpoints: the head's keys directory (default $LINGUA_KEYS or ~/.config/lingua/keys)");
     cluster_->add_flag("--insecure", cluster_opts_.insecure, "devices with endpoints: plain connections without CURVE keys");
@@ -161,7 +161,7 @@ class BenchCommand : public Command {
         if (r.ran) groups.push_back({r.plan, {r.tokens_per_s, r.predicted_tokens_per_s}});
       const std::string title = std::string("tokens/s, ") + std::to_string(cluster_opts_.streams) + " stream(s), " +
                                 objective_name(*objective) + " objective";
-      if (Status st = write_bar_chart_png(plot_, title, {"measured", "predicted"}, groups); !st)
+      if (Status st = write_chart(plot_, bar_chart_svg(title, {"measured", "predicted"}, groups)); !st)
         return fail("bench cluster", st.message());
       std::fprintf(stderr, "lingua bench cluster: wrote %s\n", plot_.c_str());
     }
@@ -181,7 +181,7 @@ class BenchCommand : public Command {
       std::string title = "ms per token (stream 0)";
       for (const SlowdownScenario& sc : cluster_opts_.slowdowns)
         title += ", " + sc.device + " " + format_factor(sc.factor) + "x slower from token " + std::to_string(sc.after_tokens);
-      if (Status st = write_line_chart_png(plot_latency_, title, "token", "ms", series, markers); !st)
+      if (Status st = write_chart(plot_latency_, line_chart_svg(title, "token", "ms", series, markers)); !st)
         return fail("bench cluster", st.message());
       std::fprintf(stderr, "lingua bench cluster: wrote %s\n", plot_latency_.c_str());
     }

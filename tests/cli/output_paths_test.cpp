@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "cli/png_chart.h"
+#include "core/svg_chart.h"
 #include "cli_runner.h"
 #include "test_paths.h"
 
@@ -231,15 +231,15 @@ TEST_F(OutputPaths, AFullDiskIsReported) {
 }
 
 TEST_F(OutputPaths, ChartsAreNotWrittenOverAFifo) {
-  const std::string fifo = path("chart.png");
+  const std::string fifo = path("chart.svg");
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0644), 0);
-  Status st = cli::write_bar_chart_png(fifo, "title", {"measured"}, {{"even", {1.0}}});
+  Status st = write_chart(fifo, bar_chart_svg("title", {"measured"}, {{"even", {1.0}}}));
   ASSERT_FALSE(st);
   EXPECT_NE(st.message().find("is a FIFO"), std::string::npos) << st.message();
-  st = cli::write_line_chart_png(fifo, "title", "token", "ms", {{"even", {1.0, 2.0}}}, {});
+  st = write_chart(fifo, line_chart_svg("title", "token", "ms", {{"even", {1.0, 2.0}}}, {}));
   ASSERT_FALSE(st);
   EXPECT_TRUE(fs::is_fifo(fs::symlink_status(fifo)));
-  EXPECT_EQ(names(), std::vector<std::string>{"chart.png"});
+  EXPECT_EQ(names(), std::vector<std::string>{"chart.svg"});
 }
 
 // Results printed to a stdout that cannot take them are not a success.
