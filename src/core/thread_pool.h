@@ -1,5 +1,7 @@
 // A fixed set of worker threads for data-parallel kernels (`-t N`). The caller's thread takes part,
-// so a pool of N runs N-way. Workers spin briefly before sleeping: ops are short and many.
+// so a pool of N runs N-way. Workers spin briefly before sleeping: ops are short and many. Work is
+// claimed in chunks, so on a machine busier than its cores a worker that is not running costs the
+// op nothing: the threads that run take its chunks.
 #pragma once
 #include <atomic>
 #include <condition_variable>
@@ -23,8 +25,11 @@ class ThreadPool {
 
   int size() const { return n_threads_; }
 
-  // Splits [0, n) into size() contiguous chunks (each a multiple of `grain` but the last) and runs
-  // them in parallel; returns when all are done. Not reentrant.
+  // Splits [0, n) into contiguous chunks (each a multiple of `grain` but the last; a few per
+  // thread) that the caller and the workers claim until none is left; returns when all are done.
+  // fn may be called several times per thread index, never at once for the same one. A job of
+  // one grain runs on the caller alone, so `grain` is also the least work worth a thread.
+  // Not reentrant.
   void parallel_for(int64_t n, const RangeFn& fn, int64_t grain = 1);
 
   // No work is coming soon (a step is done): idle workers stop spinning and sleep at once,
@@ -37,7 +42,8 @@ class ThreadPool {
 
  private:
   void worker_loop(int index);
-  void run_chunk(int index);
+  // Claims and runs chunks of the job of `generation` until none is left (or the job is another).
+  void run_chunks(uint64_t generation, int index);
 
   int n_threads_;
   std::vector<std::thread> workers_;
@@ -47,7 +53,10 @@ class ThreadPool {
   int64_t job_n_ = 0;
   int64_t job_grain_ = 1;
   std::atomic<uint64_t> generation_{0};
-  std::atomic<int> pending_{0};
+  // The job's claim counter: generation (low 32 bits) << 32 | chunks (16 bits) << 16 | next chunk.
+  // One word, so a claim for a job that has already ended fails instead of touching the next one.
+  std::atomic<uint64_t> ticket_{0};
+  std::atomic<int64_t> chunks_done_{0};
   std::atomic<bool> resting_{false};
   bool stop_ = false;
 };

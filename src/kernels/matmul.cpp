@@ -1,5 +1,6 @@
 // The ISA-independent half of matmul: converts the activations once per call into what the
 // weight type's dot product wants (reusing a per-thread scratch), then splits rows over the pool.
+#include <algorithm>
 #include <cassert>
 #include <cstdio>
 #include <cstdlib>
@@ -13,6 +14,10 @@ namespace {
 // Rows per scheduling unit: 16 floats of each token's Y row make one 64-byte line, so two threads
 // never write the same line; also a multiple of every kernel's row tile.
 constexpr int64_t kRowGrain = 16;
+// The least work worth another thread, in weight bytes times tokens: about 2 us of streaming.
+// Smaller matrices (a 3M-parameter model's) run on fewer threads or the caller alone, where
+// waking a worker (and, on a busy machine, waiting for it to get a core) would cost more.
+constexpr int64_t kMinChunkWork = 32 * 1024;
 // Below this many activation values preparing them costs less than waking the pool.
 constexpr int64_t kParallelPrepElements = 64 * 1024;
 
@@ -121,7 +126,10 @@ void matmul_with(const KernelTable& k, const MatrixView& W, const float* X, int6
   job.args = MatmulArgs{static_cast<const uint8_t*>(W.data), W.row_bytes, W.cols, xs, x_row_bytes,
                         n_tokens, Y, W.rows};
   const RowJob* j = &job;
-  pool.parallel_for(W.rows, [j](int64_t b, int64_t e, int) { j->fn(j->args, b, e); }, kRowGrain);
+  const int64_t row_work = std::max<int64_t>(1, static_cast<int64_t>(W.row_bytes) * n_tokens);
+  const int64_t min_rows = (kMinChunkWork + row_work - 1) / row_work;
+  const int64_t grain = std::max<int64_t>(1, (min_rows + kRowGrain - 1) / kRowGrain) * kRowGrain;
+  pool.parallel_for(W.rows, [j](int64_t b, int64_t e, int) { j->fn(j->args, b, e); }, grain);
 }
 
 }  // namespace lingua::kernels

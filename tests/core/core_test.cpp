@@ -1,6 +1,9 @@
 // Core utilities: Status/Expected plumbing, the dtype table, exact f16/bf16 conversion, the
 // thread pool's partitioning, and mmap errors.
 #include <gtest/gtest.h>
+
+#include <chrono>
+#include <thread>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -98,6 +101,47 @@ TEST(ThreadPool, ManySmallJobsInARow) {
   for (int round = 0; round < 20000; ++round)
     pool.parallel_for(2, [&](int64_t b, int64_t e, int) { sum += e - b; });
   EXPECT_EQ(sum.load(), 40000);
+}
+
+TEST(ThreadPool, AThreadIndexNeverRunsTwoChunksAtOnce) {
+  ThreadPool pool(3);
+  std::vector<std::atomic<int>> inside(3);
+  std::atomic<int> overlaps{0};
+  for (int round = 0; round < 2000; ++round)
+    pool.parallel_for(64, [&](int64_t, int64_t, int t) {
+      if (inside[static_cast<size_t>(t)].fetch_add(1) != 0) overlaps++;
+      inside[static_cast<size_t>(t)].fetch_sub(1);
+    });
+  EXPECT_EQ(overlaps.load(), 0) << "per-thread scratch (thread_index) must be safe to reuse";
+}
+
+// On a machine busier than its cores a worker may not run for a whole time slice: the threads
+// that do run take its chunks, so a job waits only for chunks already started. Here the worker's
+// first chunk is held until the caller has done every other chunk, which it can only do alone.
+TEST(ThreadPool, ChunksAreTakenByTheThreadsThatRun) {
+  ThreadPool pool(2);
+  const int64_t n = 400;
+  std::atomic<int64_t> caller_items{0}, worker_items{0}, held_items{0};
+  std::atomic<bool> held{false}, caller_did_the_rest{false};
+  pool.parallel_for(n, [&](int64_t b, int64_t e, int t) {
+    if (t == 0) {
+      caller_items += e - b;
+    } else if (!held.exchange(true)) {
+      held_items = e - b;
+      const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      while (caller_items.load() < n - (e - b) && std::chrono::steady_clock::now() < give_up) std::this_thread::yield();
+      caller_did_the_rest = caller_items.load() == n - (e - b);
+    } else {
+      worker_items += e - b;
+    }
+  });
+  EXPECT_EQ(caller_items.load() + worker_items.load() + held_items.load(), n);
+  if (held.load()) {
+    EXPECT_TRUE(caller_did_the_rest.load()) << "the caller waited for chunks the held worker had not claimed";
+    EXPECT_GT(caller_items.load(), n / 2) << "the caller took the held worker's share, not only its own half";
+  } else {
+    EXPECT_EQ(caller_items.load(), n) << "the worker never started: the caller did it all";
+  }
 }
 
 TEST(MappedFile, ErrorsNameTheFile) {
