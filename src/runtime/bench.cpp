@@ -43,7 +43,7 @@ Status bench_one_segment(const Model& model, const Segment& segment, const Bench
       LINGUA_TRY(ex.forward(tokens.data(), 1, pos, pool, logits));
     }
     if (rep >= 0) total += seconds_since(t0);
-    result.kv_bytes = ex.kv_cache().bytes();
+    result.kv_bytes = ex.kv_bytes();
   }
   result.segments = {segment};
   result.segment_decode_seconds = {total / static_cast<double>(o.gen_tokens * o.repetitions)};
