@@ -161,26 +161,31 @@ const float* Executor::output(int op) const {
 
 Status Executor::check_batch(const std::vector<BatchGroup>& groups, bool all_logits) const {
   if (groups.empty()) return Status::error("no tokens to evaluate");
+  // In a batch of several sequences an error names the one it is about, so a caller can drop it.
+  const bool several = groups.size() > 1;
+  auto group_error = [&](const BatchGroup& b, const std::string& what) {
+    return Status::error(several ? "sequence " + std::to_string(b.sequence) + ": " + what : what);
+  };
   int64_t total = 0;
   int new_sequences = 0;
   for (size_t g = 0; g < groups.size(); ++g) {
     const BatchGroup& b = groups[g];
-    if (b.n <= 0) return Status::error("no tokens to evaluate for sequence " + std::to_string(b.sequence));
+    if (b.n <= 0) return group_error(b, "no tokens to evaluate");
     total += b.n;
     if (b.pos0 < 0 || b.pos0 + b.n > config_.context)
-      return Status::error("context is full: positions " + std::to_string(b.pos0) + ".." + std::to_string(b.pos0 + b.n - 1) +
-                           " do not fit in a context of " + std::to_string(config_.context) + " tokens");
+      return group_error(b, "context is full: positions " + std::to_string(b.pos0) + ".." + std::to_string(b.pos0 + b.n - 1) +
+                                " do not fit in a context of " + std::to_string(config_.context) + " tokens");
     for (size_t h = 0; h < g; ++h)
       if (groups[h].sequence == b.sequence)
         return Status::error("sequence " + std::to_string(b.sequence) + " appears twice in one batch");
     if (!kv_cache(b.sequence)) ++new_sequences;
     if (embeds_) {
-      if (!b.tokens) return Status::error("this segment embeds tokens but was given none");
+      if (!b.tokens) return group_error(b, "this segment embeds tokens but was given none");
       const int64_t vocab_rows = graph_->op(0).weight.rows;
       for (int64_t i = 0; i < b.n; ++i)
         if (b.tokens[i] < 0 || b.tokens[i] >= vocab_rows)
-          return Status::error("token id " + std::to_string(b.tokens[i]) + " is outside the vocabulary of " +
-                               std::to_string(vocab_rows));
+          return group_error(b, "token id " + std::to_string(b.tokens[i]) + " is outside the vocabulary of " +
+                                    std::to_string(vocab_rows));
     }
   }
   if (total > config_.max_batch)

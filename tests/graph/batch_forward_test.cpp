@@ -166,7 +166,7 @@ TEST(BatchForward, LimitsAreErrorsThatNameThem) {
   EXPECT_NE(third.message().find("limit of 2 sequences"), std::string::npos) << third.message();
   EXPECT_FALSE(ex->open_sequence(3));
   Status full = ex->forward_batch({{1, t.data(), 1, 2}, {2, t.data(), 2, 31}}, pool, logits);
-  EXPECT_NE(full.message().find("context is full: positions 31..32"), std::string::npos) << full.message();
+  EXPECT_NE(full.message().find("sequence 2: context is full: positions 31..32"), std::string::npos) << full.message();
   Status none = ex->forward_batch({}, pool, logits);
   EXPECT_FALSE(none.is_ok());
 }
