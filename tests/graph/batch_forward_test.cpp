@@ -1,7 +1,8 @@
 // Continuous batching in the executor: one forward pass over the tokens of several sequences,
 // each at its own position with its own KV cache, gives every sequence the logits it gets alone
 // (prefill chunks beside single-token decodes, staggered starts, sliding-window rings, segment
-// cuts anywhere); and the limits (rows per pass, sequences with a cache) are errors that name them.
+// cuts anywhere, one sequence's KV snapshot moved on its own); and the limits (rows per pass,
+// sequences with a cache) are errors that name them.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -200,6 +201,36 @@ TEST(BatchForward, EndSequenceFreesItsCache) {
   ex->end_sequence(2);
   EXPECT_EQ(ex->sequences(), 0);
   EXPECT_EQ(ex->kv_bytes(), 0u);
+}
+
+// Migration per sequence: one sequence's snapshot, taken from an executor that batches it with
+// another, continues in a second executor (here alone) exactly where the first goes on.
+TEST(BatchForward, OneSequencesSnapshotMovesOnItsOwn) {
+  TinyModel m(3);
+  ThreadPool pool(1);
+  ExecutorConfig config{32, 16};
+  auto a = Executor::create(m.graph, config);
+  auto b = Executor::create(m.graph, config);
+  ASSERT_TRUE(a && b);
+  const std::vector<int32_t> p1 = {1, 2, 3, 4, 5, 6}, p2 = {7, 8, 9, 10, 1, 2, 3};
+  std::vector<float> batched, moved;
+  ASSERT_TRUE(a->forward_batch({{1, p1.data(), 6, 0}, {2, p2.data(), 7, 0}}, pool, batched).is_ok());
+  const auto snapshot = a->kv_cache(2)->serialize(7);
+  auto target = b->open_sequence(42);
+  ASSERT_TRUE(target) << target.error();
+  auto positions = (*target)->deserialize(snapshot.data(), snapshot.size());
+  ASSERT_TRUE(positions) << positions.error();
+  EXPECT_EQ(*positions, 7);
+  EXPECT_EQ(b->kv_cache(1), nullptr) << "only the moved sequence arrives";
+  int32_t t1 = 5, t2 = 9;
+  for (int64_t step = 0; step < 6; ++step) {
+    ASSERT_TRUE(a->forward_batch({{1, &t1, 1, 6 + step}, {2, &t2, 1, 7 + step}}, pool, batched).is_ok());
+    ASSERT_TRUE(b->forward_batch({{42, &t2, 1, 7 + step}}, pool, moved).is_ok());
+    for (int64_t v = 0; v < kVocab; ++v)
+      EXPECT_NEAR(batched[static_cast<size_t>(kVocab + v)], moved[static_cast<size_t>(v)], 1e-5) << "step " << step;
+    t1 = argmax(batched.data());
+    t2 = argmax(moved.data());
+  }
 }
 
 }  // namespace
