@@ -232,12 +232,12 @@ void Executor::lay_out_rows(const std::vector<BatchGroup>& groups, bool all_logi
 Status Executor::forward_batch(const std::vector<BatchGroup>& groups, ThreadPool& pool, std::vector<float>& logits,
                                bool all_logits) {
   LINGUA_TRY(check_batch(groups, all_logits));
+  std::fill(import_set_.begin(), import_set_.end(), 0);  // inputs serve one call, even a failed one
   group_caches_.clear();
   for (const BatchGroup& b : groups) {
     LINGUA_ASSIGN_OR_RETURN(KVCache* kv, open_sequence(b.sequence));
     group_caches_.push_back(kv);
   }
-  std::fill(import_set_.begin(), import_set_.end(), 0);
   lay_out_rows(groups, all_logits);
 
   for (int id = config_.segment.first_op; id <= config_.segment.last_op; ++id) {
