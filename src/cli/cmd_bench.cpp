@@ -30,6 +30,7 @@ class BenchCommand : public Command {
     app.add_option("--segments", opts_.segments, "cut into K cost-balanced segments and time each");
     app.add_option("--split", opts_.split, "cut at these op ids (see lingua graph) and time each segment")->delimiter(',');
     app.add_option("--only-segment", opts_.only_segment, "run only this segment (inputs fed as zeros): its speed and memory alone");
+    app.add_option("--parallel", opts_.parallel, "also decode S sequences together (one batched forward per step): total tokens/s");
     app.add_flag("--predict", predict_, "measure this machine's compute rates and show each segment's predicted decode time");
     app.add_flag("--json", json_, "print one JSON document");
     cluster_ = app.add_subcommand("cluster", "run each plan on emulated local devices or the workers of a devices file: measured vs predicted tokens/s");
@@ -86,6 +87,7 @@ class BenchCommand : public Command {
                             {"tg_tokens", opts_.gen_tokens}, {"pp_tokens_per_s", r->pp_tokens_per_s},
                             {"tg_tokens_per_s", r->tg_tokens_per_s}, {"weight_bytes", r->weight_bytes},
                             {"kv_bytes", r->kv_bytes}, {"peak_rss_bytes", r->peak_rss_bytes}};
+      if (opts_.parallel > 1) doc["tg_parallel"] = {{"sequences", opts_.parallel}, {"tokens_per_s", r->tg_parallel_tokens_per_s}};
       if (segmented || predict_) {
         nlohmann::json segs = nlohmann::json::array();
         for (size_t i = 0; i < r->segments.size(); ++i) {
@@ -112,6 +114,9 @@ class BenchCommand : public Command {
     if (opts_.gen_tokens > 0)
       std::printf("| %s | %d | tg%lld | %.2f |\n", model_.c_str(), opts_.threads,
                   static_cast<long long>(opts_.gen_tokens), r->tg_tokens_per_s);
+    if (opts_.gen_tokens > 0 && opts_.parallel > 1)
+      std::printf("| %s | %d | tg%lld x %d sequences | %.2f |\n", model_.c_str(), opts_.threads,
+                  static_cast<long long>(opts_.gen_tokens), opts_.parallel, r->tg_parallel_tokens_per_s);
     if (segmented || predict_) {
       std::printf("\n| segment | ops | weights MiB | decode ms |%s\n|---|---|---:|---:|%s\n",
                   predict_ ? " predicted ms | measured/predicted |" : "", predict_ ? "---:|---:|" : "");

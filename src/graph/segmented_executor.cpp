@@ -18,17 +18,20 @@ Expected<SegmentedExecutor> SegmentedExecutor::create(const Graph& graph, const 
   return se;
 }
 
-Status SegmentedExecutor::forward(const int32_t* tokens, int64_t n, int64_t pos0, ThreadPool& pool,
-                                  std::vector<float>& logits, bool all_logits) {
+Status SegmentedExecutor::forward_batch(const std::vector<BatchGroup>& groups, ThreadPool& pool,
+                                        std::vector<float>& logits, bool all_logits) {
   bytes_sent_ = 0;
+  int64_t total = 0;
+  for (const BatchGroup& g : groups) total += g.n;
+  const auto n_groups = static_cast<int64_t>(groups.size());
   for (int s = 0; s < size(); ++s) {
     Executor& ex = segments_[static_cast<size_t>(s)];
     const auto start = std::chrono::steady_clock::now();
-    LINGUA_TRY(ex.forward(tokens, n, pos0, pool, logits, all_logits));
+    LINGUA_TRY(ex.forward_batch(groups, pool, logits, all_logits));
     seconds_[static_cast<size_t>(s)] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     for (const Transmission& t : transmissions_) {
       if (t.from != s) continue;
-      const int64_t rows = ex.rows_of(t.op, n, all_logits);
+      const int64_t rows = ex.rows_of(t.op, total, n_groups, all_logits);
       for (int to : t.to) {
         LINGUA_TRY(segments_[static_cast<size_t>(to)].set_input(t.op, ex.output(t.op), rows));
         bytes_sent_ += static_cast<uint64_t>(rows) * t.bytes_per_token;
@@ -38,9 +41,13 @@ Status SegmentedExecutor::forward(const int32_t* tokens, int64_t n, int64_t pos0
   return Status::ok();
 }
 
+void SegmentedExecutor::end_sequence(uint64_t sequence) {
+  for (Executor& ex : segments_) ex.end_sequence(sequence);
+}
+
 uint64_t SegmentedExecutor::kv_bytes() const {
   uint64_t total = 0;
-  for (const Executor& ex : segments_) total += ex.kv_cache().bytes();
+  for (const Executor& ex : segments_) total += ex.kv_bytes();
   return total;
 }
 

@@ -18,9 +18,18 @@ class SegmentedExecutor {
   static Expected<SegmentedExecutor> create(const Graph& graph, const Partition& partition,
                                             const ExecutorConfig& config);
 
-  // As Executor::forward for the whole graph.
+  // As Executor::forward_batch for the whole graph: every segment runs the batch once, each
+  // sequence keeping its own KV cache in every segment.
+  Status forward_batch(const std::vector<BatchGroup>& groups, ThreadPool& pool, std::vector<float>& logits,
+                       bool all_logits = false);
+  // One group of Executor::kDefaultSequence.
   Status forward(const int32_t* tokens, int64_t n, int64_t pos0, ThreadPool& pool, std::vector<float>& logits,
-                 bool all_logits = false);
+                 bool all_logits = false) {
+    return forward_batch({BatchGroup{Executor::kDefaultSequence, tokens, n, pos0}}, pool, logits, all_logits);
+  }
+  // Frees the sequence's KV caches in every segment.
+  void end_sequence(uint64_t sequence);
+  int sequences() const { return segments_.front().sequences(); }
 
   const Partition& partition() const { return partition_; }
   const std::vector<Transmission>& transmissions() const { return transmissions_; }

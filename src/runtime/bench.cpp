@@ -10,6 +10,7 @@
 #include "core/thread_pool.h"
 #include "graph/segmented_executor.h"
 #include "runtime/generator.h"
+#include "runtime/pipeline.h"
 
 namespace lingua {
 namespace {
@@ -43,12 +44,38 @@ Status bench_one_segment(const Model& model, const Segment& segment, const Bench
       LINGUA_TRY(ex.forward(tokens.data(), 1, pos, pool, logits));
     }
     if (rep >= 0) total += seconds_since(t0);
-    result.kv_bytes = ex.kv_cache().bytes();
+    result.kv_bytes = ex.kv_bytes();
   }
   result.segments = {segment};
   result.segment_decode_seconds = {total / static_cast<double>(o.gen_tokens * o.repetitions)};
   result.tg_tokens_per_s = static_cast<double>(o.gen_tokens) * o.repetitions / total;
   return Status::ok();
+}
+
+// tg of o.parallel sequences at once: each step one token of every sequence in one batched
+// forward (InProcessPipeline::submit_batch), each sequence from its own first token, greedy.
+Expected<double> decode_together(const Model& model, const Partition& partition, const BenchOptions& o,
+                                 ExecutorConfig config, ThreadPool& pool, const std::vector<int32_t>& tokens) {
+  const auto streams = static_cast<size_t>(o.parallel);
+  config.max_batch = o.parallel;
+  config.max_sequences = o.parallel;
+  double total = 0;
+  for (int rep = -1; rep < o.repetitions; ++rep) {
+    InProcessPipeline pipeline(model.graph(), partition, config, pool);
+    std::vector<SequenceStep> steps(streams);
+    for (size_t s = 0; s < streams; ++s) steps[s] = SequenceStep{s, {tokens[s % tokens.size()]}, 0, true};
+    const auto t0 = Clock::now();
+    for (int64_t pos = 0; pos < o.gen_tokens; ++pos) {
+      LINGUA_TRY(pipeline.submit_batch(steps));
+      for (SequenceStep& step : steps) {
+        LINGUA_ASSIGN_OR_RETURN(StepLogits answer, pipeline.next());
+        step.tokens[0] = static_cast<int32_t>(std::max_element(answer.logits.begin(), answer.logits.end()) - answer.logits.begin());
+        step.pos0 = pos + 1;
+      }
+    }
+    if (rep >= 0) total += seconds_since(t0);
+  }
+  return static_cast<double>(o.gen_tokens) * o.parallel * o.repetitions / total;
 }
 
 }  // namespace
@@ -57,6 +84,8 @@ Expected<BenchResult> run_bench(const Model& model, const BenchOptions& o) {
   if (o.prompt_tokens < 0 || o.gen_tokens < 0) return Status::error("-p and -n must be 0 or more");
   if (o.prompt_tokens == 0 && o.gen_tokens == 0) return Status::error("nothing to measure: -p and -n are both 0");
   if (o.repetitions < 1) return Status::error("repetitions must be at least 1");
+  if (o.parallel < 1) return Status::error("--parallel must be at least 1");
+  if (o.parallel > 1 && o.only_segment >= 0) return Status::error("--parallel runs every segment: not with --only-segment");
   const int64_t context = std::max<int64_t>(1, o.prompt_tokens + o.gen_tokens);
   ExecutorConfig config;
   config.context = context;
@@ -120,6 +149,9 @@ Expected<BenchResult> run_bench(const Model& model, const BenchOptions& o) {
     }
     result.tg_tokens_per_s = static_cast<double>(o.gen_tokens) * o.repetitions / total;
     for (double& s : result.segment_decode_seconds) s /= static_cast<double>(o.gen_tokens * o.repetitions);
+    if (o.parallel > 1) {
+      LINGUA_ASSIGN_OR_RETURN(result.tg_parallel_tokens_per_s, decode_together(model, partition, o, config, pool, tokens));
+    }
   }
   result.peak_rss_bytes = peak_rss_bytes();
   return result;

@@ -1,6 +1,7 @@
 // Prompt-processing and generation speed of a model on this machine, measured as llama-bench
 // does: pp = one prompt of P tokens in batches from an empty cache, tg = G single-token steps
-// from an empty cache, each repeated and averaged after a warm-up.
+// from an empty cache, each repeated and averaged after a warm-up. With parallel > 1, also tg of
+// that many sequences decoding together, one batched forward per step (continuous batching).
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -23,11 +24,13 @@ struct BenchOptions {
   // Run this segment alone (its inputs from other segments fed as zeros), so its speed and the
   // memory a device holding only it needs can be measured. -1: run them all.
   int only_segment = -1;
+  int parallel = 1;  // sequences decoding together in a second tg test (1: none)
 };
 
 struct BenchResult {
   double pp_tokens_per_s = 0;  // 0 when prompt_tokens == 0
   double tg_tokens_per_s = 0;  // 0 when gen_tokens == 0
+  double tg_parallel_tokens_per_s = 0;  // tokens of every sequence per second; 0 unless parallel > 1
   uint64_t weight_bytes = 0;
   uint64_t kv_bytes = 0;
   std::vector<Segment> segments;              // the partition measured

@@ -3,6 +3,7 @@
 // single-device run) or remote (segments on workers, runtime/remote_pipeline.h): same caller.
 #pragma once
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <vector>
 
@@ -18,6 +19,7 @@ struct SequenceStep {
   std::vector<int32_t> tokens;  // at positions pos0..pos0+tokens.size()-1
   int64_t pos0 = 0;
   bool want_logits = true;      // the last token's logits come back through next()
+  bool all_logits = false;      // with want_logits: every token's, not only the last one's
 };
 
 struct StepLogits {
@@ -39,7 +41,8 @@ class Pipeline {
   // The default runs them one after another through submit().
   virtual Status submit_batch(const std::vector<SequenceStep>& steps) {
     for (const SequenceStep& s : steps)
-      if (Status st = submit(s.sequence, s.tokens.data(), static_cast<int64_t>(s.tokens.size()), s.pos0, s.want_logits);
+      if (Status st = submit(s.sequence, s.tokens.data(), static_cast<int64_t>(s.tokens.size()), s.pos0, s.want_logits,
+                             s.all_logits);
           !st.is_ok())
         return st;
     return Status::ok();
@@ -51,26 +54,33 @@ class Pipeline {
   virtual int devices() const = 0;
 };
 
-// Every segment in this process, one after another (SegmentedExecutor), a KV cache set per sequence.
+// Every segment in this process, one after another (SegmentedExecutor), a KV cache set per
+// sequence. A step of several sequences is one batched forward: config.max_batch bounds its
+// tokens in all, config.max_sequences the sequences holding KV caches at once.
 class InProcessPipeline : public Pipeline {
  public:
   InProcessPipeline(const Graph& graph, Partition partition, ExecutorConfig config, ThreadPool& pool)
       : graph_(graph), partition_(std::move(partition)), config_(config), pool_(pool) {}
   Status submit(uint64_t sequence, const int32_t* tokens, int64_t n, int64_t pos0, bool want_logits,
                 bool all_logits = false) override;
+  Status submit_batch(const std::vector<SequenceStep>& steps) override;
   Expected<StepLogits> next() override;
   Status end_sequence(uint64_t sequence) override;
   int devices() const override { return 1; }
   int segments() const { return partition_.size(); }
+  // Sequences holding KV caches now, and the bytes those caches may grow to.
+  int active_sequences() const { return executor_ ? executor_->sequences() : 0; }
+  uint64_t kv_bytes() const { return executor_ ? executor_->kv_bytes() : 0; }
 
  private:
   const Graph& graph_;
   Partition partition_;
   ExecutorConfig config_;
   ThreadPool& pool_;
-  std::vector<std::pair<uint64_t, std::unique_ptr<SegmentedExecutor>>> executors_;
-  std::vector<StepLogits> answers_;
+  std::unique_ptr<SegmentedExecutor> executor_;  // made at the first step
+  std::deque<StepLogits> answers_;
   std::vector<float> logits_;
+  std::vector<BatchGroup> groups_;
 };
 
 }  // namespace lingua

@@ -484,14 +484,16 @@ class Worker {
     SequenceState* s = sequence(id);
     if (!s) return Status::error("cannot keep sequence " + std::to_string(id) + " across the boundary move");
     s->next_pos = old.next_pos;
-    const Executor& from = *old.executor;
-    const Executor& to = *s->executor;
-    for (int slot = 0; slot < to.kv_cache().n_slots(); ++slot) {
+    Executor& from = *old.executor;
+    Executor& to = *s->executor;
+    LINGUA_ASSIGN_OR_RETURN(KVCache* from_kv, from.open_sequence(Executor::kDefaultSequence));
+    LINGUA_ASSIGN_OR_RETURN(KVCache* to_kv, to.open_sequence(Executor::kDefaultSequence));
+    for (int slot = 0; slot < to_kv->n_slots(); ++slot) {
       const int global = to.kv_base() + slot;
       const int local = global - from.kv_base();
-      if (from.kv_cache().n_slots() > 0 && local >= 0 && local < from.kv_cache().n_slots()) {
-        const auto bytes = from.kv_cache().serialize(old.next_pos, local, 1);
-        LINGUA_TRY(s->executor->kv_cache().deserialize(bytes.data(), bytes.size(), slot).status());
+      if (from_kv->n_slots() > 0 && local >= 0 && local < from_kv->n_slots()) {
+        const auto bytes = from_kv->serialize(old.next_pos, local, 1);
+        LINGUA_TRY(to_kv->deserialize(bytes.data(), bytes.size(), slot).status());
       } else {
         s->missing_slots.insert(global);
       }
@@ -504,7 +506,7 @@ class Worker {
     SequenceState* s = sequence(id);
     if (!s) return Status::error("cannot take sequence " + std::to_string(id) + " in the boundary move");
     s->next_pos = pos;
-    for (int slot = 0; slot < s->executor->kv_cache().n_slots(); ++slot) s->missing_slots.insert(s->executor->kv_base() + slot);
+    for (int slot = 0; slot < s->executor->kv_slots(); ++slot) s->missing_slots.insert(s->executor->kv_base() + slot);
     return Status::ok();
   }
 
@@ -520,13 +522,15 @@ class Worker {
     uint64_t frames = 0;
     for (auto& [id, seq] : sequences_) {
       if (!seq.steps.empty()) return report_error(id, "asked for KV caches while steps are in flight");
-      const Executor& ex = *seq.executor;
+      Executor& ex = *seq.executor;
+      auto kv = ex.open_sequence(Executor::kDefaultSequence);
+      if (!kv) return report_error(id, kv.error());
       int slot = 0;
       for (int op = ex.segment().first_op; op <= ex.segment().last_op; ++op) {
         if (g.op(op).kind != OpKind::kAttention) continue;
         if (op < keep_first || op > keep_last) {
           Frame out = bytes_frame(MessageType::kKvExport, id, "");
-          out.payload = ex.kv_cache().serialize(seq.next_pos, slot, 1);
+          out.payload = (*kv)->serialize(seq.next_pos, slot, 1);
           out.header.payload_length = out.payload.size();
           out.header.tensor_id = static_cast<uint32_t>(ex.kv_base() + slot);
           out.header.position = seq.next_pos;
@@ -548,7 +552,9 @@ class Worker {
     SequenceState& s = it->second;
     Executor& ex = *s.executor;
     const int first = static_cast<int>(f.header.tensor_id) - ex.kv_base();
-    auto positions = ex.kv_cache().deserialize(f.payload.data(), f.payload.size(), first);
+    auto kv = ex.open_sequence(Executor::kDefaultSequence);
+    if (!kv) return report_error(f.header.sequence, "KV cache import: " + kv.error());
+    auto positions = (*kv)->deserialize(f.payload.data(), f.payload.size(), first);
     if (!positions) return report_error(f.header.sequence, "KV cache import: " + positions.error());
     if (*positions != s.next_pos)
       return report_error(f.header.sequence, "KV cache import of " + std::to_string(*positions) + " positions, the sequence is at " +

@@ -15,6 +15,10 @@
 namespace lingua {
 namespace {
 
+// The default sequence's KV cache, made empty when the executor has none yet.
+KVCache& kv_of(Executor& ex) { return *ex.open_sequence(Executor::kDefaultSequence).value(); }
+
+
 constexpr int64_t kVocab = 13, kEmbd = 16, kHeads = 2, kKvHeads = 1, kHeadDim = 4;
 
 // embed -> q (2 heads), k, v (1 KV head) as slices of the embedding -> attention -> output matmul.
@@ -119,8 +123,8 @@ TEST(SlidingWindowExecutor, MatchesMaskedReferenceForAnyBatching) {
       c.max_batch = 8;
       auto ex = Executor::create(m.graph, c);
       ASSERT_TRUE(ex) << ex.error();
-      EXPECT_EQ(ex->kv_cache().rows(0), window);
-      EXPECT_EQ(ex->kv_cache().bytes(), static_cast<uint64_t>(window * kKvHeads * kHeadDim * 2 * sizeof(float)));
+      EXPECT_EQ(kv_of(*ex).rows(0), window);
+      EXPECT_EQ(kv_of(*ex).bytes(), static_cast<uint64_t>(window * kKvHeads * kHeadDim * 2 * sizeof(float)));
       const auto got = run(*ex, tokens, batch, pool);
       ASSERT_EQ(got.size(), tokens.size());
       for (int64_t p = 0; p < static_cast<int64_t>(tokens.size()); ++p) {
@@ -143,8 +147,8 @@ TEST(SlidingWindowExecutor, WindowBeyondTheContextIsFullAttention) {
   auto a = Executor::create(windowed.graph, c);
   auto b = Executor::create(full.graph, c);
   ASSERT_TRUE(a && b);
-  EXPECT_EQ(a->kv_cache().rows(0), 20) << "the ring is bounded by the context";
-  EXPECT_EQ(a->kv_cache().bytes(), b->kv_cache().bytes());
+  EXPECT_EQ(kv_of(*a).rows(0), 20) << "the ring is bounded by the context";
+  EXPECT_EQ(kv_of(*a).bytes(), kv_of(*b).bytes());
   const auto la = run(*a, tokens, 4, pool), lb = run(*b, tokens, 4, pool);
   ASSERT_EQ(la.size(), lb.size());
   for (size_t p = 0; p < la.size(); ++p)
@@ -175,10 +179,10 @@ TEST(SlidingWindowExecutor, RingSnapshotsMoveAndShortOnesAreRefused) {
   ASSERT_TRUE(a && b);
   const std::vector<int32_t> prompt(tokens.begin(), tokens.begin() + 13);
   run(*a, prompt, 8, pool);
-  const auto snapshot = a->kv_cache().serialize(13);
+  const auto snapshot = kv_of(*a).serialize(13);
   // Header, one slot's width and rows, then 4 rows of K and of V: the window, not 13 positions.
   EXPECT_EQ(snapshot.size(), 4 + 4 + 8 + 16 + 2 * 4 * kKvHeads * kHeadDim * sizeof(float));
-  auto positions = b->kv_cache().deserialize(snapshot.data(), snapshot.size());
+  auto positions = kv_of(*b).deserialize(snapshot.data(), snapshot.size());
   ASSERT_TRUE(positions) << positions.error();
   EXPECT_EQ(*positions, 13);
   const auto la = run(*a, tokens, 3, pool, 13), lb = run(*b, tokens, 3, pool, 13);
@@ -189,7 +193,7 @@ TEST(SlidingWindowExecutor, RingSnapshotsMoveAndShortOnesAreRefused) {
   WindowModel wider(6);
   auto w = Executor::create(wider.graph, c);
   ASSERT_TRUE(w);
-  auto refused = w->kv_cache().deserialize(snapshot.data(), snapshot.size());
+  auto refused = kv_of(*w).deserialize(snapshot.data(), snapshot.size());
   ASSERT_FALSE(refused);
   EXPECT_NE(refused.error().find("needs the last 6"), std::string::npos) << refused.error();
   // A full-context layer takes what a full layer shipped; a ring takes the tail of it.
@@ -197,12 +201,12 @@ TEST(SlidingWindowExecutor, RingSnapshotsMoveAndShortOnesAreRefused) {
   auto f = Executor::create(full.graph, c);
   ASSERT_TRUE(f);
   run(*f, prompt, 8, pool);
-  const auto whole = f->kv_cache().serialize(13);
+  const auto whole = kv_of(*f).serialize(13);
   auto ring = Executor::create(m.graph, c);
   ASSERT_TRUE(ring);
-  ASSERT_TRUE(ring->kv_cache().deserialize(whole.data(), whole.size()));
-  EXPECT_EQ(std::memcmp(ring->kv_cache().k(0, 12), f->kv_cache().k(0, 12), kKvHeads * kHeadDim * sizeof(float)), 0);
-  EXPECT_EQ(std::memcmp(ring->kv_cache().v(0, 9), f->kv_cache().v(0, 9), kKvHeads * kHeadDim * sizeof(float)), 0);
+  ASSERT_TRUE(kv_of(*ring).deserialize(whole.data(), whole.size()));
+  EXPECT_EQ(std::memcmp(kv_of(*ring).k(0, 12), kv_of(*f).k(0, 12), kKvHeads * kHeadDim * sizeof(float)), 0);
+  EXPECT_EQ(std::memcmp(kv_of(*ring).v(0, 9), kv_of(*f).v(0, 9), kKvHeads * kHeadDim * sizeof(float)), 0);
 }
 
 }  // namespace

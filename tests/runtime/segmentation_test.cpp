@@ -22,6 +22,10 @@
 namespace lingua {
 namespace {
 
+// The default sequence's KV cache, made empty when the executor has none yet.
+KVCache& kv_of(Executor& ex) { return *ex.open_sequence(Executor::kDefaultSequence).value(); }
+
+
 // The models under test, written once per process into a private temp dir.
 struct TestModel {
   std::string name;
@@ -304,8 +308,8 @@ TEST(KvSnapshot, ImportedCacheContinuesBitExact) {
     const std::vector<int32_t> prompt = {1, 5, 9, 13, 17};
     ASSERT_TRUE(a->forward(prompt.data(), 5, 0, pool, la).is_ok());
     for (int s = 0; s < a->size(); ++s) {
-      const auto snapshot = a->segment(s).kv_cache().serialize(5);
-      auto positions = b->segment(s).kv_cache().deserialize(snapshot.data(), snapshot.size());
+      const auto snapshot = kv_of(a->segment(s)).serialize(5);
+      auto positions = kv_of(b->segment(s)).deserialize(snapshot.data(), snapshot.size());
       ASSERT_TRUE(positions) << positions.error();
       EXPECT_EQ(*positions, 5);
     }
@@ -351,14 +355,14 @@ TEST(KvSnapshot, MovedBoundaryContinuesBitExact) {
     // Every graph-wide slot goes from its old owner to its new one, whatever the owners are.
     int moved = 0;
     for (int s = 0; s < old_run->size(); ++s) {
-      const Executor& from = old_run->segment(s);
-      for (int slot = 0; slot < from.kv_cache().n_slots(); ++slot) {
+      Executor& from = old_run->segment(s);
+      for (int slot = 0; slot < kv_of(from).n_slots(); ++slot) {
         const int global = from.kv_base() + slot;
         for (int t = 0; t < new_run->size(); ++t) {
           Executor& to = new_run->segment(t);
-          if (to.kv_cache().n_slots() == 0 || global < to.kv_base() || global >= to.kv_base() + to.kv_cache().n_slots()) continue;
-          const auto bytes = from.kv_cache().serialize(5, slot, 1);
-          auto got = to.kv_cache().deserialize(bytes.data(), bytes.size(), global - to.kv_base());
+          if (kv_of(to).n_slots() == 0 || global < to.kv_base() || global >= to.kv_base() + kv_of(to).n_slots()) continue;
+          const auto bytes = kv_of(from).serialize(5, slot, 1);
+          auto got = kv_of(to).deserialize(bytes.data(), bytes.size(), global - to.kv_base());
           ASSERT_TRUE(got) << got.error();
           moved += s != t;
         }
@@ -386,8 +390,8 @@ TEST(KvSnapshot, MismatchedOrDamagedSnapshotsAreRefused) {
   config.context = 16;
   auto a = SegmentedExecutor::create(g, *p, config);
   ASSERT_TRUE(a);
-  auto snapshot = a->segment(0).kv_cache().serialize(4);
-  KVCache& first = a->segment(0).kv_cache();
+  auto snapshot = kv_of(a->segment(0)).serialize(4);
+  KVCache& first = kv_of(a->segment(0));
   ASSERT_GT(first.n_slots(), 1);
   EXPECT_FALSE(first.deserialize(snapshot.data(), snapshot.size(), 1)) << "more layers than there are from layer 1";
   EXPECT_FALSE(first.deserialize(snapshot.data(), snapshot.size(), -1));
