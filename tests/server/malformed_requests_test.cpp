@@ -149,8 +149,10 @@ std::vector<std::pair<std::string, std::string>> bad_bodies() {
     out.emplace_back(chat, c.dump());
   }
   // Bodies that are not objects.
-  for (const char* body : {"", "null", "[]", "5", "\"x\"", "true", "{}", "{\"prompt\"}", "{'prompt': 'x'}", "\xef\xbb\xbf{}"})
-    out.emplace_back(completions, body), out.emplace_back(chat, body);
+  for (const char* body : {"", "null", "[]", "5", "\"x\"", "true", "{}", "{\"prompt\"}", "{'prompt': 'x'}", "\xef\xbb\xbf{}"}) {
+    out.emplace_back(completions, body);
+    out.emplace_back(chat, body);
+  }
   // Giant prompts: far over the context in bytes, and just over it in tokens.
   out.emplace_back(completions, json{{"prompt", std::string(2 << 20, 'a')}}.dump());
   std::string words;
@@ -208,7 +210,9 @@ TEST_F(MalformedRequests, EveryOneGetsAnErrorAndTheServerStillServes) {
   }
   // A body over the size limit: 413.
   auto big = c.Post("/v1/completions", std::string((8 << 20) + 10, ' '), "application/json");
-  if (big) EXPECT_EQ(big->status, 413);
+  if (big) {
+    EXPECT_EQ(big->status, 413);
+  }
   ++sent;
   // Bytes that are not HTTP, or HTTP that lies: a 4xx, or the connection closed.
   const std::vector<std::string> raw = {

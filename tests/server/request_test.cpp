@@ -130,7 +130,9 @@ TEST(Request, WrongTypesAndRangesNameTheField) {
     EXPECT_EQ(e->status, 400) << c.body;
     EXPECT_EQ(e->param, c.param) << c.body << ": " << e->message;
     EXPECT_FALSE(e->message.empty());
-    if (*c.param) EXPECT_NE(e->message.find(c.param), std::string::npos) << e->message;
+    if (*c.param) {
+      EXPECT_NE(e->message.find(c.param), std::string::npos) << e->message;
+    }
   }
 }
 

@@ -108,7 +108,10 @@ inline GenerateRun greedy_generate(const std::string& model, const std::string& 
                                    const std::vector<std::string>& extra = {}) {
   std::string cmd = shell_quote(lingua_binary()) + " generate -m " + shell_quote(model) + " -p " + shell_quote(prompt) +
                     " -n " + std::to_string(n) + " --temp 0 -t 2 --json";
-  for (const auto& e : extra) cmd += " " + shell_quote(e);
+  for (const auto& e : extra) {
+    cmd += ' ';
+    cmd += shell_quote(e);
+  }
   int status = 0;
   const std::string out = run_command(cmd + " 2>/dev/null", status);
   GenerateRun r;
