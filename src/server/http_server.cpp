@@ -10,6 +10,7 @@
 #include <ctime>
 #include <filesystem>
 #include <random>
+#include <thread>
 
 #include "server/request.h"
 #include "server/responses.h"
@@ -73,6 +74,7 @@ struct Server::Impl {
   httplib::Server http;
   size_t max_prompt_bytes = 0;
   std::atomic<uint64_t> next_id{1};
+  std::atomic<int> in_flight{0};  // generation requests whose answer is not written yet
   int64_t created = 0;
   bool bound = false;
 
@@ -101,11 +103,14 @@ struct Server::Impl {
   void respond_whole(Endpoint endpoint, const ResponseHead& head, const CompletionRequest& r,
                      const std::shared_ptr<RequestChannel>& channel, httplib::Response& res);
   void respond_stream(Endpoint endpoint, const ResponseHead& head, const CompletionRequest& r,
-                      const std::shared_ptr<RequestChannel>& channel, httplib::Response& res);
+                      const std::shared_ptr<RequestChannel>& channel, httplib::Response& res, std::shared_ptr<void> answering);
   void install_routes();
 };
 
 void Server::Impl::handle_completion(Endpoint endpoint, const httplib::Request& req, httplib::Response& res) {
+  // Held until the answer is written (for a stream, by its content provider): stop() waits for it.
+  ++in_flight;
+  std::shared_ptr<void> answering(nullptr, [this](void*) { --in_flight; });
   CompletionRequest r;
   if (auto e = parse_request(endpoint, req.body, r)) return send_error(res, *e);
   if (!r.model.empty() && r.model != options.model_id)
@@ -164,7 +169,7 @@ void Server::Impl::handle_completion(Endpoint endpoint, const httplib::Request& 
   head.id = (endpoint == Endpoint::kChat ? "chatcmpl-" : "cmpl-") + std::to_string(next_id++);
   head.created = static_cast<int64_t>(std::time(nullptr));
   head.model = options.model_id;
-  if (r.stream) respond_stream(endpoint, head, r, channel, res);
+  if (r.stream) respond_stream(endpoint, head, r, channel, res, std::move(answering));
   else respond_whole(endpoint, head, r, channel, res);
 }
 
@@ -189,7 +194,8 @@ void Server::Impl::respond_whole(Endpoint endpoint, const ResponseHead& head, co
 }
 
 void Server::Impl::respond_stream(Endpoint endpoint, const ResponseHead& head, const CompletionRequest& r,
-                                  const std::shared_ptr<RequestChannel>& channel, httplib::Response& res) {
+                                  const std::shared_ptr<RequestChannel>& channel, httplib::Response& res,
+                                  std::shared_ptr<void> answering) {
   struct StreamState {
     bool started = false;
     int64_t text_offset = 0;
@@ -241,7 +247,7 @@ void Server::Impl::respond_stream(Endpoint endpoint, const ResponseHead& head, c
           }
         }
       },
-      [channel](bool) { channel->cancel(); });
+      [channel, answering](bool) { channel->cancel(); });
 }
 
 void Server::Impl::install_routes() {
@@ -385,8 +391,11 @@ void Server::run() {
 
 void Server::stop() {
   if (!impl_) return;
-  impl_->http.stop();
+  // The scheduler first: every request still waiting or generating gets its 503, and streams
+  // write it and [DONE] while the HTTP side still runs (up to 3 s), then the listener closes.
   if (impl_->scheduler) impl_->scheduler->stop();
+  for (int i = 0; i < 300 && impl_->in_flight.load() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  impl_->http.stop();
 }
 
 const std::string& Server::model_id() const { return impl_->options.model_id; }

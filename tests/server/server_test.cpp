@@ -301,6 +301,36 @@ TEST_F(ServeTest, ErrorsComeWithTheRightStatus) {
   EXPECT_EQ(ok->status, 200);
 }
 
+TEST_F(ServeTest, StoppingEndsRunningRequestsWithAnError) {
+  server::ServerOptions o = options(1);
+  o.context = 2048;
+  auto s = std::make_unique<RunningServer>(*model_, o);
+  ASSERT_TRUE(s->error().empty()) << s->error();
+  std::string streamed, whole;
+  std::thread streaming([&] {
+    auto c = s->client();
+    auto res = c.Post("/v1/completions", json{{"prompt", "And"}, {"max_tokens", 2000}, {"temperature", 0}, {"stream", true}}.dump(),
+                      "application/json");
+    if (res) streamed = res->body;
+  });
+  ASSERT_TRUE(wait_for_gauge(*s, "lingua_active_sequences", 1));
+  std::thread waiting([&] {  // queued behind the stream (one at a time)
+    auto c = s->client();
+    auto res = c.Post("/v1/completions", json{{"prompt", "And"}, {"max_tokens", 5}}.dump(), "application/json");
+    if (res) whole = std::to_string(res->status) + " " + res->body;
+  });
+  ASSERT_TRUE(wait_for_gauge(*s, "lingua_queue_depth", 1));
+  s->server().stop();
+  streaming.join();
+  waiting.join();
+  const auto docs = testing::sse_documents(streamed);
+  ASSERT_GE(docs.size(), 2u) << streamed;
+  EXPECT_EQ(docs.back(), "[DONE]");
+  EXPECT_EQ(docs[docs.size() - 2]["error"]["code"], "shutting_down") << streamed;
+  EXPECT_EQ(whole.rfind("503 ", 0), 0u) << whole;
+  s.reset();
+}
+
 TEST_F(ServeTest, ModelsHealthAndMetrics) {
   RunningServer s(*model_, options());
   ASSERT_TRUE(s.error().empty()) << s.error();
