@@ -3,6 +3,7 @@
 #include "server/http_server.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <atomic>
@@ -366,6 +367,12 @@ Expected<std::unique_ptr<Server>> Server::create(const Model& model, Pipeline& p
   s.http.set_read_timeout(s.options.read_timeout_s, 0);
   s.http.set_write_timeout(s.options.write_timeout_s, 0);
   s.http.set_keep_alive_timeout(5);
+  // SO_REUSEADDR only: httplib's default adds SO_REUSEPORT, which lets a second server take the
+  // same port silently and share its requests.
+  s.http.set_socket_options([](int sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
   s.http.set_payload_max_length(s.options.max_body_bytes);
   s.install_routes();
   return std::unique_ptr<Server>(new Server(std::move(impl)));
