@@ -162,6 +162,14 @@ Error read_stop(const json& body, std::vector<std::string>& out) {
   return std::nullopt;
 }
 
+// A float setting: left as it is when the field is absent.
+Error get_float(const json& body, const char* key, double lo, double hi, float& target) {
+  double value = target;
+  if (Error e = get_number(body, key, lo, hi, value)) return e;
+  target = static_cast<float>(value);
+  return std::nullopt;
+}
+
 Error read_sampling(const json& body, CompletionRequest& out) {
   SamplerConfig& s = out.sampling;
   s.temperature = 1.0f;
@@ -169,19 +177,14 @@ Error read_sampling(const json& body, CompletionRequest& out) {
   s.top_k = 0;
   s.min_p = 0.0f;
   s.repeat_penalty = 1.0f;
-  double number = 0;
-  int64_t integer = 0;
-  if (Error e = get_number(body, "temperature", 0, 2, number = s.temperature)) return e;
-  s.temperature = static_cast<float>(number);
-  if (Error e = get_number(body, "top_p", 0, 1, number = s.top_p)) return e;
-  if (field(body, "top_p") && number <= 0) return bad_request("'top_p' must be above 0 and at most 1", "top_p");
-  s.top_p = static_cast<float>(number);
-  if (Error e = get_int(body, "top_k", 0, int64_t{1} << 24, integer = s.top_k)) return e;
-  s.top_k = static_cast<int>(integer);
-  if (Error e = get_number(body, "min_p", 0, 1, number = s.min_p)) return e;
-  s.min_p = static_cast<float>(number);
-  if (Error e = get_number(body, "repeat_penalty", 0.01, 100, number = s.repeat_penalty)) return e;
-  s.repeat_penalty = static_cast<float>(number);
+  if (Error e = get_float(body, "temperature", 0, 2, s.temperature)) return e;
+  if (Error e = get_float(body, "top_p", 0, 1, s.top_p)) return e;
+  if (s.top_p <= 0) return bad_request("'top_p' must be above 0 and at most 1", "top_p");
+  int64_t top_k = 0;
+  if (Error e = get_int(body, "top_k", 0, int64_t{1} << 24, top_k)) return e;
+  s.top_k = static_cast<int>(top_k);
+  if (Error e = get_float(body, "min_p", 0, 1, s.min_p)) return e;
+  if (Error e = get_float(body, "repeat_penalty", 0.01, 100, s.repeat_penalty)) return e;
   if (const json* seed = field(body, "seed")) {
     if (seed->is_number_unsigned()) s.seed = seed->get<uint64_t>();
     else if (seed->is_number_integer()) s.seed = static_cast<uint64_t>(seed->get<int64_t>());
@@ -189,8 +192,9 @@ Error read_sampling(const json& body, CompletionRequest& out) {
     out.seed_given = true;
   }
   for (const char* penalty : {"presence_penalty", "frequency_penalty"}) {
-    if (Error e = get_number(body, penalty, -2, 2, number = 0)) return e;
-    if (Error e = refuse_unless(number == 0, penalty, " (use repeat_penalty)")) return e;
+    double value = 0;
+    if (Error e = get_number(body, penalty, -2, 2, value)) return e;
+    if (Error e = refuse_unless(value == 0, penalty, " (use repeat_penalty)")) return e;
   }
   if (Status st = validate(s); !st) return bad_request(st.message());
   return std::nullopt;
