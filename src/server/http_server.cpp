@@ -157,8 +157,8 @@ void Server::Impl::handle_completion(Endpoint endpoint, const httplib::Request& 
     case Scheduler::Admission::kQueued:
       break;
     case Scheduler::Admission::kQueueFull:
-      return send_error(res, {429, "the server is busy: " + std::to_string(options.parallel) + " requests are running and " +
-                                       std::to_string(options.queue_limit) + " waiting; try again shortly",
+      return send_error(res, {429, "the server is busy: " + std::to_string(options.parallel) + " running and " +
+                                       std::to_string(options.queue_limit) + " waiting, as many as it takes; try again shortly",
                               "rate_limit_error", "", "queue_full"});
     case Scheduler::Admission::kUnavailable: {
       const std::string why = scheduler->failure();
