@@ -78,6 +78,7 @@ struct Server::Impl {
   std::atomic<int> in_flight{0};  // generation requests whose answer is not written yet
   int64_t created = 0;
   bool bound = false;
+  int listen_socket = -1;
 
   Impl(const Model& m, ServerOptions o) : model(m), options(std::move(o)) {}
 
@@ -368,10 +369,11 @@ Expected<std::unique_ptr<Server>> Server::create(const Model& model, Pipeline& p
   s.http.set_write_timeout(s.options.write_timeout_s, 0);
   s.http.set_keep_alive_timeout(5);
   // SO_REUSEADDR only: httplib's default adds SO_REUSEPORT, which lets a second server take the
-  // same port silently and share its requests.
-  s.http.set_socket_options([](int sock) {
+  // same port silently and share its requests. The socket is kept for bind() (the backlog).
+  s.http.set_socket_options([&s](int sock) {
     int yes = 1;
     ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    s.listen_socket = sock;
   });
   s.http.set_payload_max_length(s.options.max_body_bytes);
   s.install_routes();
@@ -388,6 +390,9 @@ Expected<int> Server::bind() {
     return Status::error("cannot listen on " + s.options.host + ":" + std::to_string(port) +
                          " (in use, or not an address of this machine)");
   }
+  // httplib listens with a backlog of 5: many clients connecting at once would find the queue
+  // full and some of their connections dropped. Listening again only changes the backlog.
+  if (s.listen_socket >= 0) ::listen(s.listen_socket, SOMAXCONN);
   s.bound = true;
   return port;
 }

@@ -6,7 +6,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <string>
 #include <thread>
@@ -71,6 +73,26 @@ class ServeProcess {
     return exit_status_ = -1;
   }
   int port() const { return port_; }  // 0 when it never listened
+  pid_t pid() const { return pid_; }
+  // The `lingua worker` processes it started (--local-devices), in the order of their pids.
+  std::vector<pid_t> workers() const {
+    std::vector<pid_t> out;
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+      const std::string name = entry.path().filename().string();
+      if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+      const std::string stat = slurp(entry.path() / "stat");
+      const size_t close = stat.rfind(')');  // "pid (comm) state ppid ..."
+      if (close == std::string::npos) continue;
+      int parent = 0;
+      char state = 0;
+      if (std::sscanf(stat.c_str() + close + 1, " %c %d", &state, &parent) != 2 || parent != pid_ || state == 'Z') continue;
+      if (slurp(entry.path() / "cmdline").find(std::string("worker\0", 7)) == std::string::npos) continue;
+      out.push_back(static_cast<pid_t>(std::stol(name)));
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  }
   std::string log() const { return slurp(log_); }
 
  private:
