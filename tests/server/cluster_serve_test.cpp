@@ -17,6 +17,16 @@ using json = nlohmann::json;
 
 class ClusterServe : public ::testing::Test {
  protected:
+  // Each local worker gets one thread here, and the balancer prices with this machine's
+  // one-thread profile: measured once (cached per build tree) before any server waits on it.
+  static void SetUpTestSuite() {
+    setenv("LINGUA_CACHE_DIR", (std::filesystem::path(testing::lingua_binary()).parent_path() / "test-profile-cache").c_str(), 1);
+    const auto scratch = std::filesystem::temp_directory_path() / ("lingua-serve-profile-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(scratch);
+    const testing::CliRun r = testing::run_lingua({"profile", "-t", "1", "--cached"}, scratch, 600);
+    ASSERT_EQ(r.rc, 0) << r.err;
+    std::filesystem::remove_all(scratch);
+  }
   void SetUp() override {
     dir_ = std::filesystem::temp_directory_path() / ("lingua-serve-cluster-" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir_);
