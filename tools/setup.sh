@@ -2,7 +2,7 @@
 # Installs what Lingua needs to build and test on Debian 12 (apt-get, as root or with sudo).
 # Safe to run again: it only installs packages that are missing.
 set -euo pipefail
-packages=(cmake ninja-build g++ pkg-config libgtest-dev libgmock-dev libcli11-dev nlohmann-json3-dev libpcre2-dev libicu-dev libyaml-cpp-dev libglpk-dev libzmq3-dev cppzmq-dev libsodium-dev libxxhash-dev iproute2 python3-jinja2)
+packages=(cmake ninja-build g++ pkg-config libgtest-dev libgmock-dev libcli11-dev nlohmann-json3-dev libpcre2-dev libicu-dev libyaml-cpp-dev libglpk-dev libzmq3-dev cppzmq-dev libsodium-dev libxxhash-dev iproute2 python3-jinja2 libcpp-httplib-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -5,14 +5,13 @@
 #include <random>
 
 #include "cli/chat_prompt.h"
+#include "cli/cluster_start.h"
 #include "cli/command.h"
 #include "cli/cluster_json.h"
 #include "cli/json_out.h"
-#include "cli/progress.h"
 #include "model/chat_template.h"
 #include "model/model.h"
 #include "plan/plan_file.h"
-#include "net/wire.h"
 #include "plan/cluster_plans.h"
 #include "runtime/cluster_run.h"
 #include "runtime/generator.h"
@@ -174,26 +173,6 @@ class GenerateCommand : public Command {
   }
 
  private:
-  // "3 devices: a[0..37] b[38..71] c[72..92]", or with devices the plan leaves idle
-  // "3 devices (1 holding segments, 2 standing by): a[0..92]; standing by: b c". The count is
-  // every device of the run, as in the summary line and the JSON's "devices" ("segments" there is
-  // how many hold one).
-  static std::string devices_line(const DevicesFile& file, const std::vector<PlannedSegment>& segments) {
-    std::string held, standby;
-    size_t holding = 0;
-    for (const PlannedSegment& s : segments)
-      held += " " + s.device + "[" + std::to_string(s.first_op) + ".." + std::to_string(s.last_op) + "]";
-    for (const DeviceSpec& d : file.devices) {
-      const bool holds = std::any_of(segments.begin(), segments.end(), [&](const PlannedSegment& s) { return s.device == d.name; });
-      if (holds) ++holding;
-      else standby += " " + d.name;
-    }
-    const std::string n = std::to_string(file.devices.size()) + " devices";
-    if (standby.empty()) return n + ":" + held;
-    return n + " (" + std::to_string(holding) + " holding segments, " +
-           std::to_string(file.devices.size() - holding) + " standing by):" + held + "; standing by:" + standby;
-  }
-
   // Each device's moving estimates: what the balancer decides on.
   static nlohmann::json monitor_json(const ClusterRun& cluster) {
     nlohmann::json out = nlohmann::json::array();
@@ -220,71 +199,24 @@ class GenerateCommand : public Command {
     }
   }
 
-  // The plan's segments with the devices that run them, from --plan, the planner (--devices) or
-  // cost-balanced cuts (--local-devices alone).
-  Expected<std::vector<PlannedSegment>> segments_for(const Model& model, const DevicesFile& file) {
-    const Graph& g = model.graph();
-    std::vector<PlannedSegment> out;
-    if (!plan_.empty()) {
-      LINGUA_ASSIGN_OR_RETURN(PlanFile plan, read_plan_file(plan_, g));
-      for (const auto& s : plan.segments) out.push_back({s.device, s.first_op, s.last_op});
-      return out;
-    }
-    // The run plans itself once it has reached the devices and measured them (ClusterRun::start).
-    if (!devices_.empty()) return out;
-    const Partition p = local_devices_partition(g, local_devices_);  // devices beyond its segments stand by
-    for (int i = 0; i < p.size(); ++i)
-      out.push_back({file.devices[static_cast<size_t>(i)].name, p.segments()[static_cast<size_t>(i)].first_op,
-                     p.segments()[static_cast<size_t>(i)].last_op});
-    return out;
-  }
-
   Expected<std::unique_ptr<ClusterRun>> start_cluster(const Model& model) {
-    if (local_devices_opt_->count() > 0 && local_devices_ < 1)
-      return Status::error("--local-devices must be 1 or more (got " + std::to_string(local_devices_) + ")");
     if (!opts_.split.empty() || opts_.segments > 1)
       return Status::error("--split/--segments cut the model in this process; with devices use --plan");
-    LINGUA_ASSIGN_OR_RETURN(DType wire, parse_wire_dtype(wire_dtype_));
-    DevicesFile file;
-    if (!devices_.empty()) {
-      LINGUA_ASSIGN_OR_RETURN(file, load_devices_file(devices_));
-      if (local_devices_ > 0 && static_cast<size_t>(local_devices_) != file.devices.size())
-        return Status::error("--local-devices " + std::to_string(local_devices_) + " but " + devices_ + " lists " +
-                             std::to_string(file.devices.size()) + " devices");
-    } else {
-      file = local_devices_file(local_devices_, std::max(1, threads_ / local_devices_));
-    }
-    LINGUA_ASSIGN_OR_RETURN(std::vector<PlannedSegment> segments, segments_for(model, file));
-    ClusterRunOptions o;
-    o.model_path = model_;
-    o.context = opts_.context;
-    o.max_batch = opts_.batch;
-    o.wire_dtype = wire;
-    o.all_local = local_devices_ > 0;
-    o.keys_dir = keys_;
-    o.insecure = insecure_;
-    o.allow_insecure_network = allow_insecure_network_;
-    o.balance.enabled = !no_balance_;
-    o.on_event = [](const std::string& line) { std::fprintf(stderr, "lingua: %s\n", line.c_str()); };
-    if (!segments.empty()) std::fprintf(stderr, "lingua: %s\n", devices_line(file, segments).c_str());
-    // Called whenever a worker without the model gets weights: at the start and at every move
-    // that gives it new ops, so the bar lives as long as the run.
-    auto bar = std::make_shared<std::unique_ptr<ProgressBar>>();
-    o.on_weights = [bar](const std::string& device, uint64_t done, uint64_t total) {
-      if (!*bar) *bar = std::make_unique<ProgressBar>("sending weights to " + device);
-      (*bar)->update(done, total);
-      if (done >= total) {
-        (*bar)->finish();
-        bar->reset();
-      }
-    };
-    LINGUA_ASSIGN_OR_RETURN(auto run, ClusterRun::start(model, file, segments, o));
-    if (segments.empty()) {
-      if (!run->measured().empty())  // remote devices: say what was measured and what the plan used
-        for (const std::string& n : run->priced_cluster().notes) std::fprintf(stderr, "lingua: %s\n", n.c_str());
-      std::fprintf(stderr, "lingua: %s\n", devices_line(file, run->current_plan()).c_str());
-    }
-    return run;
+    ClusterFlags flags;
+    flags.model_path = model_;
+    flags.plan = plan_;
+    flags.devices = devices_;
+    flags.local_devices = local_devices_;
+    flags.local_devices_given = local_devices_opt_->count() > 0;
+    flags.keys = keys_;
+    flags.wire_dtype = wire_dtype_;
+    flags.insecure = insecure_;
+    flags.allow_insecure_network = allow_insecure_network_;
+    flags.no_balance = no_balance_;
+    flags.threads = threads_;
+    flags.context = opts_.context;
+    flags.batch = opts_.batch;
+    return cli::start_cluster(model, flags);
   }
 
   std::string model_, prompt_, plan_, devices_, keys_, wire_dtype_ = "f32";

@@ -34,6 +34,7 @@ std::unique_ptr<Command> make_plan_command();
 std::unique_ptr<Command> make_keygen_command();
 std::unique_ptr<Command> make_worker_command();
 std::unique_ptr<Command> make_devices_command();
+std::unique_ptr<Command> make_serve_command();
 
 // Prints "lingua <command>: <message>" to stderr and returns exit code 1.
 int fail(const char* command, const std::string& message);

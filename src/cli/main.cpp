@@ -87,6 +87,7 @@ static int run(int argc, char** argv) {
   commands.push_back(make_keygen_command());
   commands.push_back(make_worker_command());
   commands.push_back(make_devices_command());
+  commands.push_back(make_serve_command());
 
   if (argc <= 1) {
     print_guide(commands);
