@@ -134,7 +134,9 @@ class ServeCommand : public Command {
       pool = std::make_unique<ThreadPool>(threads_);
       ExecutorConfig config;
       config.context = options_.context;
-      config.max_batch = options_.batch;
+      // One step carries up to `batch` rows of every active sequence in one forward pass.
+      config.max_batch = options_.batch * options_.parallel;
+      config.max_sequences = options_.parallel;
       in_process = std::make_unique<InProcessPipeline>((*model)->graph(), Partition::whole((*model)->graph()), config, *pool);
       pipeline = in_process.get();
     }

@@ -152,6 +152,7 @@ void Server::Impl::handle_completion(Endpoint endpoint, const httplib::Request& 
   job.max_tokens = r.max_tokens;
   job.stop = std::move(stops);
   job.logprobs = r.logprobs;
+  job.ignore_eos = r.ignore_eos;
   auto channel = std::make_shared<RequestChannel>();
   job.channel = channel;
   switch (scheduler->enqueue(std::move(job))) {

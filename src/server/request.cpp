@@ -267,6 +267,7 @@ std::optional<ApiError> parse_request(Endpoint endpoint, const std::string& body
   if (Error e = read_sampling(body, out)) return e;
   if (Error e = read_stop(body, out.stop)) return e;
   if (Error e = get_bool(body, "stream", out.stream)) return e;
+  if (Error e = get_bool(body, "ignore_eos", out.ignore_eos)) return e;
   if (const json* so = field(body, "stream_options")) {
     if (!so->is_object()) return bad_request("'stream_options' must be an object", "stream_options");
     if (Error e = get_bool(*so, "include_usage", out.include_usage))

@@ -25,6 +25,7 @@ struct CompletionRequest {
   bool stream = false;
   bool include_usage = false;      // stream_options.include_usage: a last chunk with the counts
   int logprobs = -1;               // alternatives listed per token (0..20); -1: no log-probabilities
+  bool ignore_eos = false;         // Lingua (and llama-server) extension: go on past end-of-generation
 };
 
 // The deepest nesting of arrays and objects the parser is given: deeper bodies are refused before

@@ -169,7 +169,7 @@ void Scheduler::on_logits(Active& a, const float* logits) {
   const Tokenizer& tokenizer = model_.tokenizer();
   const TokenId next = a.sampler.sample(logits, n_vocab);
   a.sampler.accept(next);
-  if (model_.vocab().is_eog(next)) {
+  if (!a.job.ignore_eos && model_.vocab().is_eog(next)) {
     finish(a, "stop");
     return;
   }

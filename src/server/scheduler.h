@@ -28,6 +28,7 @@ struct GenerationJob {
   int64_t max_tokens = 0;          // 0: until end-of-generation or the context is full
   std::vector<std::string> stop;
   int logprobs = -1;               // alternatives per token; -1: none
+  bool ignore_eos = false;         // end-of-generation tokens are text like any other
   std::shared_ptr<RequestChannel> channel;
 };
 

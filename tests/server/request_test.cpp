@@ -31,7 +31,7 @@ TEST(Request, ChatOptions) {
   ASSERT_FALSE(parse(Endpoint::kChat, R"({"messages":[{"role":"system","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]},
       {"role":"user","content":"x","name":"ann"}], "max_completion_tokens":7, "temperature":0, "top_p":0.5, "seed":-3,
       "stop":["\n","END"], "stream":true, "stream_options":{"include_usage":true}, "logprobs":true, "top_logprobs":3,
-      "top_k":5, "min_p":0.1, "repeat_penalty":1.1, "n":1, "presence_penalty":0, "user":"u", "unknown_field":[1,2]})", r));
+      "top_k":5, "min_p":0.1, "repeat_penalty":1.1, "ignore_eos":true, "n":1, "presence_penalty":0, "user":"u", "unknown_field":[1,2]})", r));
   EXPECT_EQ(r.messages[0]["content"], "ab");
   EXPECT_EQ(r.messages[1]["name"], "ann");
   EXPECT_EQ(r.max_tokens, 7);
@@ -45,6 +45,7 @@ TEST(Request, ChatOptions) {
   EXPECT_EQ(r.logprobs, 3);
   EXPECT_EQ(r.sampling.top_k, 5);
   EXPECT_FLOAT_EQ(r.sampling.repeat_penalty, 1.1f);
+  EXPECT_TRUE(r.ignore_eos);
 }
 
 TEST(Request, Completion) {
@@ -102,6 +103,7 @@ TEST(Request, WrongTypesAndRangesNameTheField) {
       {Endpoint::kChat, R"({"messages":[{"role":"user","content":"x"}],"stop":[""]})", "stop"},
       {Endpoint::kChat, R"({"messages":[{"role":"user","content":"x"}],"stop":""})", "stop"},
       {Endpoint::kChat, R"({"messages":[{"role":"user","content":"x"}],"stream":"yes"})", "stream"},
+      {Endpoint::kChat, R"({"messages":[{"role":"user","content":"x"}],"ignore_eos":1})", "ignore_eos"},
       {Endpoint::kChat, R"({"messages":[{"role":"user","content":"x"}],"stream_options":1})", "stream_options"},
       {Endpoint::kChat, R"({"messages":[{"role":"user","content":"x"}],"logprobs":1})", "logprobs"},
       {Endpoint::kChat, R"({"messages":[{"role":"user","content":"x"}],"top_logprobs":2})", "top_logprobs"},

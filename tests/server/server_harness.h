@@ -33,7 +33,7 @@ class RunningServer {
     pool_ = std::make_unique<ThreadPool>(2);
     ExecutorConfig config;
     config.context = options.context;
-    config.max_batch = options.batch;
+    config.max_batch = options.batch * options.parallel;  // a step: up to `batch` rows of each sequence
     pipeline_ = std::make_unique<InProcessPipeline>(model.graph(), Partition::whole(model.graph()), config, *pool_);
     auto s = server::Server::create(model, *pipeline_, options);
     if (!s) {

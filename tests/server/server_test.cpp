@@ -204,7 +204,7 @@ TEST_F(ServeTest, ClientLeavingMidStreamCancelsItsSequence) {
   {
     auto c = s.client();
     int chunks = 0;
-    const std::string body = json{{"prompt", "And"}, {"max_tokens", 2000}, {"temperature", 0.9}, {"stream", true}}.dump();
+    const std::string body = json{{"prompt", "And"}, {"max_tokens", 2000}, {"temperature", 0.9}, {"stream", true}, {"ignore_eos", true}}.dump();
     httplib::Request req;
     req.method = "POST";
     req.path = "/v1/completions";
@@ -279,7 +279,7 @@ TEST_F(ServeTest, ErrorsComeWithTheRightStatus) {
     httplib::Request req;
     req.method = "POST";
     req.path = "/v1/completions";
-    req.body = json{{"prompt", "And"}, {"max_tokens", 2000}, {"temperature", 0.9}, {"stream", true}}.dump();
+    req.body = json{{"prompt", "And"}, {"max_tokens", 2000}, {"temperature", 0.9}, {"stream", true}, {"ignore_eos", true}}.dump();
     req.set_header("Content-Type", "application/json");
     req.set_header("Authorization", "Bearer sekret");
     req.content_receiver = [&](const char*, size_t, uint64_t, uint64_t) { return !release.load(); };
@@ -309,7 +309,7 @@ TEST_F(ServeTest, StoppingEndsRunningRequestsWithAnError) {
   std::string streamed, whole;
   std::thread streaming([&] {
     auto c = s->client();
-    auto res = c.Post("/v1/completions", json{{"prompt", "And"}, {"max_tokens", 2000}, {"temperature", 0}, {"stream", true}}.dump(),
+    auto res = c.Post("/v1/completions", json{{"prompt", "And"}, {"max_tokens", 2000}, {"temperature", 0}, {"stream", true}, {"ignore_eos", true}}.dump(),
                       "application/json");
     if (res) streamed = res->body;
   });
