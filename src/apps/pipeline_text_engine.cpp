@@ -1,5 +1,5 @@
 // PipelineTextEngine: answers through Generator on the given pipeline; candidate log-probabilities
-// from the logits of every candidate position (the prompt, then the candidate, as one sequence).
+// from the logits before each candidate token (the prompt, then the candidate, as one sequence).
 #include "apps/pipeline_text_engine.h"
 
 #include <algorithm>
@@ -33,6 +33,7 @@ Expected<std::string> PipelineTextEngine::answer(const std::vector<ChatTurn>& co
   g.parse_special = prompt.parse_special;
   g.no_bos = prompt.no_bos;
   g.pipeline = &pipeline_;
+  g.should_stop = options.should_stop;
   // Streams up to a stop string: text that may be the start of one is held back until it is not.
   std::string text, sent;
   bool stopped = false;
@@ -89,26 +90,32 @@ Expected<std::vector<double>> PipelineTextEngine::answer_logprobs(const std::vec
     if (static_cast<int64_t>(all.size()) > context_)
       return Status::error("the prompt and the candidate '" + candidate + "' take " + std::to_string(all.size()) +
                            " tokens, over the context of " + std::to_string(context_));
-    // The logits that predict each candidate token: those of the position before it.
-    const int64_t first = static_cast<int64_t>(prompt_ids->size()) - 1;
+    // The prompt in batches, its last logits predicting the candidate's first token; then the
+    // candidate one token at a time (the logits of every position are kept only in process, and a
+    // label is a token or three).
     const uint64_t sequence = next_sequence_++;
+    const auto n_prompt = static_cast<int64_t>(prompt_ids->size());
     double total = 0;
     int64_t scored = 0;
-    const int64_t batch = 64;
+    constexpr int64_t kBatch = 64;
     Status failed = Status::ok();
-    for (int64_t pos = 0; pos < static_cast<int64_t>(all.size()) - 1 && failed.is_ok(); pos += batch) {
-      const int64_t n = std::min<int64_t>(batch, static_cast<int64_t>(all.size()) - 1 - pos);
-      const bool wanted = pos + n > first;
-      failed = pipeline_.submit(sequence, all.data() + pos, n, pos, wanted, wanted);
-      if (!failed.is_ok() || !wanted) continue;
-      auto step = pipeline_.next();
-      if (!step) {
-        failed = step.status();
+    auto step = [&](const TokenId* tokens, int64_t n, int64_t pos, bool want) -> Expected<std::vector<float>> {
+      LINGUA_TRY(pipeline_.submit(sequence, tokens, n, pos, want));
+      if (!want) return std::vector<float>{};
+      LINGUA_ASSIGN_OR_RETURN(StepLogits answer, pipeline_.next());
+      return std::move(answer.logits);
+    };
+    for (int64_t pos = 0; pos < static_cast<int64_t>(all.size()) - 1 && failed.is_ok();) {
+      const int64_t n = pos < n_prompt ? std::min(kBatch, n_prompt - pos) : 1;
+      const bool want = pos + n >= n_prompt;
+      auto logits = step(all.data() + pos, n, pos, want);
+      if (!logits) {
+        failed = logits.status();
         break;
       }
-      for (int64_t row = std::max<int64_t>(0, first - pos); row < n; ++row) {
-        const int64_t predicted = pos + row + 1;  // index into `all` of the token these logits predict
-        total += log_probability(step->logits.data() + row * vocab_size, vocab_size, all[static_cast<size_t>(predicted)]);
+      pos += n;
+      if (want) {
+        total += log_probability(logits->data(), vocab_size, all[static_cast<size_t>(pos)]);
         ++scored;
       }
     }

@@ -127,10 +127,13 @@ Expected<std::vector<std::string>> split_to_fit(TextEngine& engine, const std::s
 Expected<std::string> summarize(TextEngine& engine, const std::string& text, const SummarizeOptions& options) {
   if (trimmed(text).empty()) return Status::error("nothing to summarize: the text is empty");
   if (options.words < 1) return Status::error("--words must be at least 1");
-  const int64_t answer_tokens = 2 * static_cast<int64_t>(options.words) + 32;
   LINGUA_ASSIGN_OR_RETURN(int64_t overhead, prompt_tokens(engine, combine_summaries_prompt({}, options.words)));
-  const int64_t budget = engine.context() - overhead - answer_tokens;
-  if (budget < 32)
+  // An answer may take a fifth of the room at most, so that at least three summaries fit in one
+  // combining prompt and every round shrinks their number.
+  const int64_t room = engine.context() - overhead;
+  const int64_t answer_tokens = std::min<int64_t>(2 * static_cast<int64_t>(options.words) + 32, room / 5);
+  const int64_t budget = room - answer_tokens;
+  if (answer_tokens < 8 || budget < 32)
     return Status::error("a context of " + std::to_string(engine.context()) + " tokens leaves no room for a text to "
                          "summarize in " + std::to_string(options.words) + " words (ask for fewer words or a larger context)");
   AnswerOptions answer;

@@ -20,6 +20,7 @@ struct AnswerOptions {
   int64_t max_tokens = 256;
   float temperature = 0.0f;  // 0: greedy, the same answer every time
   uint64_t seed = 0;
+  std::function<bool()> should_stop;  // asked after each token: true ends the answer there
 };
 
 class TextEngine {

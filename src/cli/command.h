@@ -35,6 +35,10 @@ std::unique_ptr<Command> make_keygen_command();
 std::unique_ptr<Command> make_worker_command();
 std::unique_ptr<Command> make_devices_command();
 std::unique_ptr<Command> make_serve_command();
+std::unique_ptr<Command> make_chat_command();
+std::unique_ptr<Command> make_summarize_command();
+std::unique_ptr<Command> make_sentiment_command();
+std::unique_ptr<Command> make_translate_command();
 
 // Prints "lingua <command>: <message>" to stderr and returns exit code 1.
 int fail(const char* command, const std::string& message);

@@ -88,6 +88,10 @@ static int run(int argc, char** argv) {
   commands.push_back(make_worker_command());
   commands.push_back(make_devices_command());
   commands.push_back(make_serve_command());
+  commands.push_back(make_chat_command());
+  commands.push_back(make_summarize_command());
+  commands.push_back(make_sentiment_command());
+  commands.push_back(make_translate_command());
 
   if (argc <= 1) {
     print_guide(commands);

@@ -108,6 +108,10 @@ Expected<GenerateResult> Generator::generate(const std::string& prompt, const Ge
     if (on_text && !piece.empty()) on_text(piece);
     previous = next;
     if (i + 1 == options.n_predict) break;  // the last token needs no forward pass
+    if (options.should_stop && options.should_stop()) {
+      result.stop_reason = "stopped";
+      break;
+    }
     if (pos >= context) {
       result.stop_reason = "context";
       break;

@@ -27,6 +27,8 @@ struct GenerateOptions {
   bool parse_special = false;   // "<s>" in the prompt text is the control token
   bool no_bos = false;          // the prompt carries its own BOS (a rendered chat template)
   bool keep_all_logits = false; // record logits at every position (tests, tools)
+  // Asked after each token: true ends the answer there ("stopped"), e.g. Ctrl-C in `lingua chat`.
+  std::function<bool()> should_stop;
   // In-process segmentation (tests, debugging): a new segment starts at each op id of `split`,
   // or `segments` > 1 cuts into that many cost-balanced segments. Neither: one segment.
   std::vector<int> split;
@@ -52,7 +54,7 @@ struct GenerateResult {
   std::vector<TokenId> prompt_tokens;
   std::vector<TokenId> tokens;     // generated
   std::string text;                // generated text
-  std::string stop_reason;         // "length", "eos", "context"
+  std::string stop_reason;         // "length", "eos", "context", "stopped"
   // Decode steps: one per forward pass after the prompt's (sampling a token, then its pass), so a
   // run of n tokens has n-1 (the first comes from the prompt's pass, the last needs none).
   // gen_ms is their sum: forward passes over gen_ms is the decode rate.

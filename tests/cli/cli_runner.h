@@ -1,4 +1,4 @@
-// Runs the built `lingua` command for the CLI tests: arguments quoted for the shell, stdin closed,
+// Runs the built `lingua` command for the CLI tests: arguments quoted for the shell, stdin closed (or a given file),
 // stdout and stderr captured from files in a scratch directory, a timeout so a hang fails.
 #pragma once
 #include <sys/wait.h>
@@ -40,8 +40,9 @@ inline std::string slurp(const std::filesystem::path& p) {
 }
 
 // `scratch` holds the captured output (and is where tests put their files).
+// `input` is what it reads on standard input (a file; nothing by default).
 inline CliRun run_lingua(const std::vector<std::string>& args, const std::filesystem::path& scratch,
-                         int timeout_s = 120) {
+                         int timeout_s = 120, const std::string& input = "/dev/null") {
   std::string cmd = "timeout ";
   cmd += std::to_string(timeout_s);
   cmd += ' ';
@@ -51,7 +52,7 @@ inline CliRun run_lingua(const std::vector<std::string>& args, const std::filesy
     cmd += shell_quote(a);
   }
   const auto out = scratch / "out.txt", err = scratch / "err.txt";
-  cmd += " </dev/null >";
+  cmd += " <" + shell_quote(input) + " >";
   cmd += shell_quote(out.string());
   cmd += " 2>";
   cmd += shell_quote(err.string());
