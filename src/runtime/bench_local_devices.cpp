@@ -12,26 +12,35 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Tokens per second of `streams` sequences decoding gen_tokens greedy tokens each, every token of
-// every sequence one step (streams == 1: submit) or one batch step for all (submit_batch).
-Expected<double> decode_through(Pipeline& pipeline, int streams, const BenchOptions& o, const std::vector<int32_t>& tokens,
+// Tokens per second of `streams` sequences decoding gen_tokens greedy tokens each. streams == 1:
+// one step per token (submit). Otherwise the sequences form `waves` batches, each one batch step
+// per token (submit_batch), all waves in flight at once so every device of the pipeline has one to
+// work on: a wave's next step goes out as soon as its answers are back.
+Expected<double> decode_through(Pipeline& pipeline, int streams, int waves, const BenchOptions& o, const std::vector<int32_t>& tokens,
                                 uint64_t* next_sequence) {
+  waves = std::clamp(waves, 1, streams);
   double total = 0;
   for (int rep = -1; rep < o.repetitions; ++rep) {  // rep -1 warms up
-    std::vector<SequenceStep> steps(static_cast<size_t>(streams));
-    for (size_t s = 0; s < steps.size(); ++s) steps[s] = SequenceStep{++*next_sequence, {tokens[s % tokens.size()]}, 0, true};
+    std::vector<std::vector<SequenceStep>> wave(static_cast<size_t>(waves));
+    for (int s = 0; s < streams; ++s)
+      wave[static_cast<size_t>(s % waves)].push_back(SequenceStep{++*next_sequence, {tokens[static_cast<size_t>(s) % tokens.size()]}, 0, true});
+    auto send = [&](const std::vector<SequenceStep>& steps) {
+      return streams == 1 ? pipeline.submit(steps[0].sequence, steps[0].tokens.data(), 1, steps[0].pos0, true) : pipeline.submit_batch(steps);
+    };
     const auto t0 = Clock::now();
-    for (int64_t pos = 0; pos < o.gen_tokens; ++pos) {
-      if (streams == 1) LINGUA_TRY(pipeline.submit(steps[0].sequence, steps[0].tokens.data(), 1, pos, true));
-      else LINGUA_TRY(pipeline.submit_batch(steps));
-      for (SequenceStep& step : steps) {
-        LINGUA_ASSIGN_OR_RETURN(StepLogits answer, pipeline.next());
-        step.tokens[0] = static_cast<int32_t>(std::max_element(answer.logits.begin(), answer.logits.end()) - answer.logits.begin());
-        step.pos0 = pos + 1;
+    for (const auto& steps : wave) LINGUA_TRY(send(steps));
+    for (int64_t pos = 0; pos < o.gen_tokens; ++pos)
+      for (auto& steps : wave) {
+        for (SequenceStep& step : steps) {
+          LINGUA_ASSIGN_OR_RETURN(StepLogits answer, pipeline.next());
+          step.tokens[0] = static_cast<int32_t>(std::max_element(answer.logits.begin(), answer.logits.end()) - answer.logits.begin());
+          step.pos0 = pos + 1;
+        }
+        if (pos + 1 < o.gen_tokens) LINGUA_TRY(send(steps));
       }
-    }
     if (rep >= 0) total += std::chrono::duration<double>(Clock::now() - t0).count();
-    for (const SequenceStep& step : steps) LINGUA_TRY(pipeline.end_sequence(step.sequence));
+    for (const auto& steps : wave)
+      for (const SequenceStep& step : steps) LINGUA_TRY(pipeline.end_sequence(step.sequence));
   }
   return static_cast<double>(o.gen_tokens) * streams * o.repetitions / total;
 }
@@ -70,9 +79,9 @@ Expected<BenchResult> run_bench_local_devices(const Model& model, const BenchOpt
   result.weight_bytes = model.weight_bytes();
   // result.segments stays empty: per-segment times are the workers' (their step reports), not measured here.
   uint64_t next_sequence = 0;
-  LINGUA_ASSIGN_OR_RETURN(result.tg_tokens_per_s, decode_through(*run, 1, o, tokens, &next_sequence));
+  LINGUA_ASSIGN_OR_RETURN(result.tg_tokens_per_s, decode_through(*run, 1, 1, o, tokens, &next_sequence));
   if (o.parallel > 1) {
-    LINGUA_ASSIGN_OR_RETURN(result.tg_parallel_tokens_per_s, decode_through(*run, o.parallel, o, tokens, &next_sequence));
+    LINGUA_ASSIGN_OR_RETURN(result.tg_parallel_tokens_per_s, decode_through(*run, o.parallel, k, o, tokens, &next_sequence));
   }
   return result;
 }
