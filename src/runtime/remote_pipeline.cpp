@@ -415,6 +415,15 @@ Status RemotePipeline::pump() {
     return Status::error("device " + name + " sent a bad frame: " + f.error());
   }
   if (f->header.type == MessageType::kError) {
+    // A worker whose downstream peer died says so at once ("lost the connection to the peer
+    // worker"), a moment before the head itself sees that peer's process end: that loss is the
+    // error failover can act on, so it is given a short while to show.
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
+    for (;;) {
+      LINGUA_TRY(check_health());
+      if (std::chrono::steady_clock::now() >= until) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
     failed_ = true;
     return Status::error(printable_error(f->payload));
   }
