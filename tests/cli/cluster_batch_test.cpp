@@ -10,6 +10,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
 
 #include "model/model.h"
@@ -86,6 +87,7 @@ struct Script {
   std::vector<int32_t> tokens;  // prompt, then what greedy decoding chose alone
   int64_t prompt = 0, chunk = 1, fed = 0;
   int start_step = 0;
+  bool ended = false;
 };
 
 struct Outcome {
@@ -93,6 +95,7 @@ struct Outcome {
   int greedy_mismatches = 0, answers = 0, max_in_a_step = 0;
   std::vector<std::string> events;
   size_t failovers = 0, migrations = 0;
+  int64_t steps_before_kill = 0;  // sequence steps submitted up to the kill (every group of every batch)
 };
 
 // `count` sequences (prompts of 3..17 tokens fed 1..6 at a time, joining one step after another,
@@ -155,6 +158,7 @@ Outcome run_scenario(const Model& model, const std::string& path, int k, size_t 
     const Status st = cluster.submit_batch(steps);
     EXPECT_TRUE(st.is_ok()) << st.message();
     if (!st.is_ok()) return outcome;
+    if (step <= kill_step) outcome.steps_before_kill += static_cast<int64_t>(steps.size());
     if (step == kill_step) {
       const pid_t victim = worker_pid(kill_device);
       EXPECT_GT(victim, 0) << "no worker process for " << kill_device;
@@ -183,10 +187,14 @@ Outcome run_scenario(const Model& model, const std::string& path, int k, size_t 
       ++outcome.answers;
       script.tokens.push_back(argmax(want->logits));
     }
-  }
-  for (size_t i = 0; i < count; ++i) {
-    const Status st = cluster.end_sequence(1000 + i);
-    EXPECT_TRUE(st.is_ok()) << st.message();
+    // A sequence is let go as soon as it is done, while the others go on (as a server does): a
+    // later failover replays it beside them, since it shared their batches.
+    for (size_t i = 0; i < count; ++i)
+      if (!scripts[i].ended && scripts[i].fed >= scripts[i].prompt + decode) {
+        scripts[i].ended = true;
+        const Status ended = cluster.end_sequence(1000 + i);
+        EXPECT_TRUE(ended.is_ok()) << ended.message();
+      }
   }
   outcome.failovers = cluster.failovers().size();
   outcome.migrations = cluster.migrations().size();
@@ -229,8 +237,8 @@ TEST(ClusterBatch, AWorkerKilledWithABatchInFlightIsReplacedAndTheTokensStayTheS
     auto model = load_held(m.path);
     ASSERT_TRUE(model) << model.error();
     // The middle device at step 9 (every sequence has joined, some still feed their prompts), the
-    // first at step 14 (all decoding).
-    for (const auto& [victim, at] : {std::pair<std::string, int>{"dev1", 9}, {"dev0", 14}}) {
+    // first at step 14 (all decoding), the last at step 18 (4 of the 6 sequences have ended).
+    for (const auto& [victim, at] : {std::pair<std::string, int>{"dev1", 9}, {"dev0", 14}, {"dev2", 18}}) {
       const std::string what = m.name + ", " + victim + " killed at step " + std::to_string(at);
       const Outcome o = run_scenario(**model, m.path, 3, 6, 12, at, victim);
       EXPECT_EQ(o.failovers, 1u) << what << "\n" << joined(o.events);
@@ -240,6 +248,15 @@ TEST(ClusterBatch, AWorkerKilledWithABatchInFlightIsReplacedAndTheTokensStayTheS
       bool lost = false;
       for (const auto& e : o.events) lost |= e.find("lost device " + victim) != std::string::npos;
       EXPECT_TRUE(lost) << what << "\n" << joined(o.events);
+      // Every step up to the loss is replayed, those of sequences that had ended included (their
+      // batches are replayed whole); the loss may be seen a step after the kill.
+      int64_t replayed = -1;
+      std::smatch found;
+      const std::regex re("\\((\\d+) steps replayed\\)");
+      for (const auto& e : o.events)
+        if (std::regex_search(e, found, re)) replayed = std::stoll(found[1].str());
+      const bool replayed_all = replayed >= o.steps_before_kill;
+      EXPECT_TRUE(replayed_all) << what << ": " << replayed << " steps replayed, " << o.steps_before_kill << " submitted before the kill\n" << joined(o.events);
     }
   }
 }
