@@ -31,6 +31,8 @@ class BenchCommand : public Command {
     app.add_option("--split", opts_.split, "cut at these op ids (see lingua graph) and time each segment")->delimiter(',');
     app.add_option("--only-segment", opts_.only_segment, "run only this segment (inputs fed as zeros): its speed and memory alone");
     app.add_option("--parallel", opts_.parallel, "also decode S sequences together (one batched forward per step): total tokens/s");
+    app.add_option("--local-devices", opts_.local_devices,
+                   "decode through K local worker processes (tg alone and, with --parallel, S sequences batched); no pp");
     app.add_flag("--predict", predict_, "measure this machine's compute rates and show each segment's predicted decode time");
     app.add_flag("--json", json_, "print one JSON document");
     cluster_ = app.add_subcommand("cluster", "run each plan on emulated local devices or the workers of a devices file: measured vs predicted tokens/s");
@@ -65,6 +67,8 @@ class BenchCommand : public Command {
     auto model = Model::load(model_);
     if (!model) return fail(name(), model.error());
     keep_weights_in_huge_pages(name(), **model);
+    if (opts_.local_devices < 0) return fail(name(), "--local-devices must be 1 or more");
+    opts_.model_path = model_;
     auto r = run_bench(**model, opts_);
     if (!r) return fail(name(), r.error());
     // Predictions use the mean decode context of the run: the cache grows from 0 to -n.
@@ -87,6 +91,7 @@ class BenchCommand : public Command {
                             {"tg_tokens", opts_.gen_tokens}, {"pp_tokens_per_s", r->pp_tokens_per_s},
                             {"tg_tokens_per_s", r->tg_tokens_per_s}, {"weight_bytes", r->weight_bytes},
                             {"kv_bytes", r->kv_bytes}, {"peak_rss_bytes", r->peak_rss_bytes}};
+      if (opts_.local_devices > 0) doc["local_devices"] = opts_.local_devices;
       if (opts_.parallel > 1) doc["tg_parallel"] = {{"sequences", opts_.parallel}, {"tokens_per_s", r->tg_parallel_tokens_per_s}};
       if (segmented || predict_) {
         nlohmann::json segs = nlohmann::json::array();
@@ -108,7 +113,7 @@ class BenchCommand : public Command {
       return 0;
     }
     std::printf("| model | threads | test | tokens/s |\n|---|---:|---:|---:|\n");
-    if (opts_.prompt_tokens > 0 && opts_.only_segment < 0)
+    if (opts_.prompt_tokens > 0 && opts_.only_segment < 0 && opts_.local_devices == 0)
       std::printf("| %s | %d | pp%lld | %.2f |\n", model_.c_str(), opts_.threads,
                   static_cast<long long>(opts_.prompt_tokens), r->pp_tokens_per_s);
     if (opts_.gen_tokens > 0)

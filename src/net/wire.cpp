@@ -121,6 +121,7 @@ const char* message_type_name(MessageType type) {
     case MessageType::kStats: return "STATS";
     case MessageType::kProbe: return "PROBE";
     case MessageType::kLinkTest: return "LINK_TEST";
+    case MessageType::kBatch: return "BATCH";
   }
   return "unknown";
 }

@@ -57,8 +57,12 @@ enum class MessageType : uint16_t {
   // Worker -> head: a LinkTestReport, one per target measured (position = the target's index),
   // or one with no links acknowledging a request without targets.
   kLinkTest = 13,
+  // Head -> every worker holding a segment: one step of several sequences at once, JSON BatchStep
+  // (runtime/protocol.h), untyped, sequence = the batch's id. TENSOR frames of that step carry the
+  // same id as their sequence and position -1, and every group's rows in group order.
+  kBatch = 14,
 };
-inline constexpr uint16_t kMaxMessageType = 13;
+inline constexpr uint16_t kMaxMessageType = 14;
 // "TENSOR", "HELLO"...; "unknown" for a value outside the enum.
 const char* message_type_name(MessageType type);
 

@@ -86,6 +86,11 @@ Expected<BenchResult> run_bench(const Model& model, const BenchOptions& o) {
   if (o.repetitions < 1) return Status::error("repetitions must be at least 1");
   if (o.parallel < 1) return Status::error("--parallel must be at least 1");
   if (o.parallel > 1 && o.only_segment >= 0) return Status::error("--parallel runs every segment: not with --only-segment");
+  if (o.local_devices > 0) {
+    if (o.only_segment >= 0 || !o.split.empty() || o.segments > 0)
+      return Status::error("--local-devices cuts the model itself: not with --split, --segments or --only-segment");
+    return run_bench_local_devices(model, o);
+  }
   const int64_t context = std::max<int64_t>(1, o.prompt_tokens + o.gen_tokens);
   ExecutorConfig config;
   config.context = context;

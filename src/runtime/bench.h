@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "core/status.h"
@@ -25,6 +26,11 @@ struct BenchOptions {
   // memory a device holding only it needs can be measured. -1: run them all.
   int only_segment = -1;
   int parallel = 1;  // sequences decoding together in a second tg test (1: none)
+  // K > 0: tg and the parallel tg through K local worker processes (runtime/cluster_run.h), the
+  // model cut as `generate --local-devices K` cuts it, threads shared among them; pp not measured.
+  int local_devices = 0;
+  std::string model_path;         // what the workers load (with local_devices)
+  std::string worker_executable;  // "" = this program
 };
 
 struct BenchResult {
@@ -39,5 +45,7 @@ struct BenchResult {
 };
 
 Expected<BenchResult> run_bench(const Model& model, const BenchOptions& options);
+// The local_devices part of run_bench (runtime/bench_local_devices.cpp).
+Expected<BenchResult> run_bench_local_devices(const Model& model, const BenchOptions& options);
 
 }  // namespace lingua

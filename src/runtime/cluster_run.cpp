@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <set>
 
 #include "net/keys.h"
 #include "plan/cluster_plans.h"
@@ -310,8 +311,15 @@ Status ClusterRun::apply(const std::vector<Assignment>& plan, bool keep_kv, Move
   return Status::ok();
 }
 
-Status ClusterRun::send(uint64_t sequence, const PastStep& step, bool want) {
-  return pipeline_->submit(sequence, step.tokens.data(), static_cast<int64_t>(step.tokens.size()), step.pos0, want);
+Status ClusterRun::send(const Submission& submission, bool replay) {
+  auto want = [&](const PastStep& step) { return step.want && !(replay && step.answered); };
+  if (!submission.batch) {
+    const auto& [sequence, step] = submission.steps.front();
+    return pipeline_->submit(sequence, step.tokens.data(), static_cast<int64_t>(step.tokens.size()), step.pos0, want(step));
+  }
+  std::vector<SequenceStep> steps;
+  for (const auto& [sequence, step] : submission.steps) steps.push_back(SequenceStep{sequence, step.tokens, step.pos0, want(step), false});
+  return pipeline_->submit_batch(steps);
 }
 
 // Gives the devices `plan` afresh and replays every sequence's steps so far onto it.
@@ -320,12 +328,31 @@ Status ClusterRun::restart_on(const std::vector<Assignment>& plan, int64_t* repl
   pending_.reset();
   held_.clear();  // they are in the history, so they are replayed too
   LINGUA_TRY(apply(plan, false, nullptr));
-  for (const auto& [sequence, steps] : history_)
-    for (const PastStep& step : steps) {
-      LINGUA_TRY(send(sequence, step, step.want && !step.answered));
-      LINGUA_TRY(pipeline_->drain(kReplayWindow));
-      ++*replayed;
+  // Every submission again in its order (serial): a batch as the same batch. An ended sequence
+  // that shared batches with live ones is replayed too, and let go after its last step.
+  std::map<uint64_t, Submission> order;
+  std::map<uint64_t, std::vector<uint64_t>> ends_after;  // serial -> ended sequences whose last step it is
+  for (const auto* book : {&history_, &ended_})
+    for (const auto& [sequence, steps] : *book)
+      for (const PastStep& step : steps) {
+        Submission& sub = order[step.serial];
+        sub.batch = step.batch;
+        sub.steps.emplace_back(sequence, step);
+      }
+  for (const auto& [sequence, steps] : ended_)
+    if (!steps.empty()) ends_after[steps.back().serial].push_back(sequence);
+  for (auto& [serial, sub] : order) {
+    // A batch's groups in the order they were submitted: history_ and ended_ list them by sequence.
+    std::stable_sort(sub.steps.begin(), sub.steps.end(),
+                     [](const auto& a, const auto& b) { return a.second.group < b.second.group; });
+    LINGUA_TRY(send(sub, true));
+    LINGUA_TRY(pipeline_->drain(kReplayWindow));
+    *replayed += static_cast<int64_t>(sub.steps.size());
+    if (auto it = ends_after.find(serial); it != ends_after.end()) {
+      LINGUA_TRY(pipeline_->drain(0));  // its last step has gone through every worker before BYE
+      for (uint64_t sequence : it->second) LINGUA_TRY(pipeline_->end_sequence(sequence));
     }
+  }
   replayed_ = true;
   return Status::ok();
 }
@@ -423,7 +450,7 @@ Status ClusterRun::maybe_rebalance() {
   if (!rechecks_.empty()) {
     remeasure_links();
     if (!pending_) {  // the new prices may call for a move: considered after the next answer
-      for (auto& [sequence, step, want] : held_) LINGUA_TRY(send(sequence, step, want));
+      for (const Submission& sub : held_) LINGUA_TRY(send(sub, false));
       held_.clear();
       return Status::ok();
     }
@@ -474,7 +501,7 @@ Status ClusterRun::maybe_rebalance() {
   std::snprintf(line, sizeof line, " (%.0f ms, %.1f MiB of KV cache moved)", cost.seconds * 1000, static_cast<double>(cost.kv_bytes) / (1 << 20));
   event("rebalancing at token " + std::to_string(decode_answers_) + ": " + proposal.why + "; now " +
         describe_plan(balancer_->problem(), current_) + line);
-  for (auto& [sequence, step, want] : held_) LINGUA_TRY(send(sequence, step, want));
+  for (const Submission& sub : held_) LINGUA_TRY(send(sub, false));
   held_.clear();
   return Status::ok();
 }
@@ -486,15 +513,65 @@ Status ClusterRun::submit(uint64_t sequence, const int32_t* tokens, int64_t n, i
   step.tokens.assign(tokens, tokens + n);
   step.pos0 = pos0;
   step.want = want_logits;
-  history_[sequence].push_back(step);
+  Submission sub;
+  sub.steps.emplace_back(sequence, std::move(step));
+  return submit_one(std::move(sub));
+}
+
+Status ClusterRun::submit_batch(const std::vector<SequenceStep>& steps) {
+  if (steps.empty()) return Status::error("a batch step without sequences");
+  Submission sub;
+  sub.batch = true;
+  for (const SequenceStep& s : steps) {
+    if (s.all_logits) return Status::error("every position's logits are only kept in the in-process pipeline");
+    for (const auto& [sequence, step] : sub.steps)
+      if (sequence == s.sequence) return Status::error("sequence " + std::to_string(s.sequence) + " appears twice in a batch step");
+    PastStep step;
+    step.tokens = s.tokens;
+    step.pos0 = s.pos0;
+    step.want = s.want_logits;
+    step.batch = true;
+    step.group = static_cast<int>(sub.steps.size());
+    sub.steps.emplace_back(s.sequence, std::move(step));
+  }
+  return submit_one(std::move(sub));
+}
+
+Status ClusterRun::submit_one(Submission sub) {
+  ++serial_;
+  for (auto& [sequence, step] : sub.steps) {
+    step.serial = serial_;
+    history_[sequence].push_back(step);
+  }
   if (pending_ || !rechecks_.empty()) {  // the move (or measurement) waits for the steps in flight; this one waits for it
-    held_.emplace_back(sequence, step, want_logits);
+    held_.push_back(std::move(sub));
     return Status::ok();
   }
-  Status st = send(sequence, step, want_logits);
+  Status st = send(sub, false);
   if (st) return Status::ok();
   LINGUA_TRY(recover(st));
-  return replayed_ ? Status::ok() : send(sequence, step, want_logits);  // a replay sent this step too
+  return replayed_ ? Status::ok() : send(sub, false);  // a replay sent this step too
+}
+
+void ClusterRun::prune_ended() {
+  std::set<uint64_t> shared;  // serials of batches a kept sequence was in
+  for (const auto& [sequence, steps] : history_)
+    for (const PastStep& step : steps)
+      if (step.batch) shared.insert(step.serial);
+  std::set<uint64_t> kept;
+  for (bool grew = true; grew;) {
+    grew = false;
+    for (const auto& [sequence, steps] : ended_) {
+      if (kept.count(sequence)) continue;
+      const bool shares = std::any_of(steps.begin(), steps.end(), [&](const PastStep& s) { return s.batch && shared.count(s.serial); });
+      if (!shares) continue;
+      kept.insert(sequence);
+      for (const PastStep& s : steps)
+        if (s.batch) shared.insert(s.serial);
+      grew = true;
+    }
+  }
+  for (auto it = ended_.begin(); it != ended_.end();) it = kept.count(it->first) ? std::next(it) : ended_.erase(it);
 }
 
 Expected<StepLogits> ClusterRun::next() {
@@ -528,7 +605,11 @@ Expected<StepLogits> ClusterRun::next() {
 }
 
 Status ClusterRun::end_sequence(uint64_t sequence) {
-  history_.erase(sequence);
+  if (auto it = history_.find(sequence); it != history_.end()) {
+    ended_[sequence] = std::move(it->second);
+    history_.erase(it);
+  }
+  prune_ended();
   Status st = pipeline_->end_sequence(sequence);
   if (!st) LINGUA_TRY(recover(st));
   return Status::ok();

@@ -94,6 +94,9 @@ class ClusterRun : public Pipeline {
 
   Status submit(uint64_t sequence, const int32_t* tokens, int64_t n, int64_t pos0, bool want_logits,
                 bool all_logits = false) override;
+  // One batch step through the workers (RemotePipeline::submit_batch), kept in the history as a
+  // batch: a failover replays it as the same batch, so every sequence gets the same numbers.
+  Status submit_batch(const std::vector<SequenceStep>& steps) override;
   Expected<StepLogits> next() override;
   Status end_sequence(uint64_t sequence) override;
   int devices() const override { return pipeline_->devices(); }
@@ -124,6 +127,14 @@ class ClusterRun : public Pipeline {
     int64_t pos0 = 0;
     bool want = false;      // the caller asked for its logits...
     bool answered = false;  // ...and has them
+    uint64_t serial = 0;    // submission order; the steps of one batch share it
+    bool batch = false;     // submitted in a batch step (with the others of its serial)...
+    int group = 0;          // ...as its group number `group`
+  };
+  // What was submitted at once: one single step, or one batch step's groups in order.
+  struct Submission {
+    bool batch = false;
+    std::vector<std::pair<uint64_t, PastStep>> steps;  // (sequence, step)
   };
   ClusterRun() = default;
   Expected<ClusterPlans> price_all(const DevicesFile& devices) const;
@@ -138,7 +149,12 @@ class ClusterRun : public Pipeline {
   Status maybe_rebalance();
   // Measures the links the balancer asked for (nothing in flight) and re-prices them.
   void remeasure_links();
-  Status send(uint64_t sequence, const PastStep& step, bool want);
+  // replay: only steps whose answer the caller still waits for want logits.
+  Status send(const Submission& submission, bool replay);
+  Status submit_one(Submission submission);
+  // Ended sequences kept only while a live one shares a batch with them (a replayed batch must
+  // have the same shape); the others are dropped.
+  void prune_ended();
   void event(const std::string& line) {
     if (options_.on_event) options_.on_event(line);
   }
@@ -154,10 +170,12 @@ class ClusterRun : public Pipeline {
   std::unique_ptr<Balancer> balancer_;
   std::vector<Assignment> current_;      // device indices into the balancer's problem (= pipeline's devices)
   std::map<uint64_t, std::vector<PastStep>> history_;  // every step of every sequence in flight
+  std::map<uint64_t, std::vector<PastStep>> ended_;    // ended sequences a live one shared a batch with
+  uint64_t serial_ = 0;                                // the last submission's serial
   std::optional<Proposal> pending_;      // a move waiting for the pipeline to drain
   std::vector<LinkRecheck> rechecks_;    // links to measure again once the pipeline has drained
   std::vector<LinkRemeasure> remeasures_;
-  std::vector<std::tuple<uint64_t, PastStep, bool>> held_;  // steps submitted while it drains
+  std::vector<Submission> held_;         // submitted while it drains
   std::vector<Migration> migrations_;
   std::vector<Failover> failovers_;
   ClusterMeasurements measured_;

@@ -2,6 +2,7 @@
 #include "runtime/protocol.h"
 
 #include <cstdio>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "core/endpoint.h"
@@ -201,6 +202,42 @@ Expected<KvExportRequest> parse_kv_export_request(const std::string& text) {
   LINGUA_TRY(get(j, "keep", keep).with_context("KV_EXPORT request"));
   if (keep.size() != 2) return Status::error("KV_EXPORT request: 'keep' is not [first, last]");
   return KvExportRequest{keep[0], keep[1]};
+}
+
+std::string to_json(const BatchStep& b) {
+  json groups = json::array();
+  for (const BatchStepGroup& g : b.groups) groups.push_back(json{{"sequence", g.sequence}, {"pos0", g.pos0}, {"tokens", g.tokens}});
+  return json{{"groups", groups}}.dump();
+}
+
+Expected<BatchStep> parse_batch_step(const std::string& text) {
+  LINGUA_ASSIGN_OR_RETURN(json j, parse_object(text, "a BATCH step"));
+  auto it = j.find("groups");
+  if (it == j.end() || !it->is_array()) return Status::error("BATCH step: 'groups' is missing or not a list");
+  if (it->empty() || it->size() > kMaxBatchGroups)
+    return Status::error("BATCH step: " + std::to_string(it->size()) + " groups (1 to " + std::to_string(kMaxBatchGroups) + " allowed)");
+  BatchStep b;
+  std::set<uint64_t> seen;
+  for (size_t i = 0; i < it->size(); ++i) {
+    const json& g = (*it)[i];
+    const std::string where = "BATCH step: groups[" + std::to_string(i) + "]";
+    if (!g.is_object()) return Status::error(where + " is not an object");
+    BatchStepGroup out;
+    if (auto s = g.find("sequence"); s == g.end() || !s->is_number_unsigned())
+      return Status::error(where + ".sequence is missing or not a whole number");
+    LINGUA_TRY(get(g, "sequence", out.sequence).with_context(where));
+    LINGUA_TRY(get(g, "pos0", out.pos0).with_context(where));
+    LINGUA_TRY(get(g, "tokens", out.tokens).with_context(where));
+    if (out.sequence == 0) return Status::error(where + ".sequence is 0, which is reserved");
+    if (!seen.insert(out.sequence).second) return Status::error(where + ".sequence " + std::to_string(out.sequence) + " appears twice");
+    if (out.pos0 < 0) return Status::error(where + ".pos0 is negative");
+    if (out.tokens.empty() || out.tokens.size() > 65536)
+      return Status::error(where + ".tokens holds " + std::to_string(out.tokens.size()) + " ids (1 to 65536 allowed)");
+    for (int32_t t : out.tokens)
+      if (t < 0) return Status::error(where + ".tokens holds a negative id");
+    b.groups.push_back(std::move(out));
+  }
+  return b;
 }
 
 std::string to_json(const StepReport& r) {

@@ -112,6 +112,28 @@ struct KvExportRequest {
 std::string to_json(const KvExportRequest& r);
 Expected<KvExportRequest> parse_kv_export_request(const std::string& json);
 
+// BATCH (head -> every worker holding a segment): one step of several sequences run as one
+// forward pass (Executor::forward_batch). JSON: {"groups":[{"sequence","pos0","tokens":[ids]}]}.
+// Bounds: 1..kMaxBatchGroups groups, sequences > 0 and each at most once, pos0 >= 0, 1..65536
+// token ids per group, each >= 0 (the worker checks them against the vocabulary and max_batch).
+struct BatchStepGroup {
+  uint64_t sequence = 0;
+  int64_t pos0 = 0;
+  std::vector<int32_t> tokens;
+};
+struct BatchStep {
+  std::vector<BatchStepGroup> groups;
+  int64_t rows() const {
+    int64_t n = 0;
+    for (const BatchStepGroup& g : groups) n += static_cast<int64_t>(g.tokens.size());
+    return n;
+  }
+};
+inline constexpr size_t kMaxBatchGroups = 256;
+std::string to_json(const BatchStep& b);
+// The error names the field ("groups[2].sequence").
+Expected<BatchStep> parse_batch_step(const std::string& json);
+
 std::string to_json(const StepReport& r);
 Expected<StepReport> parse_step_report(const std::string& json);
 

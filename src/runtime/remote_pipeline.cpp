@@ -339,6 +339,33 @@ Status RemotePipeline::submit(uint64_t sequence, const int32_t* tokens, int64_t 
   return Status::ok();
 }
 
+Status RemotePipeline::submit_batch(const std::vector<SequenceStep>& steps) {
+  if (failed_) return Status::error("the cluster has failed");
+  if (holders_.empty()) return Status::error("no plan has been given to the devices");
+  if (steps.empty()) return Status::error("a batch step without sequences");
+  if (steps.size() > kMaxBatchGroups)
+    return Status::error("a batch step of " + std::to_string(steps.size()) + " sequences (at most " + std::to_string(kMaxBatchGroups) + ")");
+  BatchStep batch;
+  std::set<uint64_t> seen;
+  for (const SequenceStep& s : steps) {
+    if (s.all_logits) return Status::error("every position's logits are only kept in the in-process pipeline");
+    if (s.sequence == 0) return Status::error("sequence 0 is reserved");
+    if (s.tokens.empty()) return Status::error("sequence " + std::to_string(s.sequence) + " has no tokens in the batch step");
+    if (!seen.insert(s.sequence).second) return Status::error("sequence " + std::to_string(s.sequence) + " appears twice in a batch step");
+    batch.groups.push_back(BatchStepGroup{s.sequence, s.pos0, s.tokens});
+  }
+  const std::vector<uint8_t> bytes = encode_frame(bytes_frame(MessageType::kBatch, ++batch_id_, to_json(batch)));
+  for (int d : holders_)
+    if (Status st = clients_[static_cast<size_t>(d)].send(bytes); !st)
+      return lost(static_cast<size_t>(d), "device " + devices_[static_cast<size_t>(d)].name + ": " + st.message());
+  for (const SequenceStep& s : steps) {
+    if (s.want_logits) wanted_.insert({s.sequence, s.pos0});
+    positions_[s.sequence] = s.pos0 + static_cast<int64_t>(s.tokens.size());
+  }
+  in_flight_ += static_cast<int64_t>(steps.size());
+  return Status::ok();
+}
+
 Status RemotePipeline::check_health() {
   for (size_t d = 0; d < clients_.size(); ++d) {
     if (!alive_[d]) continue;
@@ -388,6 +415,15 @@ Status RemotePipeline::pump() {
     return Status::error("device " + name + " sent a bad frame: " + f.error());
   }
   if (f->header.type == MessageType::kError) {
+    // A worker whose downstream peer died says so at once ("lost the connection to the peer
+    // worker"), a moment before the head itself sees that peer's process end: that loss is the
+    // error failover can act on, so it is given a short while to show.
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
+    for (;;) {
+      LINGUA_TRY(check_health());
+      if (std::chrono::steady_clock::now() >= until) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
     failed_ = true;
     return Status::error(printable_error(f->payload));
   }

@@ -79,6 +79,10 @@ class RemotePipeline : public Pipeline {
 
   Status submit(uint64_t sequence, const int32_t* tokens, int64_t n, int64_t pos0, bool want_logits,
                 bool all_logits = false) override;
+  // One BATCH frame to every holder: the workers run the sequences' tokens as one forward pass
+  // each, and the last answers every sequence with its own LOGITS (so in_flight() counts one
+  // step per sequence of the batch).
+  Status submit_batch(const std::vector<SequenceStep>& steps) override;
   Expected<StepLogits> next() override;
   Status end_sequence(uint64_t sequence) override;
   int devices() const override { return static_cast<int>(holders_.size()); }
@@ -170,6 +174,7 @@ class RemotePipeline : public Pipeline {
   std::chrono::steady_clock::time_point last_health_check_{};
   int lost_device_ = -1;
   int n_vocab_ = 0;
+  uint64_t batch_id_ = 0;      // the last BATCH step's id (its frames' sequence)
   uint64_t link_test_id_ = 0;  // the last LINK_TEST request's id (its frames' sequence)
   bool failed_ = false;
 };

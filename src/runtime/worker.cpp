@@ -36,6 +36,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr int kMaxPendingSteps = 256;       // per sequence: more means a confused or hostile peer
+constexpr size_t kMaxPendingBatches = 256;  // BATCH steps waiting at once
 constexpr uint64_t kWeightsAckEvery = 32;  // WEIGHTS pieces between acknowledgements
 constexpr int kHeartbeatMs = 1000;          // a head silent for 3x this has its connection dropped
 
@@ -50,8 +51,15 @@ struct Step {
   std::map<int, Frame> inputs;                    // imported op -> its TENSOR frame
 };
 
+// A BATCH step (several sequences in one forward) waiting for its inputs and its turn.
+struct PendingBatch {
+  std::optional<BatchStep> step;  // from the head
+  Clock::time_point tokens_at{};
+  std::map<int, Frame> inputs;    // imported op -> its TENSOR frame (every group's rows)
+};
+
+// A sequence in flight here; its KV cache lives in the worker's one executor (kv_cache(id)).
 struct SequenceState {
-  std::unique_ptr<Executor> executor;
   int64_t next_pos = 0;
   std::map<int64_t, Step> steps;  // by first position
   std::set<int> missing_slots;    // after a boundary move: graph-wide KV slots still to arrive
@@ -201,6 +209,9 @@ class Worker {
         return on_step_tokens(std::move(f));
       case MessageType::kTensor:
         return on_tensor(std::move(f));
+      case MessageType::kBatch:
+        if (!from_head) return log("dropped a BATCH from a peer that is not a head");
+        return on_batch(std::move(f));
       case MessageType::kProbe:
         if (auto answer = probes_.on_probe(msg.peer, f)) reply(msg.peer, *answer);
         return;
@@ -221,7 +232,7 @@ class Worker {
       case MessageType::kBye:
         if (!from_head) return log("dropped a BYE from a peer that is not a head");
         if (f.header.sequence != 0) {
-          sequences_.erase(f.header.sequence);
+          forget_sequence(f.header.sequence);
           // Acknowledged: the head may reuse the id only once every worker has let it go, or a new
           // step's tensors from an upstream peer could overtake this BYE and meet the old state.
           reply(msg.peer, bytes_frame(MessageType::kBye, f.header.sequence, ""));
@@ -257,6 +268,10 @@ class Worker {
     receiver_.reset();
     links_.clear();
     sequences_.clear();
+    batches_.clear();
+    last_batch_run_ = 0;
+    last_batch_seen_ = 0;
+    executor_.reset();  // before the model whose graph it runs
     assignment_.reset();
     pool_.reset();
     model_.reset();
@@ -274,11 +289,14 @@ class Worker {
     // A boundary move keeps the sequences (and the model they point into) until their KV caches
     // are carried over to the new segment's executors.
     std::map<uint64_t, SequenceState> kept;
+    std::unique_ptr<Executor> kept_executor;
     std::unique_ptr<Model> kept_model;
     if (a.resume) {
       for (auto& [id, seq] : sequences_)
         if (!seq.steps.empty()) return Status::error("a boundary move while sequence " + std::to_string(id) + " has steps in flight");
+      if (!batches_.empty()) return Status::error("a boundary move while batch steps are in flight");
       kept = std::move(sequences_);
+      kept_executor = std::move(executor_);
       kept_model = std::move(model_);
     }
     std::string path;
@@ -316,6 +334,7 @@ class Worker {
       }
       if (a.resume) {  // the sequences wait, with the model they point into, until the weights are here
         sequences_ = std::move(kept);
+        executor_ = std::move(kept_executor);
         model_ = std::move(kept_model);
       }
       LINGUA_ASSIGN_OR_RETURN(SparseFileReceiver r, SparseFileReceiver::create(options_.cache_dir, a.file_bytes, a.weights_hash));
@@ -396,10 +415,18 @@ class Worker {
     const bool resume = a.resume;
     assignment_ = std::move(a);
     if (!resume) decode_tokens_ = 0;  // the emulated slowdown counts on across boundary moves
+    ExecutorConfig c;
+    c.context = assignment_->context;
+    c.max_batch = assignment_->max_batch;
+    c.max_sequences = assignment_->max_sequences;
+    c.segment = seg;
+    LINGUA_ASSIGN_OR_RETURN(Executor ex, Executor::create(model_->graph(), c));
+    executor_ = std::make_unique<Executor>(std::move(ex));
     for (const auto& [id, pos] : assignment_->sequences) {
       auto old = kept.find(id);
-      LINGUA_TRY(old != kept.end() ? carry_over(id, old->second) : arrive(id, pos));
+      LINGUA_TRY(old != kept.end() ? carry_over(id, old->second, *kept_executor) : arrive(id, pos));
     }
+    kept_executor.reset();  // before kept_model, whose graph it ran
     info("runs ops " + std::to_string(seg.first_op) + ".." + std::to_string(seg.last_op) + " of " + model_path_name() + " (" +
         mib(weights) + " of weights) with " + std::to_string(assignment_->threads) + " thread(s); ready in " + ms(load_start, Clock::now()) +
         " (" + ms(copy_start, copy_end) + " of it copying weights into huge pages)");
@@ -423,18 +450,13 @@ class Worker {
       report_error(id, "more sequences in flight than the " + std::to_string(assignment_->max_sequences) + " assigned");
       return nullptr;
     }
-    ExecutorConfig c;
-    c.context = assignment_->context;
-    c.max_batch = assignment_->max_batch;
-    c.segment = assignment_->partition[static_cast<size_t>(assignment_->segment)];
-    auto ex = Executor::create(model_->graph(), c);
-    if (!ex) {
-      report_error(id, ex.error());
-      return nullptr;
-    }
-    SequenceState& s = sequences_[id];
-    s.executor = std::make_unique<Executor>(std::move(*ex));
-    return &s;
+    return &sequences_[id];
+  }
+
+  // The sequence's state and its KV cache are gone (BYE, or a step of it failed).
+  void forget_sequence(uint64_t id) {
+    sequences_.erase(id);
+    if (executor_) executor_->end_sequence(id);
   }
 
   Step* step(SequenceState& s, uint64_t id, int64_t pos) {
@@ -461,7 +483,47 @@ class Worker {
     if (!st) return;
     st->tokens = std::move(*ids);
     st->tokens_at = Clock::now();
-    run_ready(f.header.sequence, *s);
+    run_all_ready();
+  }
+
+  // The pending BATCH step of this id, made on its first frame (BATCH or TENSOR, whichever comes first).
+  PendingBatch* batch(uint64_t id) {
+    if (id <= last_batch_run_) {
+      report_error(0, "a frame for batch step " + std::to_string(id) + ", which is already done");
+      return nullptr;
+    }
+    if (!batches_.count(id) && batches_.size() >= kMaxPendingBatches) {
+      report_error(0, "too many batch steps waiting for their inputs");
+      return nullptr;
+    }
+    return &batches_[id];
+  }
+
+  void on_batch(Frame f) {
+    if (!assignment_) return log("dropped a BATCH frame: no segment assigned");
+    auto parsed = parse_batch_step(std::string(f.payload.begin(), f.payload.end()));
+    if (!parsed) return report_error(0, parsed.error());
+    if (parsed->rows() > assignment_->max_batch || static_cast<int>(parsed->groups.size()) > assignment_->max_sequences)
+      return report_error(parsed->groups.front().sequence, "a batch step of " + std::to_string(parsed->rows()) + " tokens of " +
+                                                               std::to_string(parsed->groups.size()) + " sequences, more than the " +
+                                                               std::to_string(assignment_->max_batch) + " tokens or " +
+                                                               std::to_string(assignment_->max_sequences) + " sequences assigned");
+    for (const BatchStepGroup& g : parsed->groups) {
+      SequenceState* s = sequence(g.sequence);
+      if (!s) return;
+      if (g.pos0 < s->next_pos)
+        return report_error(g.sequence, "a batch step at position " + std::to_string(g.pos0) + ", which is already done");
+    }
+    // The head sends its BATCH frames in order: rows waiting for an earlier batch that never
+    // came are left over from before a re-assignment (a lost device's replay uses new ids).
+    last_batch_seen_ = std::max(last_batch_seen_, f.header.sequence);
+    for (auto it = batches_.begin(); it != batches_.end() && it->first < f.header.sequence;)
+      it = it->second.step ? std::next(it) : batches_.erase(it);
+    PendingBatch* b = batch(f.header.sequence);
+    if (!b) return;
+    b->step = std::move(*parsed);
+    b->tokens_at = Clock::now();
+    run_all_ready();
   }
 
   void on_tensor(Frame f) {
@@ -469,25 +531,31 @@ class Worker {
     const int op = static_cast<int>(f.header.tensor_id);
     if (!receives_.count(op))
       return log("dropped a TENSOR frame for op " + std::to_string(op) + ", which this segment does not read");
+    if (f.header.position == -1) {  // a batch step's rows
+      if (f.header.sequence <= last_batch_seen_ && !batches_.count(f.header.sequence))
+        return log("dropped a TENSOR frame of batch step " + std::to_string(f.header.sequence) + ", which is not in flight here");
+      PendingBatch* b = batch(f.header.sequence);
+      if (!b) return;
+      b->inputs[op] = std::move(f);
+      return run_all_ready();
+    }
     SequenceState* s = sequence(f.header.sequence);
     if (!s) return;
     Step* st = step(*s, f.header.sequence, f.header.position);
     if (!st) return;
-    const uint64_t id = f.header.sequence;
     st->inputs[op] = std::move(f);
-    run_ready(id, *s);
+    run_all_ready();
   }
 
   // After a boundary move: a fresh executor for the new segment, holding the KV cache of the
   // attention layers both segments run; the others are expected as KV_IMPORT frames.
-  Status carry_over(uint64_t id, SequenceState& old) {
+  Status carry_over(uint64_t id, SequenceState& old, Executor& from) {
     SequenceState* s = sequence(id);
     if (!s) return Status::error("cannot keep sequence " + std::to_string(id) + " across the boundary move");
     s->next_pos = old.next_pos;
-    Executor& from = *old.executor;
-    Executor& to = *s->executor;
-    LINGUA_ASSIGN_OR_RETURN(KVCache* from_kv, from.open_sequence(Executor::kDefaultSequence));
-    LINGUA_ASSIGN_OR_RETURN(KVCache* to_kv, to.open_sequence(Executor::kDefaultSequence));
+    Executor& to = *executor_;
+    LINGUA_ASSIGN_OR_RETURN(KVCache* from_kv, from.open_sequence(id));
+    LINGUA_ASSIGN_OR_RETURN(KVCache* to_kv, to.open_sequence(id));
     for (int slot = 0; slot < to_kv->n_slots(); ++slot) {
       const int global = to.kv_base() + slot;
       const int local = global - from.kv_base();
@@ -506,7 +574,8 @@ class Worker {
     SequenceState* s = sequence(id);
     if (!s) return Status::error("cannot take sequence " + std::to_string(id) + " in the boundary move");
     s->next_pos = pos;
-    for (int slot = 0; slot < s->executor->kv_slots(); ++slot) s->missing_slots.insert(s->executor->kv_base() + slot);
+    if (Status st = executor_->open_sequence(id).status(); !st) return st;
+    for (int slot = 0; slot < executor_->kv_slots(); ++slot) s->missing_slots.insert(executor_->kv_base() + slot);
     return Status::ok();
   }
 
@@ -520,10 +589,11 @@ class Worker {
     const int keep_first = request->keep_first, keep_last = request->keep_last;
     const Graph& g = model_->graph();
     uint64_t frames = 0;
+    if (!batches_.empty()) return report_error(0, "asked for KV caches while batch steps are in flight");
     for (auto& [id, seq] : sequences_) {
       if (!seq.steps.empty()) return report_error(id, "asked for KV caches while steps are in flight");
-      Executor& ex = *seq.executor;
-      auto kv = ex.open_sequence(Executor::kDefaultSequence);
+      Executor& ex = *executor_;
+      auto kv = ex.open_sequence(id);
       if (!kv) return report_error(id, kv.error());
       int slot = 0;
       for (int op = ex.segment().first_op; op <= ex.segment().last_op; ++op) {
@@ -550,9 +620,9 @@ class Worker {
     auto it = sequences_.find(f.header.sequence);
     if (it == sequences_.end()) return report_error(f.header.sequence, "KV cache for a sequence it does not have");
     SequenceState& s = it->second;
-    Executor& ex = *s.executor;
+    Executor& ex = *executor_;
     const int first = static_cast<int>(f.header.tensor_id) - ex.kv_base();
-    auto kv = ex.open_sequence(Executor::kDefaultSequence);
+    auto kv = ex.open_sequence(f.header.sequence);
     if (!kv) return report_error(f.header.sequence, "KV cache import: " + kv.error());
     auto positions = (*kv)->deserialize(f.payload.data(), f.payload.size(), first);
     if (!positions) return report_error(f.header.sequence, "KV cache import: " + positions.error());
@@ -562,60 +632,116 @@ class Worker {
     uint32_t count = 0;
     std::memcpy(&count, f.payload.data() + 4, 4);  // deserialize checked the header
     for (uint32_t k = 0; k < count; ++k) s.missing_slots.erase(static_cast<int>(f.header.tensor_id + k));
-    run_ready(f.header.sequence, s);
+    run_all_ready();
   }
 
-  // Runs every step of the sequence whose turn it is and whose inputs are all here.
-  void run_ready(uint64_t id, SequenceState& s) {
-    while (!s.steps.empty()) {
-      auto it = s.steps.begin();
-      if (it->first != s.next_pos || !it->second.tokens || !s.missing_slots.empty()) return;
-      Executor& ex = *s.executor;
-      for (int op : ex.imports())
-        if (!it->second.inputs.count(op)) return;
-      Step st = std::move(it->second);
-      s.steps.erase(it);
-      if (Status r = run_step(id, s, st); !r) {
-        sequences_.erase(id);
-        return report_error(id, r.message());
+  // Runs every step (single or batch) whose turn it is and whose inputs are all here, until none is.
+  void run_all_ready() {
+    for (bool ran = true; ran;) {
+      ran = false;
+      for (auto it = sequences_.begin(); it != sequences_.end();) {
+        const uint64_t id = (it++)->first;  // a failed step forgets its sequence
+        ran |= run_ready(id);
       }
+      ran |= run_ready_batch();
     }
   }
 
-  Status run_step(uint64_t id, SequenceState& s, const Step& st) {
-    Executor& ex = *s.executor;
-    const auto n = static_cast<int64_t>(st.tokens->size());
-    const int64_t pos0 = s.next_pos;
+  bool imports_here(const std::map<int, Frame>& inputs) const {
+    for (int op : executor_->imports())
+      if (!inputs.count(op)) return false;
+    return true;
+  }
+
+  // The sequence's next single step, when it can run. True when one ran (or failed).
+  bool run_ready(uint64_t id) {
+    SequenceState& s = sequences_.at(id);
+    if (s.steps.empty()) return false;
+    auto it = s.steps.begin();
+    if (it->first != s.next_pos || !it->second.tokens || !s.missing_slots.empty() || !imports_here(it->second.inputs)) return false;
+    Step st = std::move(it->second);
+    s.steps.erase(it);
+    const std::vector<BatchGroup> groups{BatchGroup{id, st.tokens->data(), static_cast<int64_t>(st.tokens->size()), s.next_pos}};
+    if (Status r = run_forward(groups, st.inputs, st.tokens_at, id, s.next_pos); !r) {
+      forget_sequence(id);
+      report_error(id, r.message());
+    }
+    return true;
+  }
+
+  // The oldest batch step, when it can run: every group's sequence at its position, its KV cache
+  // complete, every input here. Batch steps run in the order of their ids (the head's order).
+  bool run_ready_batch() {
+    if (batches_.empty()) return false;
+    auto it = batches_.begin();
+    PendingBatch& b = it->second;
+    if (!b.step || !imports_here(b.inputs)) return false;
+    for (const BatchStepGroup& g : b.step->groups) {
+      auto s = sequences_.find(g.sequence);
+      if (s == sequences_.end()) {  // ended (or failed) after the batch came: the batch cannot run
+        const uint64_t dropped = it->first;
+        batches_.erase(it);
+        last_batch_run_ = dropped;
+        report_error(g.sequence, "batch step " + std::to_string(dropped) + " names sequence " + std::to_string(g.sequence) +
+                                     ", which is not in flight here");
+        return true;
+      }
+      if (s->second.next_pos != g.pos0 || !s->second.missing_slots.empty()) return false;
+    }
+    const uint64_t id = it->first;
+    PendingBatch ready = std::move(b);
+    batches_.erase(it);
+    last_batch_run_ = id;
+    std::vector<BatchGroup> groups;
+    for (const BatchStepGroup& g : ready.step->groups)
+      groups.push_back(BatchGroup{g.sequence, g.tokens.data(), static_cast<int64_t>(g.tokens.size()), g.pos0});
+    if (Status r = run_forward(groups, ready.inputs, ready.tokens_at, id, -1); !r) {
+      for (const BatchGroup& g : groups) forget_sequence(g.sequence);
+      report_error(groups.front().sequence, r.message());
+    }
+    return true;
+  }
+
+  // One forward over the groups' tokens. Its TENSOR frames go out tagged (tag_sequence,
+  // tag_position): a single step's sequence and position, or a batch's id and -1. The last segment
+  // answers each group with its own LOGITS frame (its sequence and first position).
+  Status run_forward(const std::vector<BatchGroup>& groups, const std::map<int, Frame>& inputs, Clock::time_point tokens_at,
+                     uint64_t tag_sequence, int64_t tag_position) {
+    Executor& ex = *executor_;
+    int64_t n = 0;
+    for (const BatchGroup& g : groups) n += g.n;
+    const auto n_groups = static_cast<int64_t>(groups.size());
     const Graph& g = model_->graph();
     for (int op : ex.imports()) {
-      const Frame& f = st.inputs.at(op);
+      const Frame& f = inputs.at(op);
       LINGUA_ASSIGN_OR_RETURN(std::vector<float> rows, tensor_payload_f32(f));
-      const int64_t want = ex.rows_of(op, n, false);
+      const int64_t want = ex.rows_of(op, n, n_groups, false);
       if (static_cast<int64_t>(f.header.dims[0]) != want || static_cast<int64_t>(f.header.dims[1]) != g.op(op).out_dim)
         return Status::error("tensor of op " + std::to_string(op) + " has the wrong shape");
       LINGUA_TRY(ex.set_input(op, rows.data(), want));
     }
     const auto t0 = Clock::now();
-    const bool slow = assignment_->slowdown > 1.0 && decode_tokens_ + (n == 1) >= assignment_->slowdown_after_tokens;
+    const bool decode = n == n_groups;  // one token per sequence
+    const bool slow = assignment_->slowdown > 1.0 && decode_tokens_ + decode >= assignment_->slowdown_after_tokens;
     if (slow) pacer_.begin(assignment_->slowdown, pool_->size());
     ex.set_after_op(slow ? std::function<void()>([this] { pacer_.pace(false); }) : nullptr);
-    const Status ran = ex.forward(st.tokens->data(), n, pos0, *pool_, logits_, false);
+    const Status ran = ex.forward_batch(groups, *pool_, logits_, false);
     ex.set_after_op(nullptr);
     pool_->rest();  // the sends below need a core more than a spinning idle worker does
     LINGUA_TRY(ran);
     if (slow) pacer_.pace(true);
-    if (n == 1) ++decode_tokens_;
+    if (decode) ++decode_tokens_;
     StepReport report;
-    report.sequence = id;
-    report.position = pos0;
+    report.sequence = groups.front().sequence;
+    report.position = groups.front().pos0;
     report.tokens = n;
     report.compute_s = std::chrono::duration<double>(Clock::now() - t0).count();
-    report.wait_s = std::max(0.0, std::chrono::duration<double>(t0 - st.tokens_at).count());
-    s.next_pos = pos0 + n;
+    report.wait_s = std::max(0.0, std::chrono::duration<double>(t0 - tokens_at).count());
+    for (const BatchGroup& bg : groups) sequences_.at(bg.sequence).next_pos = bg.pos0 + bg.n;
     for (const Transmission& t : sends_) {
-      const int64_t rows = ex.rows_of(t.op, n, false);
-      const Frame out = tensor_frame(id, pos0, static_cast<uint32_t>(t.op), ex.output(t.op), static_cast<uint64_t>(rows),
-                                     static_cast<uint64_t>(g.op(t.op).out_dim), assignment_->wire_dtype);
+      const int64_t rows = ex.rows_of(t.op, n, n_groups, false);
+      const Frame out = tensor_frame(tag_sequence, tag_position, static_cast<uint32_t>(t.op), ex.output(t.op),
+                                     static_cast<uint64_t>(rows), static_cast<uint64_t>(g.op(t.op).out_dim), assignment_->wire_dtype);
       const std::vector<uint8_t> bytes = encode_frame(out);
       for (int to : t.to) LINGUA_TRY(links_.at(to)->send(bytes));
     }
@@ -629,12 +755,15 @@ class Worker {
     report.temperature_c = readings.temperature_c;
     report.battery = readings.battery;
     // Before the logits: the head has this step's report when it wakes for the answer.
-    reply(session_.peer, bytes_frame(MessageType::kStats, id, to_json(report)));
+    reply(session_.peer, bytes_frame(MessageType::kStats, report.sequence, to_json(report)));
     if (ex.segment().last_op == g.size() - 1) {
-      Frame out = tensor_frame(id, pos0, static_cast<uint32_t>(g.output()), logits_.data(), 1,
-                               static_cast<uint64_t>(logits_.size()), DType::F32);
-      out.header.type = MessageType::kLogits;
-      reply(session_.peer, out);
+      const size_t vocab = logits_.size() / groups.size();
+      for (size_t k = 0; k < groups.size(); ++k) {
+        Frame out = tensor_frame(groups[k].sequence, groups[k].pos0, static_cast<uint32_t>(g.output()), logits_.data() + k * vocab, 1,
+                                 static_cast<uint64_t>(vocab), DType::F32);
+        out.header.type = MessageType::kLogits;
+        reply(session_.peer, out);
+      }
     }
     return Status::ok();
   }
@@ -654,6 +783,10 @@ class Worker {
   std::set<int> receives_;           // ops whose outputs it reads from earlier segments
   std::map<int, std::unique_ptr<LinkSender>> links_;
   std::map<uint64_t, SequenceState> sequences_;
+  std::unique_ptr<Executor> executor_;           // the segment's, every sequence's KV cache in it
+  std::map<uint64_t, PendingBatch> batches_;     // by batch id
+  uint64_t last_batch_run_ = 0;                  // batch ids up to this one are done
+  uint64_t last_batch_seen_ = 0;                 // the newest BATCH frame's id
   std::vector<float> logits_;
   int64_t decode_tokens_ = 0;
   SlowdownPacer pacer_;  // emulated slowdown

@@ -197,6 +197,20 @@ TEST(Cli, BenchTimesEachSegmentAndOneSegmentAlone) {
                     "--only-segment 3");
 }
 
+TEST(Cli, BenchDecodesThroughLocalDevicesAloneAndBatched) {
+  CliRun r = lingua({"bench", "-m", shipped(), "-p", "0", "-n", "4", "-t", "2", "-r", "1", "--parallel", "4",
+                     "--local-devices", "2", "--json"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const auto doc = nlohmann::json::parse(r.out);
+  EXPECT_EQ(doc["local_devices"], 2);
+  EXPECT_GT(doc["tg_tokens_per_s"].get<double>(), 0.0);
+  EXPECT_EQ(doc["tg_parallel"]["sequences"], 4);
+  EXPECT_GT(doc["tg_parallel"]["tokens_per_s"].get<double>(), 0.0);
+  expect_user_error(lingua({"bench", "-m", shipped(), "-n", "4", "--local-devices", "2", "--segments", "3"}),
+                    "--local-devices cuts the model itself");
+  expect_user_error(lingua({"bench", "-m", shipped(), "-p", "4", "-n", "0", "--local-devices", "2"}), "give -n > 0");
+}
+
 TEST(CliBadInput, MissingFile) {
   expect_user_error(lingua({"generate", "-m", "/nonexistent/model.gguf", "-p", "hi", "-n", "4"}), "/nonexistent/model.gguf");
 }

@@ -96,6 +96,7 @@ TEST(Wire, EveryMessageTypeRoundTrips) {
   probe.header.position = 3;
   frames.push_back(probe);
   frames.push_back(bytes_frame(MessageType::kLinkTest, 5, "{\"links\":[]}"));
+  frames.push_back(bytes_frame(MessageType::kBatch, 6, "{\"groups\":[]}"));
   for (uint16_t t = 1; t <= kMaxMessageType; ++t) {
     bool seen = false;
     for (const Frame& f : frames) seen |= static_cast<uint16_t>(f.header.type) == t;
@@ -341,6 +342,7 @@ TEST(Wire, EveryMessageTypeHasAName) {
     EXPECT_STRNE(message_type_name(static_cast<MessageType>(t)), "unknown") << "type " << t;
   EXPECT_STREQ(message_type_name(MessageType::kProbe), "PROBE");
   EXPECT_STREQ(message_type_name(MessageType::kLinkTest), "LINK_TEST");
+  EXPECT_STREQ(message_type_name(MessageType::kBatch), "BATCH");
   EXPECT_STREQ(message_type_name(static_cast<MessageType>(kMaxMessageType + 1)), "unknown");
 }
 

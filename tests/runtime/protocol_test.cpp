@@ -78,6 +78,42 @@ TEST(Protocol, KvExportRequestRoundTripAndGarbage) {
   for (const char* bad : {"", "{}", "{\"keep\":[1]}", "{\"keep\":\"x\"}", "[1,2]"}) EXPECT_FALSE(parse_kv_export_request(bad)) << bad;
 }
 
+TEST(Protocol, BatchStepRoundTripAndBadGroups) {
+  BatchStep b;
+  b.groups.push_back({7, 0, {1, 2, 3}});
+  b.groups.push_back({0xfedcba9876543210ULL, 41, {5}});
+  auto back = parse_batch_step(to_json(b));
+  ASSERT_TRUE(back.has_value()) << back.error();
+  ASSERT_EQ(back->groups.size(), 2u);
+  EXPECT_EQ(back->groups[1].sequence, 0xfedcba9876543210ULL);
+  EXPECT_EQ(back->groups[1].pos0, 41);
+  EXPECT_EQ(back->groups[0].tokens, (std::vector<int32_t>{1, 2, 3}));
+  EXPECT_EQ(back->rows(), 4);
+  const std::pair<const char*, const char*> bad[] = {
+      {"[]", "not a JSON object"},
+      {"{}", "'groups'"},
+      {"{\"groups\":[]}", "0 groups"},
+      {"{\"groups\":[{\"sequence\":0,\"pos0\":0,\"tokens\":[1]}]}", "reserved"},
+      {"{\"groups\":[{\"sequence\":-3,\"pos0\":0,\"tokens\":[1]}]}", "groups[0].sequence"},
+      {"{\"groups\":[{\"sequence\":1,\"pos0\":0,\"tokens\":[1]},{\"sequence\":1,\"pos0\":4,\"tokens\":[1]}]}", "appears twice"},
+      {"{\"groups\":[{\"sequence\":1,\"pos0\":-1,\"tokens\":[1]}]}", "pos0 is negative"},
+      {"{\"groups\":[{\"sequence\":1,\"pos0\":0,\"tokens\":[]}]}", "groups[0].tokens"},
+      {"{\"groups\":[{\"sequence\":1,\"pos0\":0,\"tokens\":[-2]}]}", "negative id"},
+      {"{\"groups\":[{\"sequence\":1,\"pos0\":0,\"tokens\":\"x\"}]}", "tokens"},
+      {"{\"groups\":[5]}", "not an object"},
+  };
+  for (const auto& [text, why] : bad) {
+    auto r = parse_batch_step(text);
+    ASSERT_FALSE(r.has_value()) << text;
+    EXPECT_NE(r.error().find(why), std::string::npos) << text << ": " << r.error();
+  }
+  nlohmann::json groups = nlohmann::json::array();
+  for (size_t i = 0; i <= kMaxBatchGroups; ++i) groups.push_back({{"sequence", i + 1}, {"pos0", 0}, {"tokens", {1}}});
+  auto too_many = parse_batch_step(nlohmann::json{{"groups", groups}}.dump());
+  ASSERT_FALSE(too_many.has_value());
+  EXPECT_NE(too_many.error().find("257 groups"), std::string::npos) << too_many.error();
+}
+
 TEST(Protocol, StepReportRoundTripAndBadValues) {
   StepReport r;
   r.sequence = 3, r.position = 17, r.tokens = 1, r.compute_s = 0.0125, r.wait_s = 0.002, r.link_s = 0.0051;
