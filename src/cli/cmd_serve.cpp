@@ -122,7 +122,7 @@ class ServeCommand : public Command {
       flags_.local_devices_given = local_devices_opt_->count() > 0;
       flags_.threads = threads_;
       flags_.context = options_.context;
-      flags_.batch = options_.batch;
+      flags_.batch = options_.batch * options_.parallel;  // a step: up to `batch` rows of every sequence
       flags_.max_sequences = options_.parallel;
       auto run = start_cluster(**model, flags_);
       if (!run) return fail(name(), run.error());
