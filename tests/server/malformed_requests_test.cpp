@@ -78,18 +78,8 @@ std::string http_post(const std::string& path, const std::string& body) {
          std::to_string(body.size()) + "\r\n\r\n" + body;
 }
 
-class MalformedRequests : public ::testing::Test {
+class MalformedRequests : public testing::ShippedModelSuite {
  protected:
-  static void SetUpTestSuite() {
-    auto m = Model::load(testing::shipped_model());
-    ASSERT_TRUE(m) << m.error();
-    model_ = std::move(*m).release();
-  }
-  static void TearDownTestSuite() {
-    delete model_;
-    model_ = nullptr;
-  }
-  static inline Model* model_ = nullptr;
 };
 
 // The bodies the test sends, each one that must be refused.

@@ -48,17 +48,8 @@ class RecordingPipeline : public Pipeline {
   Pipeline& inner_;
 };
 
-class SchedulerTest : public ::testing::Test {
+class SchedulerTest : public testing::ShippedModelSuite {
  protected:
-  static void SetUpTestSuite() {
-    auto m = Model::load(testing::shipped_model());
-    ASSERT_TRUE(m) << m.error();
-    model_ = std::move(*m).release();
-  }
-  static void TearDownTestSuite() {
-    delete model_;
-    model_ = nullptr;
-  }
   void SetUp() override {
     ExecutorConfig config;
     config.context = model_->train_context();
@@ -87,7 +78,6 @@ class SchedulerTest : public ::testing::Test {
     }
     return out;
   }
-  static inline Model* model_ = nullptr;
   ThreadPool pool_{2};
   std::unique_ptr<InProcessPipeline> inner_;
   std::unique_ptr<RecordingPipeline> recording_;

@@ -23,6 +23,21 @@ namespace lingua::testing {
 
 inline std::string shipped_model() { return source_dir() + "/models/kjv-fortunes-3M-f32.gguf"; }
 
+// A test suite with the shipped model loaded once for all its tests (model_).
+class ShippedModelSuite : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto m = Model::load(shipped_model());
+    ASSERT_TRUE(m) << m.error();
+    model_ = std::move(*m).release();
+  }
+  static void TearDownTestSuite() {
+    delete model_;
+    model_ = nullptr;
+  }
+  static inline Model* model_ = nullptr;
+};
+
 // A server over its own in-process pipeline, serving until destroyed.
 class RunningServer {
  public:

@@ -13,17 +13,8 @@ namespace {
 using json = nlohmann::json;
 using testing::RunningServer;
 
-class ServeTest : public ::testing::Test {
+class ServeTest : public testing::ShippedModelSuite {
  protected:
-  static void SetUpTestSuite() {
-    auto m = Model::load(testing::shipped_model());
-    ASSERT_TRUE(m) << m.error();
-    model_ = std::move(*m).release();
-  }
-  static void TearDownTestSuite() {
-    delete model_;
-    model_ = nullptr;
-  }
   static server::ServerOptions options(int parallel = 4) {
     server::ServerOptions o;
     o.parallel = parallel;
@@ -66,7 +57,6 @@ class ServeTest : public ::testing::Test {
     }
     return false;
   }
-  static inline Model* model_ = nullptr;
 };
 
 TEST_F(ServeTest, GreedyCompletionEqualsGenerate) {
